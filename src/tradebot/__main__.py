@@ -1,0 +1,3 @@
+from tradebot.cli import main
+
+raise SystemExit(main())

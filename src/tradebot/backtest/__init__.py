@@ -1,0 +1,1 @@
+"""Backtesting: candle files, synthetic candles and the historical replay."""

@@ -1,0 +1,189 @@
+"""Replaying closed candles through the strategy.
+
+`replay` is the fast path: entry conditions and indicator exits do not depend on the position,
+so they are evaluated for every candle at once with the rule functions of `core.conditions`;
+only the position is walked, hopping from one entry signal to that position's first exit
+(`backtest.exits`). `replay_stepwise` feeds the candles one at a time through
+`core.strategy.decide`, exactly as the live engine does. Tests prove both give the same trades,
+refusals and money on every series they try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from tradebot.backtest.execution import PaperExecutor, SkipLog, Trade
+from tradebot.backtest.exits import ExitFinder, ScanOutcome
+from tradebot.core.conditions import (
+    BUY_RULES,
+    INDICATOR_EXIT_RULES,
+    RULES_NEEDING_MA20,
+    RULES_NEEDING_MA60,
+    IndicatorFrame,
+)
+from tradebot.core.indicators import IndicatorState, macd_arrays, sma_array
+from tradebot.core.krw_rules import Fill
+from tradebot.core.models import BoolArray, CandleSeries
+from tradebot.core.params import Conditions, StrategyParams
+from tradebot.core.strategy import Action, IndicatorWindow, PositionView, decide
+
+ProgressCallback = Callable[[int, int], None]
+BELOW_MINIMUM = "below_min_order"
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    """Trades in entry order, refused or unsent orders, and the final paper account."""
+
+    executor: PaperExecutor
+    trades: list[Trade] = field(default_factory=list)
+    skipped: SkipLog = field(default_factory=SkipLog)
+
+
+def indicator_frame(series: CandleSeries, params: StrategyParams, conditions: Conditions) -> IndicatorFrame:
+    """MACD/signal for every candle, and the MAs only when an enabled rule reads them."""
+    lines = macd_arrays(series.close, params.fast_period, params.slow_period, params.signal_period)
+    enabled = set(conditions.enabled_buy())
+    unused = np.full(len(series), np.nan)
+    return IndicatorFrame(
+        open=series.open,
+        close=series.close,
+        macd=lines.macd,
+        signal=lines.signal,
+        ma20=sma_array(series.close, 20) if enabled & RULES_NEEDING_MA20 else unused,
+        ma60=sma_array(series.close, 60) if enabled & RULES_NEEDING_MA60 else unused,
+    )
+
+
+def entry_signals(frame: IndicatorFrame, params: StrategyParams, conditions: Conditions) -> BoolArray:
+    """Candles where every enabled buy condition holds, warm-up excluded."""
+    entry = np.ones(frame.close.shape[0], dtype=np.bool_)
+    for key in conditions.enabled_buy():
+        entry &= BUY_RULES[key](frame, params.macd_threshold)[0]
+    entry[: params.warmup_bars] = False
+    return entry
+
+
+def indicator_exit_signals(
+    frame: IndicatorFrame, params: StrategyParams, conditions: Conditions
+) -> dict[str, BoolArray]:
+    """Enabled indicator exits per candle, in checking order."""
+    return {
+        key: rule(frame, params.macd_threshold)[0]
+        for key, rule in INDICATOR_EXIT_RULES.items()
+        if getattr(conditions.sell, key)
+    }
+
+
+def replay(
+    series: CandleSeries,
+    params: StrategyParams,
+    conditions: Conditions,
+    cash: Decimal,
+    progress: ProgressCallback | None = None,
+) -> ReplayResult:
+    """Backtest `series` with the fast path; the result equals `replay_stepwise`'s."""
+    frame = indicator_frame(series, params, conditions)
+    entries = np.flatnonzero(entry_signals(frame, params, conditions))
+    finder = ExitFinder(series.close, indicator_exit_signals(frame, params, conditions), params, conditions)
+    executor = PaperExecutor(cash, params)
+    slippage = params.slippage_bps / 10_000
+    finder.prepare(entries, series.close[entries] * (1.0 + slippage))
+    result = ReplayResult(executor)
+    count, slot = len(series), 0
+    while slot < entries.shape[0]:
+        entry_index = int(entries[slot])
+        bought = executor.buy(float(series.close[entry_index]))
+        if not isinstance(bought, Fill):
+            if bought == BELOW_MINIMUM:  # cash is unchanged while flat: every later signal is too
+                last = int(entries[-1])
+                result.skipped.add(entry_index, "bid", bought, entries.shape[0] - slot, last)
+                break
+            result.skipped.add(entry_index, "bid", bought)
+            slot += 1
+            continue
+        result.skipped.end_run()
+        trade = _hold_until_exit(finder, executor, result.skipped, slot, entry_index, bought)
+        result.trades.append(trade)
+        if trade.exit_index is None:
+            break
+        if progress is not None:
+            progress(trade.exit_index, count)
+        slot = int(np.searchsorted(entries, trade.exit_index + 1))
+    return result
+
+
+def _hold_until_exit(
+    finder: ExitFinder, executor: PaperExecutor, skipped: SkipLog, slot: int, entry_index: int, bought: Fill
+) -> Trade:
+    """Walk an open position to its exit; a refused sell keeps the position and the search goes on."""
+    entry_price = executor.entry_price
+    floor_close = executor.smallest_sellable_close()
+    outcome = finder.exit_for(slot, entry_index, entry_price, floor_close)
+    while True:
+        _record_refusals(skipped, outcome)
+        if outcome.found is None:
+            return Trade(entry_index, bought)
+        exit_index = outcome.found.index
+        sold = executor.sell(float(finder.close[exit_index]))
+        if isinstance(sold, Fill):
+            skipped.end_run()
+            return Trade(entry_index, bought, exit_index, sold, outcome.found.rule)
+        skipped.add(exit_index, "ask", sold)
+        outcome = finder.scan(entry_index, entry_price, exit_index + 1, floor_close)
+
+
+def _record_refusals(skipped: SkipLog, outcome: ScanOutcome) -> None:
+    refused = outcome.refused
+    if refused.count:
+        skipped.add(refused.first_index, "ask", "under_min_total_ask", refused.count, refused.last_index)
+
+
+def replay_stepwise(
+    series: CandleSeries, params: StrategyParams, conditions: Conditions, cash: Decimal
+) -> ReplayResult:
+    """Backtest `series` candle by candle through `core.strategy.decide`, as the live loop does."""
+    state = IndicatorState(params.fast_period, params.slow_period, params.signal_period)
+    window = IndicatorWindow()
+    result = ReplayResult(PaperExecutor(cash, params))
+    open_trade: Trade | None = None
+    peak = 0.0
+    for index in range(len(series)):
+        window.push(state.update(float(series.open[index]), float(series.close[index])))
+        position = None
+        if open_trade is not None:
+            position = PositionView(result.executor.entry_price, peak, index - open_trade.entry_index)
+        decision = decide(window, index + 1, position, params, conditions)
+        peak = decision.peak if decision.peak is not None else peak
+        if decision.action is Action.BUY:
+            open_trade, peak = _step_buy(result, index, decision.price, peak)
+        elif decision.action is Action.SELL and open_trade is not None:
+            open_trade = _step_sell(result, open_trade, index, decision.price, decision.trigger)
+    if open_trade is not None:
+        result.trades.append(open_trade)
+    return result
+
+
+def _step_buy(result: ReplayResult, index: int, price: float, peak: float) -> tuple[Trade | None, float]:
+    bought = result.executor.buy(price)
+    if isinstance(bought, Fill):
+        result.skipped.end_run()
+        return Trade(index, bought), result.executor.entry_price
+    result.skipped.add(index, "bid", bought)
+    return None, peak
+
+
+def _step_sell(
+    result: ReplayResult, trade: Trade, index: int, price: float, rule: str | None
+) -> Trade | None:
+    sold = result.executor.sell(price)
+    if isinstance(sold, Fill):
+        result.skipped.end_run()
+        result.trades.append(Trade(trade.entry_index, trade.entry, index, sold, rule))
+        return None
+    result.skipped.add(index, "ask", sold)
+    return trade

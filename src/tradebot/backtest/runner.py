@@ -1,0 +1,115 @@
+"""`tradebot backtest`: load candles and settings, replay, write the report files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tradebot.backtest.candle_files import LoadedCandles, load_candles
+from tradebot.backtest.chart import render_chart
+from tradebot.backtest.progress import ProgressBar
+from tradebot.backtest.replay import ReplayResult, replay, replay_stepwise
+from tradebot.backtest.report import (
+    BacktestContext,
+    equity_curve,
+    summarise,
+    trade_rows,
+    write_json,
+    write_trades_csv,
+)
+from tradebot.core.errors import CandleDataError, SettingsError
+from tradebot.core.models import CandleSeries, find_gaps, infer_interval
+from tradebot.core.params import Conditions, StrategyParams
+from tradebot.services.settings_store import load_conditions, load_params
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    """Everything `tradebot backtest` was asked to do."""
+
+    data: Path
+    params: Path | None = None
+    conditions: Path | None = None
+    cash: Decimal = Decimal(1_000_000)
+    out: Path | None = None
+    chart: bool = True
+    stepwise: bool = False
+
+
+def run_backtest(request: BacktestRequest, show_progress: bool = False) -> dict[str, Any]:
+    """Run one backtest; returns `{"summary": ..., "trades": [...]}` and writes the files.
+
+    With `show_progress`, a long run draws a progress bar on stderr if that is a terminal.
+    """
+    loaded = load_candles(request.data)
+    params = _params_for(loaded, request.params)
+    conditions = load_conditions(request.conditions) if request.conditions else Conditions()
+    series = loaded.series
+    if len(series) <= params.warmup_bars:
+        raise CandleDataError(
+            f"{request.data.name}: {len(series)} candles cannot outlast the warm-up of "
+            f"{params.warmup_bars} (warmup_bars); give more candles or a shorter warm-up"
+        )
+    bar = ProgressBar.for_run(len(series)) if show_progress else ProgressBar(enabled=False)
+    bar.stage("replaying")
+    result = _replay(request, series, params, conditions, bar)
+    context = BacktestContext(
+        series, params, conditions, request.cash, find_gaps(series.start_ns, params.interval), _source(loaded)
+    )
+    bar.stage("reporting")
+    document = _report(context, result, request)
+    bar.finish()
+    return document
+
+
+def _replay(
+    request: BacktestRequest,
+    series: CandleSeries,
+    params: StrategyParams,
+    conditions: Conditions,
+    bar: ProgressBar,
+) -> ReplayResult:
+    if request.stepwise:
+        return replay_stepwise(series, params, conditions, request.cash)
+    return replay(series, params, conditions, request.cash, bar.update)
+
+
+def _params_for(loaded: LoadedCandles, params_file: Path | None) -> StrategyParams:
+    """The params file's values, checked against the data; defaults fitted to the data if none."""
+    interval = infer_interval(loaded.series.start_ns)
+    if params_file is None:
+        if interval is None:
+            raise CandleDataError("cannot tell the candle interval from the data; pass --params")
+        return StrategyParams(interval=interval, market=loaded.market or StrategyParams().market)
+    params = load_params(params_file)
+    if interval is not None and interval is not params.interval:
+        raise SettingsError(
+            f"{params_file}: interval is {params.interval.value} but the data's candles are {interval.value}"
+        )
+    if loaded.market is not None and loaded.market != params.market:
+        raise SettingsError(f"{params_file}: market is {params.market} but the data is {loaded.market}")
+    return params
+
+
+def _source(loaded: LoadedCandles) -> dict[str, Any]:
+    return {"layout": loaded.layout, "reversed_input": loaded.reversed_input}
+
+
+def _report(context: BacktestContext, result: ReplayResult, request: BacktestRequest) -> dict[str, Any]:
+    equity = equity_curve(context.series, result, context.cash)
+    summary = summarise(context, result, equity)
+    summary["source"]["data"] = str(request.data)
+    summary["params"] = context.params.model_dump(mode="json")
+    summary["conditions"] = context.conditions.model_dump(mode="json")
+    rows = trade_rows(context.series, result.trades)
+    if request.out is not None:
+        request.out.mkdir(parents=True, exist_ok=True)
+        write_json(request.out / "summary.json", summary)
+        write_json(request.out / "trades.json", rows)
+        write_trades_csv(request.out / "trades.csv", rows)
+        if request.chart:
+            chart = render_chart(context.series, result.trades, equity, summary)
+            (request.out / "chart.html").write_text(chart, encoding="utf-8")
+    return {"summary": summary, "trades": rows}

@@ -1,0 +1,1 @@
+"""Services: storage of users' settings and data, secrets, health, trading control."""

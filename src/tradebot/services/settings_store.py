@@ -1,0 +1,110 @@
+"""Reading and writing the params and conditions JSON files.
+
+Loading is all-or-nothing: a malformed file, an unknown key or a value out of range raises a
+`SettingsError` naming the file and the field, and nothing is changed. Saving writes a temporary
+file in the same directory, flushes it to disk and renames it over the old one (atomic on POSIX),
+after keeping the previous version as `<name>.bak`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tradebot.core.errors import SettingsError
+from tradebot.core.params import Conditions, StrategyParams
+
+Model = TypeVar("Model", bound=BaseModel)
+BACKUP_SUFFIX = ".bak"
+
+
+def load_params(path: Path) -> StrategyParams:
+    """Read and validate a `{user}_latest_params.json` file."""
+    return _load(path, StrategyParams)
+
+
+def load_conditions(path: Path) -> Conditions:
+    """Read and validate a `{user}_buy_sell_conditions.json` file."""
+    return _load(path, Conditions)
+
+
+def save_params(path: Path, params: StrategyParams) -> None:
+    """Atomically write `params`, keeping the previous file as `<name>.bak`."""
+    _save(path, params)
+
+
+def save_conditions(path: Path, conditions: Conditions) -> None:
+    """Atomically write `conditions`, keeping the previous file as `<name>.bak`."""
+    _save(path, conditions)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line naming each bad field: `slow_period: Input should be ...; market: ...`."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def _load(path: Path, model: type[Model]) -> Model:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{path}: cannot read ({error})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a JSON object of settings")
+    missing = _missing_keys(data, model)
+    if missing:
+        # Every key must be written out: a silently defaulted value is a value nobody chose.
+        raise SettingsError(f"{path}: missing keys: {', '.join(missing)}")
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as error:
+        raise SettingsError(f"{path}: {describe_validation_error(error)}") from None
+
+
+def _missing_keys(data: dict[str, object], model: type[BaseModel], prefix: str = "") -> list[str]:
+    missing = []
+    for name, field in model.model_fields.items():
+        nested, value = field.annotation, data.get(name)
+        if name not in data:
+            missing.append(prefix + name)
+        elif isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
+            missing.extend(_missing_keys(value, nested, f"{prefix}{name}."))
+    return missing
+
+
+def _save(path: Path, settings: BaseModel) -> None:
+    text = json.dumps(settings.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        _write_atomically(path.with_name(path.name + BACKUP_SUFFIX), path.read_bytes())
+    _write_atomically(path, text.encode("utf-8"))
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

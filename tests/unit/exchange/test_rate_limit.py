@@ -1,0 +1,229 @@
+"""Rate limiter per group, `Remaining-Req` parsing and limiter sharing (§5)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tradebot.exchange.upbit import (
+    RateLimit,
+    RateLimiter,
+    RateLimitRegistry,
+    RemainingRequests,
+    UpbitExchangeClient,
+    UpbitQuotationClient,
+    UpbitSession,
+    UpbitThrottledError,
+    parse_remaining_req,
+    shared_rate_limits,
+)
+
+from . import ACCESS_KEY, CREDENTIALS, FakeClock, make_session, upbit_response
+
+TICKER = (
+    '[{"market":"KRW-BTC","trade_date":"20260311","trade_time":"144058","trade_date_kst":"20260311",'
+    '"trade_time_kst":"234058","trade_timestamp":1773240058930,"opening_price":102417000.0,'
+    '"high_price":103988000.0,"low_price":101150000.0,"trade_price":103493000.0,'
+    '"prev_closing_price":102417000.0,"change":"RISE","change_price":1076000.0,'
+    '"change_rate":0.0105060683,"signed_change_price":1076000.0,"signed_change_rate":0.0105060683,'
+    '"trade_volume":0.00094678,"acc_trade_price":104890185475.22821,'
+    '"acc_trade_price_24h":162997300132.123,"acc_trade_volume":1024.30599241,'
+    '"acc_trade_volume_24h":1587.73606087,"highest_52_week_price":179869000.0,'
+    '"highest_52_week_date":"2025-10-09","lowest_52_week_price":89000000.0,'
+    '"lowest_52_week_date":"2026-02-06","timestamp":1773240058973}]'
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("group=default; min=1800; sec=29", RemainingRequests("default", 29, 1800)),
+        ("group=order; min=480; sec=7", RemainingRequests("order", 7, 480)),
+        ("group=crix-trades; min=600; sec=9", RemainingRequests("crix-trades", 9, 600)),
+        ("group=candles;sec=0", RemainingRequests("candles", 0, None)),
+        (" GROUP = ticker ; SEC = 3 ; min = x ", RemainingRequests("ticker", 3, None)),
+    ],
+)
+def test_parse_remaining_req_valid_header_gives_values(
+    header: str, expected: RemainingRequests
+) -> None:
+    assert parse_remaining_req(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "garbage", "group=default; min=1800", "group=default; sec=-1", "sec=5", "a=b=c;;"]
+)
+def test_parse_remaining_req_missing_or_odd_header_gives_none(header: str | None) -> None:
+    assert parse_remaining_req(header) is None
+
+
+def test_limiter_eleventh_request_in_one_second_waits_for_the_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+
+    for _ in range(10):
+        limiter.acquire()
+    assert clock.sleeps == []
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_limiter_requests_spread_over_time_never_wait() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(2), clock)
+
+    for _ in range(6):
+        limiter.acquire()
+        clock.seconds += 0.5
+
+    assert clock.sleeps == []
+
+
+def test_limiter_two_second_window_spaces_cancel_all_requests() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(1, 2.0), clock)
+
+    limiter.acquire()
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(2.0)]
+
+
+def test_limiter_server_reports_zero_left_waits_one_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+    limiter.acquire()
+
+    limiter.observe(RemainingRequests("ticker", 0, 600))
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_limiter_server_reports_fewer_left_than_local_count_adopts_server_count() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+    limiter.acquire()
+
+    limiter.observe(RemainingRequests("ticker", 2, 600))
+    limiter.acquire()
+    limiter.acquire()
+    assert clock.sleeps == []
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_limiter_missing_header_keeps_local_count() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(3), clock)
+
+    for _ in range(3):
+        limiter.acquire()
+        limiter.observe(None)
+
+    assert clock.sleeps == []
+
+
+def test_limiter_penalize_blocks_for_the_given_time() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+
+    limiter.penalize(5.0)
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(5.0)]
+
+
+def test_registry_quotation_limiter_is_shared_by_every_client() -> None:
+    registry = RateLimitRegistry(FakeClock())
+    first = UpbitSession(rate_limits=registry)
+    second = UpbitSession(rate_limits=registry)
+
+    assert first.rate_limits.quotation("candles") is second.rate_limits.quotation("candles")
+    assert registry.quotation("candles") is not registry.quotation("ticker")
+    assert registry.quotation("candles").limit == RateLimit(10)
+
+
+def test_registry_exchange_limiters_are_per_access_key() -> None:
+    registry = RateLimitRegistry(FakeClock())
+
+    assert registry.exchange(ACCESS_KEY, "order") is registry.exchange(ACCESS_KEY, "order")
+    assert registry.exchange(ACCESS_KEY, "order") is not registry.exchange("other-key", "order")
+    assert registry.exchange(ACCESS_KEY, "order").limit == RateLimit(8)
+    assert registry.exchange(ACCESS_KEY, "default").limit == RateLimit(30)
+
+
+def test_shared_rate_limits_is_one_registry_per_process() -> None:
+    assert shared_rate_limits() is shared_rate_limits()
+    assert UpbitSession().rate_limits is shared_rate_limits()
+
+
+def test_quotation_clients_on_one_registry_share_the_ip_budget() -> None:
+    clock = FakeClock()
+    registry = RateLimitRegistry(clock)
+    transport = httpx.MockTransport(lambda request: upbit_response(200, TICKER, group=None))
+    clients = [
+        UpbitQuotationClient(UpbitSession(transport=transport, rate_limits=registry))
+        for _ in range(2)
+    ]
+
+    for _ in range(5):
+        for client in clients:
+            client.get_tickers(["KRW-BTC"])
+    assert clock.sleeps == []
+    clients[0].get_tickers(["KRW-BTC"])
+
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_quotation_remaining_zero_header_delays_the_next_request() -> None:
+    clock = FakeClock()
+    session = make_session(lambda request: upbit_response(200, TICKER, group="ticker", remaining=0), clock)
+    client = UpbitQuotationClient(session)
+
+    client.get_tickers(["KRW-BTC"])
+    client.get_tickers(["KRW-BTC"])
+
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_quotation_throttled_429_is_retried_after_backoff_and_penalty() -> None:
+    clock = FakeClock()
+    answers = [
+        upbit_response(429, "Too many API requests.", group=None, content_type="text/plain"),
+        upbit_response(200, TICKER, group="ticker"),
+    ]
+    client = UpbitQuotationClient(make_session(lambda request: answers.pop(0), clock))
+
+    tickers = client.get_tickers(["KRW-BTC"])
+
+    assert tickers[0].market == "KRW-BTC"
+    # The 0.5 s backoff, then the rest of the 1 s throttle penalty.
+    assert sum(clock.sleeps) == pytest.approx(1.0)
+
+
+def test_quotation_throttled_every_attempt_raises_throttled() -> None:
+    clock = FakeClock()
+    session = make_session(
+        lambda request: upbit_response(429, "Too many API requests.", group=None), clock, attempts=2
+    )
+
+    with pytest.raises(UpbitThrottledError):
+        UpbitQuotationClient(session).get_tickers(["KRW-BTC"])
+
+
+def test_exchange_order_group_waits_after_eight_orders_per_second() -> None:
+    clock = FakeClock()
+    session = make_session(lambda request: upbit_response(200, "[]"), clock)
+    client = UpbitExchangeClient(CREDENTIALS, session)
+    limiter = session.rate_limits.exchange(ACCESS_KEY, "order")
+
+    for _ in range(8):
+        limiter.acquire()
+    client.get_accounts()  # the default group is separate
+    assert clock.sleeps == []
+    limiter.acquire()
+
+    assert clock.sleeps == [pytest.approx(1.0)]
