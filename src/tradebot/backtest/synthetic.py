@@ -79,7 +79,7 @@ def generate_candles(
 
 
 def _check_arguments(count: int, start: datetime, start_price: float, gap_probability: float) -> None:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
         raise ValueError(f"count must be a whole number >= 1, got {count!r}")
     if start.tzinfo is None:
         raise ValueError(f"start must be an aware datetime, got naive {start.isoformat()}")
@@ -95,7 +95,7 @@ def tick_sizes(prices: FloatArray) -> FloatArray:
 
 
 def _snap_to_ticks(prices: FloatArray, rounding: np.ufunc) -> FloatArray:
-    """Move prices onto their tick grid with `rounding` (np.rint, np.floor or np.ceil)."""
+    # rounding is np.rint, np.floor or np.ceil: nearest tick, or the tick below or above.
     ticks = tick_sizes(prices)
     # Sub-KRW ticks are powers of ten: dividing by the exact integer 10**k gives the double
     # nearest to the decimal price, whose repr is that decimal (so is_on_tick agrees).

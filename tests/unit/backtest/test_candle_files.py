@@ -349,6 +349,12 @@ def test_load_candles_unknown_columns_raises(tmp_path: Path) -> None:
     assert "no known candle columns (found 'when', 'price'; expected pyupbit layout" in load_error(path)
 
 
+def test_load_candles_repeated_column_raises(tmp_path: Path) -> None:
+    path = write_text(tmp_path, "prices.csv", PYUPBIT_CSV.replace("close,", "close,close,"))
+
+    assert load_error(path) == "prices.csv: column close appears more than once"
+
+
 def test_load_candles_missing_time_column_raises(tmp_path: Path) -> None:
     path = write_text(tmp_path, "prices.csv", "open,high,low,close,volume\n1,2,1,2,3\n")
 
@@ -386,7 +392,7 @@ def test_load_candles_non_numeric_price_names_column_and_row(tmp_path: Path) -> 
     assert load_error(path) == "prices.csv: column close row 2: 'abc' is not a number"
 
 
-@pytest.mark.parametrize(("cell", "what"), [("", "is empty"), ("NaN", "is empty"), ("inf", "is inf")])
+@pytest.mark.parametrize(("cell", "what"), [("", "is empty"), ("NaN", "is nan"), ("inf", "is inf")])
 def test_load_candles_missing_price_names_column_and_row(tmp_path: Path, cell: str, what: str) -> None:
     path = write_text(tmp_path, "prices.csv", PYUPBIT_CSV.replace("1001.0", cell))
 

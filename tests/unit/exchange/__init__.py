@@ -47,9 +47,7 @@ class FakeClock:
         self.seconds += seconds
 
 
-def make_session(
-    handler: Handler, clock: FakeClock | None = None, *, attempts: int = 3
-) -> UpbitSession:
+def make_session(handler: Handler, clock: FakeClock | None = None, *, attempts: int = 3) -> UpbitSession:
     """A session on a mock transport with its own rate-limit registry on a fake clock."""
     return UpbitSession(
         base_url=BASE_URL,
@@ -107,3 +105,49 @@ def verify_jwt(request: httpx.Request) -> dict[str, Any]:
     else:
         assert "query_hash" not in claims
     return claims
+
+
+# Recorded Upbit bodies (upbit-api.md §2.4 and §3.5), byte for byte.
+TICKER = (
+    '[{"market":"KRW-BTC","trade_date":"20260311","trade_time":"144058","trade_date_kst":"20260311",'
+    '"trade_time_kst":"234058","trade_timestamp":1773240058930,"opening_price":102417000.0,'
+    '"high_price":103988000.0,"low_price":101150000.0,"trade_price":103493000.0,'
+    '"prev_closing_price":102417000.0,"change":"RISE","change_price":1076000.0,'
+    '"change_rate":0.0105060683,"signed_change_price":1076000.0,"signed_change_rate":0.0105060683,'
+    '"trade_volume":0.00094678,"acc_trade_price":104890185475.22821,'
+    '"acc_trade_price_24h":162997300132.123,"acc_trade_volume":1024.30599241,'
+    '"acc_trade_volume_24h":1587.73606087,"highest_52_week_price":179869000.0,'
+    '"highest_52_week_date":"2025-10-09","lowest_52_week_price":89000000.0,'
+    '"lowest_52_week_date":"2026-02-06","timestamp":1773240058973}]'
+)
+LIMIT_BID_CREATED = (
+    '{"uuid":"82fe9b72-eb0f-462b-8e0e-e74ad844acea","side":"bid","ord_type":"limit",'
+    '"price":"10000000","state":"wait","market":"KRW-BTC","created_at":"2026-03-22T21:42:22+09:00",'
+    '"volume":"0.0005","remaining_volume":"0.0005","prevented_volume":"0","reserved_fee":"2.5",'
+    '"remaining_fee":"2.5","paid_fee":"0","locked":"5002.5","prevented_locked":"0",'
+    '"executed_volume":"0","trades_count":0}'
+)
+MARKET_BUY_CREATED = (
+    '{"uuid":"fce8ffa4-...","side":"bid","ord_type":"price","price":"10000","state":"wait",'
+    '"market":"KRW-BTC","created_at":"2026-03-22T21:47:08+09:00","reserved_fee":"5",'
+    '"remaining_fee":"5","paid_fee":"0","locked":"10005","prevented_locked":"0",'
+    '"executed_volume":"0","trades_count":0}'
+)
+MARKET_BUY_FINAL = (
+    '{"uuid":"fce8ffa4-...","side":"bid","ord_type":"price","price":"10000","state":"cancel",'
+    '"market":"KRW-BTC","created_at":"2026-03-22T21:47:08+09:00","reserved_fee":"5",'
+    '"remaining_fee":"0.000476075","paid_fee":"4.999523925","locked":"0.952626075",'
+    '"prevented_locked":"0","executed_volume":"0.00009713","trades_count":1,'
+    '"trades":[{"market":"KRW-BTC","uuid":"7dd003ce-...","price":"102945000",'
+    '"volume":"0.00009713","funds":"9999.04785","trend":"up",'
+    '"created_at":"2026-03-22T21:47:08+09:00","side":"bid"}]}'
+)
+MARKET_SELL_FINAL = (
+    '{"uuid":"72091b0f-...","side":"ask","ord_type":"market","state":"done","market":"KRW-BTC",'
+    '"created_at":"2026-03-22T21:47:09+09:00","volume":"0.00009713","remaining_volume":"0",'
+    '"prevented_volume":"0","reserved_fee":"0","remaining_fee":"0","paid_fee":"4.99743563",'
+    '"locked":"0","prevented_locked":"0","executed_volume":"0.00009713","trades_count":1,'
+    '"trades":[{"market":"KRW-BTC","uuid":"5990f027-...","price":"102902000",'
+    '"volume":"0.00009713","funds":"9994.87126","trend":"down",'
+    '"created_at":"2026-03-22T21:47:09+09:00","side":"ask"}]}'
+)

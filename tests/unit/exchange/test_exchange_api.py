@@ -21,8 +21,16 @@ from tradebot.exchange.upbit import (
     UpbitOrderRejectedError,
 )
 
-from . import CREDENTIALS, FakeClock, make_session, upbit_response, verify_jwt
-from .test_orders import LIMIT_BID_CREATED, MARKET_BUY_CREATED, MARKET_BUY_FINAL
+from . import (
+    CREDENTIALS,
+    LIMIT_BID_CREATED,
+    MARKET_BUY_CREATED,
+    MARKET_BUY_FINAL,
+    FakeClock,
+    make_session,
+    upbit_response,
+    verify_jwt,
+)
 
 ACCOUNTS = (
     '[{"currency":"KRW","balance":"50000.47088291","locked":"0","avg_buy_price":"0",'
@@ -133,7 +141,7 @@ def test_create_order_timeout_then_found_returns_order_without_resend() -> None:
     fake = FakeUpbit(
         {
             ("POST", "/v1/orders"): [httpx.ReadTimeout("timed out")],
-            ("GET", "/v1/order"): [upbit_response(200, LIMIT_BID_WITH_ID.replace("}", ',"trades":[]}', 1)[:-1] + "}")],
+            ("GET", "/v1/order"): [upbit_response(200, LIMIT_BID_WITH_ID[:-1] + ',"trades":[]}')],
         }
     )
 
@@ -209,6 +217,30 @@ def test_create_order_throttled_then_not_found_resends() -> None:
 
     assert order.uuid == "82fe9b72-eb0f-462b-8e0e-e74ad844acea"
     assert len(fake.sent("POST", "/v1/orders")) == 2
+
+
+def test_create_order_truncated_201_body_is_resolved_by_lookup() -> None:
+    fake = FakeUpbit(
+        {
+            ("POST", "/v1/orders"): [upbit_response(201, LIMIT_BID_WITH_ID[:60], group="order")],
+            ("GET", "/v1/order"): [upbit_response(200, LIMIT_BID_WITH_ID)],
+        }
+    )
+
+    order = client_for(fake).create_order(limit_request())
+
+    assert order.identifier == IDENTIFIER
+    assert len(fake.sent("POST", "/v1/orders")) == 1
+
+
+def test_validate_order_posts_to_the_test_endpoint() -> None:
+    fake = FakeUpbit(
+        {("POST", "/v1/orders/test"): [upbit_response(201, LIMIT_BID_WITH_ID, group="order-test")]}
+    )
+
+    order = client_for(fake).validate_order(limit_request())
+
+    assert order.state is OrderState.WAIT
 
 
 def test_create_order_rejected_raises_order_rejected_without_lookup() -> None:

@@ -19,37 +19,8 @@ from tradebot.exchange.upbit import (
 from tradebot.exchange.upbit.orders import parse_order
 from tradebot.exchange.upbit.parsing import Fields, decode_json
 
-LIMIT_BID_CREATED = (
-    '{"uuid":"82fe9b72-eb0f-462b-8e0e-e74ad844acea","side":"bid","ord_type":"limit",'
-    '"price":"10000000","state":"wait","market":"KRW-BTC","created_at":"2026-03-22T21:42:22+09:00",'
-    '"volume":"0.0005","remaining_volume":"0.0005","prevented_volume":"0","reserved_fee":"2.5",'
-    '"remaining_fee":"2.5","paid_fee":"0","locked":"5002.5","prevented_locked":"0",'
-    '"executed_volume":"0","trades_count":0}'
-)
-MARKET_BUY_CREATED = (
-    '{"uuid":"fce8ffa4-...","side":"bid","ord_type":"price","price":"10000","state":"wait",'
-    '"market":"KRW-BTC","created_at":"2026-03-22T21:47:08+09:00","reserved_fee":"5",'
-    '"remaining_fee":"5","paid_fee":"0","locked":"10005","prevented_locked":"0",'
-    '"executed_volume":"0","trades_count":0}'
-)
-MARKET_BUY_FINAL = (
-    '{"uuid":"fce8ffa4-...","side":"bid","ord_type":"price","price":"10000","state":"cancel",'
-    '"market":"KRW-BTC","created_at":"2026-03-22T21:47:08+09:00","reserved_fee":"5",'
-    '"remaining_fee":"0.000476075","paid_fee":"4.999523925","locked":"0.952626075",'
-    '"prevented_locked":"0","executed_volume":"0.00009713","trades_count":1,'
-    '"trades":[{"market":"KRW-BTC","uuid":"7dd003ce-...","price":"102945000",'
-    '"volume":"0.00009713","funds":"9999.04785","trend":"up",'
-    '"created_at":"2026-03-22T21:47:08+09:00","side":"bid"}]}'
-)
-MARKET_SELL_FINAL = (
-    '{"uuid":"72091b0f-...","side":"ask","ord_type":"market","state":"done","market":"KRW-BTC",'
-    '"created_at":"2026-03-22T21:47:09+09:00","volume":"0.00009713","remaining_volume":"0",'
-    '"prevented_volume":"0","reserved_fee":"0","remaining_fee":"0","paid_fee":"4.99743563",'
-    '"locked":"0","prevented_locked":"0","executed_volume":"0.00009713","trades_count":1,'
-    '"trades":[{"market":"KRW-BTC","uuid":"5990f027-...","price":"102902000",'
-    '"volume":"0.00009713","funds":"9994.87126","trend":"down",'
-    '"created_at":"2026-03-22T21:47:09+09:00","side":"ask"}]}'
-)
+from . import LIMIT_BID_CREATED, MARKET_BUY_CREATED, MARKET_BUY_FINAL, MARKET_SELL_FINAL
+
 KST = timezone(timedelta(hours=9))
 
 
@@ -153,9 +124,7 @@ def test_parse_order_malformed_body_raises_response_error(body: str) -> None:
 
 
 def test_order_request_limit_body_fields_in_sending_order() -> None:
-    request = OrderRequest.limit(
-        "KRW-BTC", OrderSide.BID, Decimal("1E+7"), Decimal("0.00050000"), "id-1"
-    )
+    request = OrderRequest.limit("KRW-BTC", OrderSide.BID, Decimal("1E+7"), Decimal("0.00050000"), "id-1")
 
     assert request.body_pairs() == [
         ("market", "KRW-BTC"),
@@ -170,7 +139,13 @@ def test_order_request_limit_body_fields_in_sending_order() -> None:
 def test_order_request_market_buy_sends_price_total_without_volume() -> None:
     pairs = dict(OrderRequest.market_buy("KRW-BTC", Decimal(10000), "id-2").body_pairs())
 
-    assert pairs == {"market": "KRW-BTC", "side": "bid", "price": "10000", "ord_type": "price", "identifier": "id-2"}
+    assert pairs == {
+        "market": "KRW-BTC",
+        "side": "bid",
+        "price": "10000",
+        "ord_type": "price",
+        "identifier": "id-2",
+    }
 
 
 def test_order_request_market_sell_sends_volume_without_price() -> None:

@@ -18,20 +18,7 @@ from tradebot.exchange.upbit import (
     shared_rate_limits,
 )
 
-from . import ACCESS_KEY, CREDENTIALS, FakeClock, make_session, upbit_response
-
-TICKER = (
-    '[{"market":"KRW-BTC","trade_date":"20260311","trade_time":"144058","trade_date_kst":"20260311",'
-    '"trade_time_kst":"234058","trade_timestamp":1773240058930,"opening_price":102417000.0,'
-    '"high_price":103988000.0,"low_price":101150000.0,"trade_price":103493000.0,'
-    '"prev_closing_price":102417000.0,"change":"RISE","change_price":1076000.0,'
-    '"change_rate":0.0105060683,"signed_change_price":1076000.0,"signed_change_rate":0.0105060683,'
-    '"trade_volume":0.00094678,"acc_trade_price":104890185475.22821,'
-    '"acc_trade_price_24h":162997300132.123,"acc_trade_volume":1024.30599241,'
-    '"acc_trade_volume_24h":1587.73606087,"highest_52_week_price":179869000.0,'
-    '"highest_52_week_date":"2025-10-09","lowest_52_week_price":89000000.0,'
-    '"lowest_52_week_date":"2026-02-06","timestamp":1773240058973}]'
-)
+from . import ACCESS_KEY, CREDENTIALS, TICKER, FakeClock, make_session, upbit_response
 
 
 @pytest.mark.parametrize(
@@ -44,9 +31,7 @@ TICKER = (
         (" GROUP = ticker ; SEC = 3 ; min = x ", RemainingRequests("ticker", 3, None)),
     ],
 )
-def test_parse_remaining_req_valid_header_gives_values(
-    header: str, expected: RemainingRequests
-) -> None:
+def test_parse_remaining_req_valid_header_gives_values(header: str, expected: RemainingRequests) -> None:
     assert parse_remaining_req(header) == expected
 
 
@@ -138,10 +123,13 @@ def test_limiter_penalize_blocks_for_the_given_time() -> None:
 
 def test_registry_quotation_limiter_is_shared_by_every_client() -> None:
     registry = RateLimitRegistry(FakeClock())
-    first = UpbitSession(rate_limits=registry)
-    second = UpbitSession(rate_limits=registry)
+    transport = httpx.MockTransport(lambda request: upbit_response(200, "[]"))
 
-    assert first.rate_limits.quotation("candles") is second.rate_limits.quotation("candles")
+    with (
+        UpbitSession(transport=transport, rate_limits=registry) as first,
+        UpbitSession(transport=transport, rate_limits=registry) as second,
+    ):
+        assert first.rate_limits.quotation("candles") is second.rate_limits.quotation("candles")
     assert registry.quotation("candles") is not registry.quotation("ticker")
     assert registry.quotation("candles").limit == RateLimit(10)
 
@@ -156,8 +144,9 @@ def test_registry_exchange_limiters_are_per_access_key() -> None:
 
 
 def test_shared_rate_limits_is_one_registry_per_process() -> None:
+    with UpbitSession(transport=httpx.MockTransport(lambda request: upbit_response(200, "[]"))) as session:
+        assert session.rate_limits is shared_rate_limits()
     assert shared_rate_limits() is shared_rate_limits()
-    assert UpbitSession().rate_limits is shared_rate_limits()
 
 
 def test_quotation_clients_on_one_registry_share_the_ip_budget() -> None:
@@ -165,8 +154,7 @@ def test_quotation_clients_on_one_registry_share_the_ip_budget() -> None:
     registry = RateLimitRegistry(clock)
     transport = httpx.MockTransport(lambda request: upbit_response(200, TICKER, group=None))
     clients = [
-        UpbitQuotationClient(UpbitSession(transport=transport, rate_limits=registry))
-        for _ in range(2)
+        UpbitQuotationClient(UpbitSession(transport=transport, rate_limits=registry)) for _ in range(2)
     ]
 
     for _ in range(5):

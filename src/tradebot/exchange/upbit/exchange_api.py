@@ -1,8 +1,8 @@
 """Upbit exchange (private) REST client: balances, order rules, orders.
 
 Order creation is never retried blindly. Every order carries an `identifier`, which Upbit keeps
-unique forever (§3.6). After a timeout, a broken connection, a 5xx or a 429 on `POST /v1/orders`
-the client waits, then asks `GET /v1/order?identifier=`:
+unique forever (§3.6). After a timeout, a broken connection, a 5xx, a 429 or an unreadable answer
+on `POST /v1/orders` the client waits, then asks `GET /v1/order?identifier=`:
 
 - found: the first request did create the order; it is returned and nothing is resent;
 - not found: Upbit has no order under that identifier, so the request is resent with the SAME
@@ -29,6 +29,7 @@ from tradebot.exchange.upbit.errors import (
     UpbitError,
     UpbitNotFoundError,
     UpbitOrderRejectedError,
+    UpbitResponseError,
     UpbitTemporaryError,
 )
 from tradebot.exchange.upbit.models import Account, OrderChance, parse_account, parse_order_chance
@@ -160,7 +161,7 @@ class UpbitExchangeClient:
         query += [("limit", str(limit)), ("order_by", _order_by(ascending))]
         return self._orders(ApiCall("GET", "/v1/orders/closed", "default", tuple(query)))
 
-    def test_order(self, request: OrderRequest) -> Order:
+    def validate_order(self, request: OrderRequest) -> Order:
         """Validate an order without placing it (`POST /v1/orders/test`); the uuid is unusable."""
         call = ApiCall("POST", "/v1/orders/test", "order-test", body=request.body_pairs())
         return parse_order(Fields(self._send(call), call.label))
@@ -168,15 +169,16 @@ class UpbitExchangeClient:
     def create_order(self, request: OrderRequest) -> Order:
         """Place an order; see the module docstring for what happens when a request fails.
 
-        Raises `UpbitOrderRejectedError` when Upbit refuses the order and `OrderStateUnknownError` when
-        its outcome cannot be established.
+        Raises `UpbitOrderRejectedError` when Upbit refuses the order and
+        `OrderStateUnknownError` when its outcome cannot be established.
         """
         call = ApiCall("POST", "/v1/orders", "order", body=request.body_pairs(), creates_order=True)
         failure: UpbitError | None = None
         for attempt in range(1, self._order_attempts + 1):
             try:
                 return parse_order(Fields(self._send(call), call.label))
-            except UpbitTemporaryError as error:
+            except (UpbitTemporaryError, UpbitResponseError) as error:
+                # A garbled 201 is as inconclusive as no answer: the order may well exist.
                 failure = error
             except (UpbitOrderRejectedError, UpbitClientError) as refusal:
                 if attempt == 1:

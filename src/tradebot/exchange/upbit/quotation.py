@@ -26,6 +26,7 @@ from tradebot.exchange.upbit.parsing import Fields, as_list
 from tradebot.exchange.upbit.session import ApiCall, UpbitSession
 
 MAX_CANDLES_PER_REQUEST = 200
+MINUTE_CANDLE_UNITS = frozenset({1, 3, 5, 10, 15, 30, 60, 240})
 
 ParsedT = TypeVar("ParsedT")
 
@@ -126,7 +127,10 @@ class UpbitQuotationClient:
 def _candle_path(interval: Interval) -> str:
     if interval is Interval.DAY:
         return "/v1/candles/days"
-    return f"/v1/candles/minutes/{interval.seconds // 60}"
+    minutes, remainder = divmod(interval.seconds, 60)
+    if remainder or minutes not in MINUTE_CANDLE_UNITS:
+        raise ValueError(f"Upbit has no candles for interval {interval.value}")
+    return f"/v1/candles/minutes/{minutes}"
 
 
 def _ceil_to_second(moment: datetime) -> datetime:

@@ -197,7 +197,8 @@ class UpbitSession:
             limiter.penalize()
         elif isinstance(error, UpbitBlockedError):
             limiter.penalize(error.retry_after_seconds or BLOCKED_PENALTY_SECONDS)
-        logger.warning("%s -> %s", call.label, error)
+        # Info, not warning: a 404 from an order lookup or a rejected order is an expected answer.
+        logger.info("%s -> %s", call.label, error)
         return error
 
 

@@ -1,0 +1,101 @@
+"""Parameters and conditions models: ranges, cross-field rules, normalisation, immutability."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tradebot.core.models import Interval
+from tradebot.core.params import (
+    BUY_CONDITION_KEYS,
+    SELL_CONDITION_KEYS,
+    BuyConditions,
+    Conditions,
+    StrategyParams,
+)
+
+SEED_KEYS = {
+    "market", "interval", "fast_period", "slow_period", "signal_period", "macd_threshold",
+    "take_profit", "stop_loss", "trailing_stop", "min_holding_bars", "order_ratio",
+    "price_exit_check", "warmup_bars", "slippage_bps",
+}  # fmt: skip
+
+
+def test_params_have_exactly_the_seed_keys() -> None:
+    assert set(StrategyParams.model_fields) == SEED_KEYS
+
+
+def test_params_every_field_has_a_description_for_the_ui() -> None:
+    assert all(field.description for field in StrategyParams.model_fields.values())
+
+
+@pytest.mark.parametrize(("given", "expected"), [("krw-btc", "KRW-BTC"), (" KRW-1INCH ", "KRW-1INCH")])
+def test_market_normalised(given: str, expected: str) -> None:
+    assert StrategyParams(market=given).market == expected
+
+
+@pytest.mark.parametrize("market", ["BTC", "USDT-BTC", "KRW-", "KRW-BTC/ETH", "KRW-../x"])
+def test_market_not_krw_code_refused(market: str) -> None:
+    with pytest.raises(ValidationError, match="market"):
+        StrategyParams(market=market)
+
+
+def test_fast_period_not_below_slow_refused() -> None:
+    with pytest.raises(ValidationError, match="slow_period"):
+        StrategyParams(fast_period=26, slow_period=26)
+
+
+def test_warmup_shorter_than_slow_plus_signal_refused() -> None:
+    with pytest.raises(ValidationError, match="warmup_bars"):
+        StrategyParams(warmup_bars=34)
+    assert StrategyParams(warmup_bars=35).warmup_bars == 35
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("take_profit", 0.0),
+        ("stop_loss", 1.0),
+        ("trailing_stop", -0.1),
+        ("order_ratio", 1.01),
+        ("order_ratio", 0.0),
+        ("slippage_bps", -1.0),
+        ("fast_period", 1),
+        ("min_holding_bars", -1),
+        ("take_profit", float("nan")),
+        ("macd_threshold", float("inf")),
+    ],
+)
+def test_out_of_range_value_refused_naming_field(field: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=field):
+        StrategyParams(**{field: value})  # type: ignore[arg-type]
+
+
+def test_params_frozen_and_unknown_keys_refused() -> None:
+    params = StrategyParams()
+    with pytest.raises(ValidationError):
+        params.fast_period = 5  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="extra"):
+        StrategyParams(order_ratio_percent=10)  # type: ignore[call-arg]
+
+
+def test_interval_accepts_names() -> None:
+    assert StrategyParams(interval="day").interval is Interval.DAY  # type: ignore[arg-type]
+    assert Interval.MINUTE240.seconds == 240 * 60
+
+
+def test_conditions_keys_are_trading_rules_keys() -> None:
+    conditions = Conditions()
+    assert tuple(conditions.buy.model_dump()) == BUY_CONDITION_KEYS
+    assert tuple(conditions.sell.model_dump()) == SELL_CONDITION_KEYS
+    assert conditions.enabled_buy() == ("golden_cross",)
+
+
+def test_buy_side_with_nothing_enabled_refused() -> None:
+    with pytest.raises(ValidationError, match="at least one buy condition"):
+        BuyConditions(golden_cross=False)
+
+
+def test_condition_switch_must_be_boolean() -> None:
+    with pytest.raises(ValidationError):
+        BuyConditions(golden_cross="yes")  # type: ignore[arg-type]

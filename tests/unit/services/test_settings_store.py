@@ -1,0 +1,127 @@
+"""Settings files: all-or-nothing loading, atomic saving with a backup, safe usernames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tradebot.core.errors import SettingsError
+from tradebot.core.params import Conditions, StrategyParams
+from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
+from tradebot.services.users import conditions_path, params_path, validate_username
+
+
+def write_params(path: Path, **changes: object) -> None:
+    document = StrategyParams().model_dump(mode="json") | changes
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_params_save_then_load_round_trips(tmp_path: Path) -> None:
+    params = StrategyParams(market="krw-eth", fast_period=8, take_profit=0.05)
+    path = tmp_path / "alice_latest_params.json"
+    save_params(path, params)
+    assert load_params(path) == params
+    assert json.loads(path.read_text())["market"] == "KRW-ETH"
+
+
+def test_save_keeps_previous_version_as_backup(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    save_params(path, StrategyParams(fast_period=8))
+    save_params(path, StrategyParams(fast_period=9))
+    assert load_params(path).fast_period == 9
+    assert load_params(tmp_path / "p.json.bak").fast_period == 8
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["p.json", "p.json.bak"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"fast_period": 30}, "slow_period"),
+        ({"take_profit": 0}, "take_profit"),
+        ({"fast_period": "12"}, "fast_period"),
+        ({"fast_period": True}, "fast_period"),
+        ({"market": "BTC"}, "market"),
+        ({"interval": "minute2"}, "interval"),
+        ({"order_ratio_percent": 10}, "order_ratio_percent: unknown key"),
+    ],
+)
+def test_invalid_params_file_names_field_and_is_left_untouched(
+    tmp_path: Path, changes: dict[str, object], named: str
+) -> None:
+    path = tmp_path / "p.json"
+    write_params(path, **changes)
+    before = path.read_bytes()
+    with pytest.raises(SettingsError, match=named) as error:
+        load_params(path)
+    assert "\n" not in str(error.value)
+    assert path.read_bytes() == before
+
+
+def test_params_file_missing_a_key_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    document = StrategyParams().model_dump(mode="json")
+    del document["order_ratio"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(SettingsError, match="missing keys: order_ratio"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("text", ["{", "[]", "", "\xff"])
+def test_malformed_params_file_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(text, encoding="latin-1")
+    with pytest.raises(SettingsError, match=r"p\.json"):
+        load_params(path)
+
+
+def test_missing_params_file_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="file not found"):
+        load_params(tmp_path / "absent.json")
+
+
+def test_conditions_round_trip_and_nothing_enabled_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    save_conditions(path, Conditions())
+    assert load_conditions(path) == Conditions()
+    document = json.loads(path.read_text())
+    document["buy"] = dict.fromkeys(document["buy"], False)
+    path.write_text(json.dumps(document))
+    with pytest.raises(SettingsError, match="at least one buy condition"):
+        load_conditions(path)
+
+
+def test_conditions_unknown_sell_key_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    document = Conditions().model_dump(mode="json")
+    document["sell"]["panic_sell"] = True
+    path.write_text(json.dumps(document))
+    with pytest.raises(SettingsError, match=r"sell\.panic_sell: unknown key"):
+        load_conditions(path)
+
+
+def test_failed_save_leaves_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    save_params(path, StrategyParams(fast_period=8))
+    (tmp_path / "p.json.bak").mkdir()  # the backup cannot be written
+    with pytest.raises(OSError, match="directory"):
+        save_params(path, StrategyParams(fast_period=9))
+    assert load_params(path).fast_period == 8
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["alice", "bob_2", "a1_"])
+def test_valid_username_builds_per_user_file_names(tmp_path: Path, name: str) -> None:
+    assert params_path(tmp_path, name) == tmp_path / f"{name}_latest_params.json"
+    assert conditions_path(tmp_path, name) == tmp_path / f"{name}_buy_sell_conditions.json"
+
+
+@pytest.mark.parametrize(
+    "name", ["../etc", "ab", "Alice", "a" * 33, "al ice", "al/ice", "ali\x00ce", "álvaro", "x'; drop", ""]
+)
+def test_invalid_username_refused_before_any_path(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SettingsError, match="invalid username"):
+        validate_username(name)
+    with pytest.raises(SettingsError):
+        params_path(tmp_path, name)
