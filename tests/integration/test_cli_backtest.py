@@ -170,9 +170,10 @@ def test_backtest_json_document_shape_has_summary_and_trade_keys(
     assert summary["initial_cash"] == 1_000_000.0
     assert summary["trades"] == len(trades) > 0
     for trade in trades:
-        assert TRADE_KEYS <= set(trade)
+        assert set(trade) >= TRADE_KEYS
         for key in ("entry_price", "volume", "fee"):
-            assert isinstance(trade[key], float) and trade[key] > 0, key
+            assert isinstance(trade[key], float), key
+            assert trade[key] > 0, key
 
 
 def test_backtest_json_times_are_utc_candle_starts_from_the_input(
@@ -181,14 +182,15 @@ def test_backtest_json_times_are_utc_candle_starts_from_the_input(
     document = run_json(capsys, "--data", data_file, "--out", tmp_path / "out")
 
     starts = {isoformat_utc(int(nanos)) for nanos in series.start_ns}
-    first_decision = parse_utc(document["summary"]["first_decision_candle"])
+    previous_exit = parse_utc(document["summary"]["first_decision_candle"])
     for trade in document["trades"]:
         entry = parse_utc(trade["entry_time"])
         assert trade["entry_time"] in starts
-        assert entry >= first_decision
+        assert entry >= previous_exit  # at most one trade per candle: never re-enter on the exit candle
         if trade["exit_time"] is not None:
             assert trade["exit_time"] in starts
             assert parse_utc(trade["exit_time"]) > entry
+            previous_exit = parse_utc(trade["exit_time"]) + INTERVAL.duration
 
 
 def test_backtest_json_exit_reasons_are_sell_keys_or_null_for_the_last_open_trade(
@@ -246,7 +248,7 @@ def test_backtest_out_directory_gets_summary_trades_and_chart_files(
     with (out / "trades.csv").open(encoding="utf-8", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == len(document["trades"])
-    assert TRADE_KEYS <= set(rows[0])
+    assert set(rows[0]) >= TRADE_KEYS
     assert [row["entry_time"] for row in rows] == [trade["entry_time"] for trade in document["trades"]]
     chart = (out / "chart.html").read_text(encoding="utf-8")
     assert "<svg" in chart.lower()
@@ -467,6 +469,7 @@ def test_backtest_data_with_non_krw_market_exits_2_with_one_error_line(
     assert_one_line_error(result, "BTC-ETH")
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf / inf while the bug stands
 @pytest.mark.xfail(
     strict=True,
     reason="bug: cli._cash (src/tradebot/cli.py:36-42) accepts --cash 1e400, a finite Decimal that "
@@ -648,10 +651,11 @@ def test_console_entry_runs_backtest_and_reports_bad_input_in_one_line(tmp_path:
     data = write_series(make_series(), tmp_path / "KRW-BTC_minute15.parquet")
     command = [sys.executable, "-m", "tradebot", "backtest", "--out", str(tmp_path / "out")]
 
-    good = subprocess.run(
+    # The command is this interpreter running our own package: no untrusted input.
+    good = subprocess.run(  # noqa: S603
         [*command, "--data", str(data), "--json"], capture_output=True, text=True, check=False
     )
-    bad = subprocess.run(
+    bad = subprocess.run(  # noqa: S603
         [*command, "--data", str(tmp_path / "absent.csv")], capture_output=True, text=True, check=False
     )
 

@@ -91,7 +91,12 @@ def _load(path: Path) -> LoadedCandles:
     start_ns = _times_ns(table.column(time_column), _label(time_column), layout)
     prices = [_float_column(table.column(name), _label(name)) for name in layout.price_columns]
     series, reversed_input = _ordered_series(start_ns, prices)
-    return LoadedCandles(series, _market(table, path), layout.name, reversed_input)
+    market = _market(table, path)
+    del table
+    # Arrow's allocator keeps freed pages for reuse; hand them back so a large file's
+    # parsing buffers do not stay in the process for the rest of the run.
+    pa.default_memory_pool().release_unused()
+    return LoadedCandles(series, market, layout.name, reversed_input)
 
 
 def _checked_suffix(path: Path) -> str:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from tradebot.core.errors import OrderRejected
-from tradebot.core.krw_rules import MIN_ORDER_KRW, Fill, buy_budget, to_decimal
+from tradebot.core.krw_rules import MIN_ORDER_KRW, MONEY, Fill, buy_budget, to_decimal
 from tradebot.core.ledger import PaperAccount
 from tradebot.core.params import StrategyParams
 
 BASIS_POINTS = Decimal(10_000)
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):
     """One round trip; `exit_*` are None while the position is still open."""
 
     entry_index: int
@@ -90,11 +90,11 @@ class PaperExecutor:
 
     def buy_price(self, close: float) -> Decimal:
         """The fill price of a market buy at `close`: worse by the slippage."""
-        return to_decimal(close) * self._buy_factor
+        return MONEY.multiply(Decimal(repr(close)), self._buy_factor)
 
     def sell_price(self, close: float) -> Decimal:
         """The fill price of a market sell at `close`: worse by the slippage."""
-        return to_decimal(close) * self._sell_factor
+        return MONEY.multiply(Decimal(repr(close)), self._sell_factor)
 
     def buy(self, close: float) -> Fill | str:
         """Buy at `close` plus slippage; returns the fill, or why no order was sent/filled."""

@@ -3,7 +3,7 @@
 A position's exit depends only on its entry candle and entry price (the price rules) and on
 indicator signals that are the same for every position, so the first exit of every possible
 entry is computed at once over a short look-ahead window. The window uses thresholds widened by
-a hair, so it flags the earliest candle where an exit *could* hold; `ExitFinder.exit_for`
+a hair, so it flags the earliest candle where an exit *could* hold; `ExitFinder.first_exit`
 confirms that candle with the exact thresholds of `core.strategy.exit_levels` (the same float
 expressions the live strategy evaluates) and scans on in growing chunks if it does not.
 """
@@ -51,52 +51,62 @@ class ExitFinder:
         self._any_indicator_exit: BoolArray | None = None
         if indicator_exits:
             self._any_indicator_exit = np.logical_or.reduce(list(indicator_exits.values()))
-        self._candidate: IntArray = np.empty(0, dtype=np.int64)
+        self._candidate: list[int] = []
+        self._highest_close: list[float] = []
 
     def prepare(self, entries: IntArray, approximate_entry_prices: FloatArray) -> None:
-        """Flag, for every entry, the earliest look-ahead candle where an exit could hold (-1: none)."""
-        self._candidate = np.full(entries.shape[0], -1, dtype=np.int64)
+        """For every entry, flag the earliest look-ahead candle where an exit could hold (-1: none)."""
+        candidates, highest = [], []
         for first in range(0, entries.shape[0], BATCH_ROWS):
             rows = slice(first, first + BATCH_ROWS)
-            self._candidate[rows] = self._candidates(entries[rows], approximate_entry_prices[rows])
+            candidate, highest_close = self._candidates(entries[rows], approximate_entry_prices[rows])
+            candidates.append(candidate)
+            highest.append(highest_close)
+        # Plain lists: the replay reads one element per trade, and list indexing is the cheapest.
+        self._candidate = np.concatenate(candidates).tolist() if candidates else []
+        self._highest_close = np.concatenate(highest).tolist() if highest else []
 
-    def _candidates(self, entries: IntArray, entry_prices: FloatArray) -> IntArray:
+    def _candidates(self, entries: IntArray, entry_prices: FloatArray) -> tuple[IntArray, FloatArray]:
         count = self.close.shape[0]
         positions = entries[:, None] + 1 + np.arange(LOOKAHEAD)
         inside = positions < count
         positions = np.minimum(positions, count - 1)
         closes = self.close[positions]
-        hit = self._price_hits(closes, entry_prices[:, None], widen=WIDEN)
+        running_high = np.maximum.accumulate(closes, axis=1)
+        hit = self._price_hits(closes, running_high, entry_prices[:, None])
         if self._any_indicator_exit is not None:
             allowed = positions >= (entries + self._params.min_holding_bars)[:, None]
             hit |= self._any_indicator_exit[positions] & allowed
         hit &= inside
         first = np.argmax(hit, axis=1)
-        found = hit[np.arange(hit.shape[0]), first]
-        return np.where(found, entries + 1 + first, -1)
+        rows = np.arange(hit.shape[0])
+        found = hit[rows, first]
+        return np.where(found, entries + 1 + first, -1), running_high[rows, first]
 
-    def _price_hits(self, closes: FloatArray, entry: FloatArray | float, widen: float) -> BoolArray:
-        """Price rules over closes laid out along the last axis, starting just after entry."""
+    def _price_hits(self, closes: FloatArray, running_high: FloatArray, entry: FloatArray) -> BoolArray:
+        """Price rules with thresholds widened by WIDEN: a superset of the exact hits."""
         params = self._params
         hit = np.zeros(closes.shape, dtype=np.bool_)
         if "stop_loss" in self._price_rules:
-            hit |= closes <= entry * (1.0 - params.stop_loss) * (1 + widen)
+            hit |= closes <= entry * (1.0 - params.stop_loss) * (1 + WIDEN)
         if "take_profit" in self._price_rules:
-            hit |= closes >= entry * (1.0 + params.take_profit) * (1 - widen)
+            hit |= closes >= entry * (1.0 + params.take_profit) * (1 - WIDEN)
         if "trailing_stop" in self._price_rules:
-            peaks = np.maximum(np.maximum.accumulate(closes, axis=-1), entry)
-            hit |= closes <= peaks * (1.0 - params.trailing_stop) * (1 + widen)
+            peaks = np.maximum(running_high, entry)
+            hit |= closes <= peaks * (1.0 - params.trailing_stop) * (1 + WIDEN)
         return hit
 
-    def exit_for(self, slot: int, entry_index: int, entry_price: float, floor_close: float) -> ScanOutcome:
-        """The exact first exit of the position opened at `entries[slot]` (see `scan`)."""
-        candidate = int(self._candidate[slot])
-        if candidate >= 0:
-            found = self._confirm(entry_index, entry_price, candidate)
-            if found is not None and self.close[candidate] >= floor_close:
-                return ScanOutcome(found)
-            return self.scan(entry_index, entry_price, candidate, floor_close)
-        return self.scan(entry_index, entry_price, entry_index + 1 + LOOKAHEAD, floor_close)
+    def first_exit(self, slot: int, entry_index: int, entry_price: float) -> ExitFound | None:
+        """The exact first exit of the position opened at `entries[slot]`, or None if it never exits."""
+        candidate = self._candidate[slot]
+        if candidate < 0:
+            return self.scan(entry_index, entry_price, entry_index + 1 + LOOKAHEAD, 0.0).found
+        peak = max(entry_price, self._highest_close[slot])
+        rule = self._rule_at(candidate, entry_index, entry_price, peak)
+        if rule is not None:
+            return ExitFound(candidate, rule, peak)
+        # The widened thresholds flagged a candle the exact ones do not: search on after it.
+        return self.scan(entry_index, entry_price, candidate + 1, 0.0).found
 
     def scan(self, entry_index: int, entry_price: float, start: int, floor_close: float) -> ScanOutcome:
         """Exact chunked search for the first exit at or after `start`.
@@ -138,14 +148,13 @@ class ExitFinder:
     def _rule_at(self, index: int, entry_index: int, entry_price: float, peak: float) -> str | None:
         """The first rule, in TRADING_RULES.md order, that holds exactly at `index`."""
         price = float(self.close[index])
-        levels = exit_levels(entry_price, peak, self._params)
-        holds = {
-            "stop_loss": price <= levels.stop_loss,
-            "take_profit": price >= levels.take_profit,
-            "trailing_stop": price <= levels.trailing_stop,
-        }
+        stop, target, trail = exit_levels(entry_price, peak, self._params)
         for key in self._price_rules:
-            if holds[key]:
+            if key == "stop_loss" and price <= stop:
+                return key
+            if key == "take_profit" and price >= target:
+                return key
+            if key == "trailing_stop" and price <= trail:
                 return key
         if index - entry_index >= self._params.min_holding_bars:
             for key, passed in self._indicator_exits.items():

@@ -10,6 +10,7 @@ refusals and money on every series they try.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,7 +18,7 @@ from decimal import Decimal
 import numpy as np
 
 from tradebot.backtest.execution import PaperExecutor, SkipLog, Trade
-from tradebot.backtest.exits import ExitFinder, ScanOutcome
+from tradebot.backtest.exits import ExitFinder
 from tradebot.core.conditions import (
     BUY_RULES,
     INDICATOR_EXIT_RULES,
@@ -48,7 +49,7 @@ def indicator_frame(series: CandleSeries, params: StrategyParams, conditions: Co
     """MACD/signal for every candle, and the MAs only when an enabled rule reads them."""
     lines = macd_arrays(series.close, params.fast_period, params.slow_period, params.signal_period)
     enabled = set(conditions.enabled_buy())
-    unused = np.full(len(series), np.nan)
+    unused = np.broadcast_to(np.nan, len(series))  # read-only NaNs without allocating them
     return IndicatorFrame(
         open=series.open,
         close=series.close,
@@ -90,18 +91,17 @@ def replay(
     frame = indicator_frame(series, params, conditions)
     entries = np.flatnonzero(entry_signals(frame, params, conditions))
     finder = ExitFinder(series.close, indicator_exit_signals(frame, params, conditions), params, conditions)
+    finder.prepare(entries, series.close[entries] * (1.0 + params.slippage_bps / 10_000))
     executor = PaperExecutor(cash, params)
-    slippage = params.slippage_bps / 10_000
-    finder.prepare(entries, series.close[entries] * (1.0 + slippage))
     result = ReplayResult(executor)
+    entry_list: list[int] = entries.tolist()
     count, slot = len(series), 0
-    while slot < entries.shape[0]:
-        entry_index = int(entries[slot])
+    while slot < len(entry_list):
+        entry_index = entry_list[slot]
         bought = executor.buy(float(series.close[entry_index]))
         if not isinstance(bought, Fill):
             if bought == BELOW_MINIMUM:  # cash is unchanged while flat: every later signal is too
-                last = int(entries[-1])
-                result.skipped.add(entry_index, "bid", bought, entries.shape[0] - slot, last)
+                result.skipped.add(entry_index, "bid", bought, len(entry_list) - slot, entry_list[-1])
                 break
             result.skipped.add(entry_index, "bid", bought)
             slot += 1
@@ -113,7 +113,7 @@ def replay(
             break
         if progress is not None:
             progress(trade.exit_index, count)
-        slot = int(np.searchsorted(entries, trade.exit_index + 1))
+        slot = bisect_right(entry_list, trade.exit_index)
     return result
 
 
@@ -122,25 +122,22 @@ def _hold_until_exit(
 ) -> Trade:
     """Walk an open position to its exit; a refused sell keeps the position and the search goes on."""
     entry_price = executor.entry_price
-    floor_close = executor.smallest_sellable_close()
-    outcome = finder.exit_for(slot, entry_index, entry_price, floor_close)
-    while True:
-        _record_refusals(skipped, outcome)
-        if outcome.found is None:
-            return Trade(entry_index, bought)
-        exit_index = outcome.found.index
-        sold = executor.sell(float(finder.close[exit_index]))
+    found = finder.first_exit(slot, entry_index, entry_price)
+    floor_close: float | None = None
+    while found is not None:
+        sold = executor.sell(float(finder.close[found.index]))
         if isinstance(sold, Fill):
             skipped.end_run()
-            return Trade(entry_index, bought, exit_index, sold, outcome.found.rule)
-        skipped.add(exit_index, "ask", sold)
-        outcome = finder.scan(entry_index, entry_price, exit_index + 1, floor_close)
-
-
-def _record_refusals(skipped: SkipLog, outcome: ScanOutcome) -> None:
-    refused = outcome.refused
-    if refused.count:
-        skipped.add(refused.first_index, "ask", "under_min_total_ask", refused.count, refused.last_index)
+            return Trade(entry_index, bought, found.index, sold, found.rule)
+        skipped.add(found.index, "ask", sold)
+        if floor_close is None:
+            floor_close = executor.smallest_sellable_close()
+        outcome = finder.scan(entry_index, entry_price, found.index + 1, floor_close)
+        refused = outcome.refused
+        if refused.count:
+            skipped.add(refused.first_index, "ask", "under_min_total_ask", refused.count, refused.last_index)
+        found = outcome.found
+    return Trade(entry_index, bought)
 
 
 def replay_stepwise(

@@ -74,19 +74,28 @@ def max_drawdown(equity: FloatArray) -> float:
     return float(np.max(1.0 - equity / peaks)) if equity.shape[0] else 0.0
 
 
+def iso_times(series: CandleSeries, indices: list[int]) -> list[str]:
+    """Candle starts at `indices` as UTC ISO-8601 strings, converted in one vectorised step."""
+    starts = series.start_ns[np.asarray(indices, dtype=np.int64)].astype("datetime64[ns]")
+    return [text + "+00:00" for text in np.datetime_as_string(starts, unit="s").tolist()]
+
+
 def trade_rows(series: CandleSeries, trades: list[Trade]) -> list[dict[str, Any]]:
     """One JSON-ready row per trade; times are candle starts in UTC ISO-8601."""
-    return [_trade_row(series, trade) for trade in trades]
+    entry_times = iso_times(series, [trade.entry_index for trade in trades])
+    closed = [trade.exit_index for trade in trades if trade.exit_index is not None]
+    exit_times = iter(iso_times(series, closed))
+    return [
+        _trade_row(trade, entry_time, next(exit_times) if trade.exit_index is not None else None)
+        for trade, entry_time in zip(trades, entry_times, strict=True)
+    ]
 
 
-def _trade_row(series: CandleSeries, trade: Trade) -> dict[str, Any]:
+def _trade_row(trade: Trade, entry_time: str, exit_time: str | None) -> dict[str, Any]:
     profit = trade.profit
     cost = -trade.entry.krw_delta
-    exit_time = None
-    if trade.exit_index is not None:
-        exit_time = isoformat_utc(int(series.start_ns[trade.exit_index]))
     return {
-        "entry_time": isoformat_utc(int(series.start_ns[trade.entry_index])),
+        "entry_time": entry_time,
         "exit_time": exit_time,
         "entry_price": float(trade.entry.price),
         "exit_price": float(trade.exit.price) if trade.exit else None,
@@ -164,14 +173,15 @@ def _gap_summary(gaps: list[Gap]) -> dict[str, Any]:
 def write_trades_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Trades as CSV, one row per trade, empty cells for an open position's exit."""
     with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=TRADE_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(stream)
+        writer.writerow(TRADE_COLUMNS)
+        writer.writerows([["" if row[key] is None else row[key] for key in TRADE_COLUMNS] for row in rows])
 
 
-def write_json(path: Path, document: object) -> None:
-    """Pretty JSON, UTF-8."""
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(path: Path, document: object, *, pretty: bool = True) -> None:
+    """JSON in UTF-8; `pretty=False` for large documents (the compact encoder is much faster)."""
+    text = json.dumps(document, indent=2 if pretty else None, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ def _report(context: BacktestContext, result: ReplayResult, request: BacktestReq
     if request.out is not None:
         request.out.mkdir(parents=True, exist_ok=True)
         write_json(request.out / "summary.json", summary)
-        write_json(request.out / "trades.json", rows)
+        write_json(request.out / "trades.json", rows, pretty=False)
         write_trades_csv(request.out / "trades.csv", rows)
         if request.chart:
             chart = render_chart(context.series, result.trades, equity, summary)

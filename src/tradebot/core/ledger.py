@@ -53,8 +53,11 @@ class PaperAccount:
         fill = market_buy_fill(total_krw, price, self.fee_rate)
         if fill.volume <= 0:
             raise OrderRejected("under_min_total_bid", f"{total_krw} KRW buys no volume at {price}")
-        held_value = MONEY.multiply(self.volume, self.entry_price or ZERO)
         self.krw = MONEY.add(self.krw, fill.krw_delta)
+        if self.volume == 0:
+            self.volume, self.entry_price, self.peak = fill.volume, price, price
+            return fill
+        held_value = MONEY.multiply(self.volume, self.entry_price or ZERO)
         self.volume = MONEY.add(self.volume, fill.volume)
         self.entry_price = MONEY.divide(MONEY.add(held_value, fill.funds), self.volume)
         self.peak = max(self.peak or ZERO, self.entry_price, price)

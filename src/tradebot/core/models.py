@@ -16,6 +16,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 NANOS_PER_SECOND = 1_000_000_000
+INTERVAL_SAMPLE = 100_001
 
 
 class Interval(StrEnum):
@@ -209,7 +210,7 @@ def infer_interval(start_ns: IntArray) -> Interval | None:
     """The interval most consecutive starts are apart by, or None if it is not a known one."""
     if start_ns.shape[0] < 2:
         return None
-    steps = np.diff(start_ns)
+    steps = np.diff(start_ns[:INTERVAL_SAMPLE])  # the mode of a large sample is the mode
     values, counts = np.unique(steps, return_counts=True)
     step = int(values[int(np.argmax(counts))])
     if step % NANOS_PER_SECOND:

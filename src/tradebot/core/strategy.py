@@ -11,6 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,8 +61,7 @@ class PositionView:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class ExitLevels:
+class ExitLevels(NamedTuple):
     """Prices at which the price exits fire."""
 
     stop_loss: float
