@@ -21,8 +21,10 @@ from tradebot.backtest.runner import BacktestRequest, run_backtest
 from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
+from tradebot.core.params import MARKET_PATTERN
 
 USAGE_ERROR = 2
+MAX_CASH = Decimal(10) ** 15  # far above any account, far below float overflow in reports
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,9 +39,16 @@ def _cash(text: str) -> Decimal:
         value = Decimal(text.replace(",", "").replace("_", ""))
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"'{text}' is not an amount of KRW") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"cash must be a positive amount of KRW, got {text}")
+    if not value.is_finite() or not 0 < value <= MAX_CASH:
+        raise argparse.ArgumentTypeError(f"cash must be a positive amount of KRW up to 10^15, got {text}")
     return value
+
+
+def _market(text: str) -> str:
+    market = text.strip().upper()
+    if not MARKET_PATTERN.fullmatch(market):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a KRW market code like KRW-BTC")
+    return market
 
 
 def _add_backtest(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -64,7 +73,7 @@ def _add_generate(commands: argparse._SubParsersAction[_Parser]) -> None:
     command.add_argument("--count", type=int, default=10_000, help="number of candles")
     command.add_argument("--interval", type=Interval, default=Interval.MINUTE1, choices=list(Interval))
     command.add_argument("--seed", type=int, default=7)
-    command.add_argument("--market", default="KRW-BTC")
+    command.add_argument("--market", type=_market, default="KRW-BTC")
     command.add_argument("--layout", choices=("pyupbit", "upbit"), default="pyupbit")
     command.add_argument("--gap-probability", type=float, default=0.0, help="share of candles left out")
 

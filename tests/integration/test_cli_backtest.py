@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydantic
 import pytest
 
 from tradebot.backtest.candle_files import load_candles, save_candles
@@ -452,13 +451,6 @@ def test_backtest_bad_input_exits_2_with_one_error_line(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pydantic.ValidationError,
-    reason="bug: runner._params_for (src/tradebot/backtest/runner.py:85) builds StrategyParams from the "
-    "data's market column without catching pydantic.ValidationError, so a non-KRW market "
-    "(e.g. BTC-ETH) ends in a traceback instead of a one-line error",
-)
 def test_backtest_data_with_non_krw_market_exits_2_with_one_error_line(
     capsys: pytest.CaptureFixture[str], series: CandleSeries, tmp_path: Path
 ) -> None:
@@ -469,12 +461,6 @@ def test_backtest_data_with_non_krw_market_exits_2_with_one_error_line(
     assert_one_line_error(result, "BTC-ETH")
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf / inf while the bug stands
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli._cash (src/tradebot/cli.py:36-42) accepts --cash 1e400, a finite Decimal that "
-    "overflows float: the summary then holds inf/NaN and --json prints Infinity/NaN (not JSON)",
-)
 def test_backtest_cash_too_large_for_a_float_exits_2_with_one_error_line(
     capsys: pytest.CaptureFixture[str], data_file: Path, tmp_path: Path
 ) -> None:

@@ -146,14 +146,22 @@ def _wanted_columns(names: list[str], layout: _Layout, time_column: str) -> list
 
 def _read_csv(path: Path) -> _RawCandles:
     with path.open(encoding="utf-8-sig", newline="") as file:
-        header = next(csv.reader(file), None)
+        rows = csv.reader(file)
+        header, first_row = next(rows, None), next(rows, None)
     if not header:
         raise CandleDataError("no header row")
     layout, time_column = _detect_layout(header, None)
     wanted = _wanted_columns(header, layout, time_column)
     as_text = dict.fromkeys(wanted, pa.string())
+    typed = as_text | dict.fromkeys(layout.price_columns, pa.float64())
+    if first_row and len(first_row) == len(header):
+        # Parsing times while reading avoids holding a million strings: a 1M-row file then fits
+        # the benchmark's memory budget. A file this does not fit is read as text below.
+        sample = first_row[header.index(time_column)]
+        aware = _ZONE_SUFFIX.search(sample) is not None
+        typed[time_column] = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
     try:
-        table = _read_csv_columns(path, as_text | dict.fromkeys(layout.price_columns, pa.float64()))
+        table = _read_csv_columns(path, typed)
     except pa.ArrowInvalid:
         # A cell that is not a number: read it as text so _float_column can name its row (a
         # malformed row fails again and is reported by load_candles).

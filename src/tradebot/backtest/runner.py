@@ -21,7 +21,7 @@ from tradebot.backtest.report import (
 )
 from tradebot.core.errors import CandleDataError, SettingsError
 from tradebot.core.models import CandleSeries, find_gaps, infer_interval
-from tradebot.core.params import Conditions, StrategyParams
+from tradebot.core.params import MARKET_PATTERN, Conditions, StrategyParams
 from tradebot.services.settings_store import load_conditions, load_params
 
 
@@ -82,7 +82,10 @@ def _params_for(loaded: LoadedCandles, params_file: Path | None) -> StrategyPara
     if params_file is None:
         if interval is None:
             raise CandleDataError("cannot tell the candle interval from the data; pass --params")
-        return StrategyParams(interval=interval, market=loaded.market or StrategyParams().market)
+        market = loaded.market or StrategyParams().market
+        if not MARKET_PATTERN.fullmatch(market):
+            raise CandleDataError(f"the data's market {market} is not a KRW market; tradebot trades KRW-*")
+        return StrategyParams(interval=interval, market=market)
     params = load_params(params_file)
     if interval is not None and interval is not params.interval:
         raise SettingsError(

@@ -1,0 +1,130 @@
+"""One market's price path: the base candles every quotation and every fill is derived from.
+
+A generated path is 1-minute candles of `generate_candles`, extended a day at a time as the clock
+runs past its end; a replayed path is a candle file as it is (its own interval, gaps kept). The
+candle containing "now" is the current one: its close is the market's price.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+
+from tradebot.backtest.synthetic import generate_candles
+from tradebot.core.errors import CandleDataError
+from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, infer_interval
+from tradebot.exchange.simulator.formatting import nanos_to_utc
+
+MINUTE_NS = 60 * NANOS_PER_SECOND
+GENERATED_CHUNK = 1440  # candles added per extension: one day of minutes
+
+# (first start in ns, start price, generation number) -> the next candles of the walk
+Extender = Callable[[int, float, int], CandleSeries]
+
+
+class PricePath:
+    """Base candles as mutable numpy arrays, sorted by start."""
+
+    def __init__(self, series: CandleSeries, *, interval_ns: int, extender: Extender | None = None) -> None:
+        self.interval_ns = interval_ns
+        self._extender = extender
+        self._generation = 0
+        self._assign(series)
+
+    def _assign(self, series: CandleSeries) -> None:
+        self.start_ns = np.array(series.start_ns, dtype=np.int64)
+        self.open = np.array(series.open, dtype=np.float64)
+        self.high = np.array(series.high, dtype=np.float64)
+        self.low = np.array(series.low, dtype=np.float64)
+        self.close = np.array(series.close, dtype=np.float64)
+        self.volume = np.array(series.volume, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return int(self.start_ns.shape[0])
+
+    @property
+    def generated(self) -> bool:
+        """True for a random walk (extended on demand and regenerated after a price is set)."""
+        return self._extender is not None
+
+    def index_at(self, nanos: int) -> int:
+        """Index of the last candle starting at or before `nanos`; -1 before the first one."""
+        self.ensure_covers(nanos)
+        return int(np.searchsorted(self.start_ns, nanos, side="right")) - 1
+
+    def ensure_covers(self, nanos: int) -> None:
+        """Extend a generated path until a candle starts after `nanos`."""
+        while self._extender is not None and int(self.start_ns[-1]) <= nanos:
+            next_start = int(self.start_ns[-1]) + self.interval_ns
+            self._append(self._next_chunk(next_start, float(self.close[-1])))
+
+    def override_close(self, index: int, price: float) -> None:
+        """Make `price` the close of candle `index` (the current one); what follows continues from it.
+
+        A generated path is regenerated from `price` on; a replayed one keeps its recorded future.
+        """
+        self.close[index] = price
+        self.high[index] = max(self.high[index], price)
+        self.low[index] = min(self.low[index], price)
+        if self._extender is not None:
+            keep = index + 1
+            chunk = self._next_chunk(int(self.start_ns[index]) + self.interval_ns, price)
+            self._truncate(keep)
+            self._append(chunk)
+
+    def _next_chunk(self, start_ns: int, price: float) -> CandleSeries:
+        assert self._extender is not None
+        self._generation += 1
+        return self._extender(start_ns, price, self._generation)
+
+    def _truncate(self, length: int) -> None:
+        for name in ("start_ns", "open", "high", "low", "close", "volume"):
+            setattr(self, name, getattr(self, name)[:length])
+
+    def _append(self, series: CandleSeries) -> None:
+        self.start_ns = np.concatenate([self.start_ns, series.start_ns])
+        self.open = np.concatenate([self.open, series.open])
+        self.high = np.concatenate([self.high, series.high])
+        self.low = np.concatenate([self.low, series.low])
+        self.close = np.concatenate([self.close, series.close])
+        self.volume = np.concatenate([self.volume, series.volume])
+
+
+def derived_seed(seed: int, market: str, generation: int) -> int:
+    """A stable per-market, per-chunk seed, so markets differ and reruns repeat."""
+    digest = hashlib.sha256(f"{seed}:{market}:{generation}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def generated_path(
+    market: str, *, seed: int, first_start_ns: int, count: int, start_price: float
+) -> PricePath:
+    """A seeded 1-minute random walk of `count` candles from `first_start_ns`, extendable."""
+
+    def extend(start_ns: int, price: float, generation: int) -> CandleSeries:
+        return generate_candles(
+            GENERATED_CHUNK,
+            interval=Interval.MINUTE1,
+            seed=derived_seed(seed, market, generation),
+            start=nanos_to_utc(start_ns),
+            start_price=price,
+        )
+
+    history = generate_candles(
+        count,
+        interval=Interval.MINUTE1,
+        seed=derived_seed(seed, market, 0),
+        start=nanos_to_utc(first_start_ns),
+        start_price=start_price,
+    )
+    return PricePath(history, interval_ns=MINUTE_NS, extender=extend)
+
+
+def replayed_path(series: CandleSeries) -> PricePath:
+    """A candle file's candles as a fixed path; its interval is the most common spacing."""
+    interval = infer_interval(series.start_ns)
+    if interval is None:
+        raise CandleDataError("cannot tell the candle interval (need two or more evenly spaced candles)")
+    return PricePath(series, interval_ns=interval.seconds * NANOS_PER_SECOND)
