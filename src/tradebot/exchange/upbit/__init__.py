@@ -4,6 +4,7 @@ Build one `UpbitSession` (base URL, timeout, httpx transport, rate-limit registr
 `UpbitQuotationClient` and, for a key pair, `UpbitExchangeClient`.
 """
 
+from tradebot.core.clock import Clock, SystemClock
 from tradebot.exchange.upbit.auth import Credentials, Signer
 from tradebot.exchange.upbit.errors import (
     OrderStateUnknownError,
@@ -43,12 +44,10 @@ from tradebot.exchange.upbit.orders import (
 )
 from tradebot.exchange.upbit.quotation import UpbitQuotationClient
 from tradebot.exchange.upbit.rate_limit import (
-    Clock,
     RateLimit,
     RateLimiter,
     RateLimitRegistry,
     RemainingRequests,
-    SystemClock,
     parse_remaining_req,
     shared_rate_limits,
 )

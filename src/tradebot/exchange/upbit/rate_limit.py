@@ -10,46 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+
+from tradebot.core.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
-
-
-class Clock(Protocol):
-    """Wall time, a monotonic counter and sleeping: injected so tests never really wait."""
-
-    def now(self) -> datetime:
-        """The current aware UTC time."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes backwards."""
-        ...
-
-    def sleep(self, seconds: float) -> None:
-        """Block for `seconds`."""
-        ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        """The current aware UTC time."""
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        """`time.monotonic()`."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        """`time.sleep(seconds)`."""
-        time.sleep(seconds)
 
 
 @dataclass(frozen=True, slots=True)

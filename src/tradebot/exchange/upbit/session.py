@@ -16,6 +16,7 @@ from types import TracebackType
 
 import httpx
 
+from tradebot.core.clock import Clock
 from tradebot.exchange.upbit.auth import QueryPairs, Signer, render_query
 from tradebot.exchange.upbit.errors import (
     UpbitBlockedError,
@@ -29,7 +30,6 @@ from tradebot.exchange.upbit.errors import (
 )
 from tradebot.exchange.upbit.parsing import decode_json
 from tradebot.exchange.upbit.rate_limit import (
-    Clock,
     RateLimiter,
     RateLimitRegistry,
     parse_remaining_req,
