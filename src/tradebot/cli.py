@@ -22,6 +22,7 @@ from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
 from tradebot.core.params import MARKET_PATTERN
+from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 
 USAGE_ERROR = 2
 MAX_CASH = Decimal(10) ** 15  # far above any account, far below float overflow in reports
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(commands)
     _add_generate(commands)
     commands.add_parser("demo", help="run the bundled demo (today: a backtest on generated candles)")
+    add_simulator_command(commands)
     return parser
 
 
@@ -139,7 +141,12 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backtest": _run_backtest, "generate-candles": _run_generate, "demo": _run_demo}
+COMMANDS = {
+    "backtest": _run_backtest,
+    "generate-candles": _run_generate,
+    "demo": _run_demo,
+    "simulator": run_simulator_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,8 +55,8 @@ class Period:
     def bucket_start_ns(self, bucket: int) -> int:
         """Epoch nanoseconds at which bucket number `bucket` starts."""
         if self.kind in _CALENDAR_UNIT:
-            moment = np.datetime64(bucket, _CALENDAR_UNIT[self.kind]).astype("datetime64[ns]")
-            return int(moment.astype(np.int64))
+            calendar = np.array([bucket], dtype=np.int64).astype(f"datetime64[{_CALENDAR_UNIT[self.kind]}]")
+            return int(calendar.astype("datetime64[ns]").astype(np.int64)[0])
         if self.kind == "weeks":
             return (bucket * 7 - 3) * DAY_NS
         return bucket * self.longest_ns
@@ -97,7 +97,9 @@ def aggregate(path: PricePath, period: Period, end: int, count: int) -> Buckets:
     while True:
         begin = max(0, end - span)
         ids = period.bucket_ids(path.start_ns[begin:end])
-        firsts = np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1]).astype(np.int64) if end > begin else ids
+        firsts = (
+            np.concatenate([[0], np.flatnonzero(np.diff(ids)) + 1]).astype(np.int64) if end > begin else ids
+        )
         # The oldest bucket of the slice may be cut off; it counts only if the slice starts at 0.
         complete = len(firsts) - (1 if begin > 0 else 0)
         if complete >= count or begin == 0:

@@ -43,7 +43,9 @@ def next_tick_down(price: Decimal) -> Decimal:
     return lower if lower > 0 else price
 
 
-def build_levels(best_bid: Decimal, best_ask: Decimal, seed_text: str, depth: int = BOOK_DEPTH) -> list[Level]:
+def build_levels(
+    best_bid: Decimal, best_ask: Decimal, seed_text: str, depth: int = BOOK_DEPTH
+) -> list[Level]:
     """`depth` levels walking away from the best bid and ask one tick at a time."""
     generator = np.random.default_rng(int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big"))
     depths = generator.lognormal(np.log(_TYPICAL_LEVEL_KRW), 0.8, size=(2, depth))
@@ -85,4 +87,3 @@ def orderbook_document(market: str, levels: list[Level], timestamp_ms: int) -> d
         "orderbook_units": units,
         "level": 0,
     }
-

@@ -104,7 +104,7 @@ def trade_documents(
     if query.cursor is not None:
         wanted &= (times // NANOS_PER_MILLI) * SEQUENCE_PER_MILLI < query.cursor
     chosen = (np.flatnonzero(wanted) + first)[::-1][: query.count]
-    closes = previous_close(path, trade_times(path, 0, end, now_ns)[chosen]) if len(chosen) else chosen
+    closes = previous_close(path, times[chosen - first]) if len(chosen) else chosen
     return [
         _trade(market, path, int(position), int(closing), now_ns)
         for position, closing in zip(chosen, closes, strict=True)

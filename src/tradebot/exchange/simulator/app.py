@@ -1,0 +1,50 @@
+"""The Starlette application: Upbit's routes, the admin routes and Upbit-shaped errors."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from tradebot.exchange.simulator import routes_admin, routes_exchange, routes_quotation
+from tradebot.exchange.simulator.errors import ApiError
+from tradebot.exchange.simulator.exchange import SimulatedExchange
+from tradebot.exchange.simulator.faults import FaultInjector
+from tradebot.exchange.simulator.gateway import Gateway
+from tradebot.exchange.simulator.http import UpbitJSONResponse, error_response
+from tradebot.exchange.simulator.ratelimit import Throttle
+
+logger = logging.getLogger(__name__)
+
+
+async def _api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    # Unknown paths and methods: Upbit's shape with the status as an integer name.
+    assert isinstance(error, HTTPException)
+    return UpbitJSONResponse(
+        {"error": {"name": error.status_code, "message": error.detail}}, error.status_code
+    )
+
+
+async def _crash(request: Request, error: Exception) -> Response:
+    return UpbitJSONResponse({"error": {"name": "server_error", "message": "internal simulator error"}}, 500)
+
+
+def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInjector) -> ASGIApp:
+    """The ASGI app serving `exchange`, wrapped in the rate-limit and fault gateway."""
+    app = Starlette(
+        routes=[*routes_quotation.ROUTES, *routes_exchange.ROUTES, *routes_admin.ROUTES],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
+    )
+    app.state.exchange = exchange
+    app.state.throttle = throttle
+    app.state.faults = faults
+    return Gateway(app, throttle, faults)

@@ -1,0 +1,159 @@
+"""One simulated market: its price path, order book, candles, ticker and trades.
+
+Everything a quotation endpoint shows and every fill price comes from here, so candles, ticker,
+order book and fills always agree with each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradebot.core.krw_rules import is_on_tick, tick_size, to_decimal
+from tradebot.exchange.simulator.candles import Period, aggregate, candle_documents, visible_end
+from tradebot.exchange.simulator.formatting import amount_text, millis
+from tradebot.exchange.simulator.orderbook import (
+    BOOK_DEPTH,
+    Level,
+    build_levels,
+    next_tick_up,
+    orderbook_document,
+)
+from tradebot.exchange.simulator.pricepath import PricePath
+from tradebot.exchange.simulator.ticker import TradeQuery, ticker_document, trade_documents
+
+# Names and a plausible starting price for markets a demo is likely to use.
+KNOWN_MARKETS: dict[str, tuple[str, str, float]] = {
+    "KRW-BTC": ("비트코인", "Bitcoin", 100_000_000.0),
+    "KRW-ETH": ("이더리움", "Ethereum", 5_000_000.0),
+    "KRW-XRP": ("엑스알피(리플)", "XRP", 3_000.0),
+    "KRW-SOL": ("솔라나", "Solana", 200_000.0),
+    "KRW-DOGE": ("도지코인", "Dogecoin", 300.0),
+    "KRW-ADA": ("에이다", "Cardano", 1_000.0),
+}
+DEFAULT_START_PRICE = 10_000.0
+
+
+def start_price(market: str) -> float:
+    """The price a generated path for `market` starts at."""
+    return KNOWN_MARKETS.get(market, ("", "", DEFAULT_START_PRICE))[2]
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteOverride:
+    """Best bid and ask set by hand; valid while candle `index` is the current one."""
+
+    index: int
+    bid: Decimal
+    ask: Decimal
+
+
+class MarketData:
+    """Quotation views of one market at a given simulated time."""
+
+    def __init__(self, code: str, path: PricePath, *, seed: int) -> None:
+        self.code = code
+        self.path = path
+        self._seed = seed
+        self._override: QuoteOverride | None = None
+
+    @property
+    def base_currency(self) -> str:
+        """The coin: `BTC` of `KRW-BTC`."""
+        return self.code.split("-", 1)[1]
+
+    @property
+    def quote_currency(self) -> str:
+        """The currency prices are in: `KRW`."""
+        return self.code.split("-", 1)[0]
+
+    def index(self, now_ns: int) -> int:
+        """The current base candle (never before the first one)."""
+        return max(self.path.index_at(now_ns), 0)
+
+    def has_candles(self, now_ns: int) -> bool:
+        """False while the clock is before the first candle (a replay that starts later)."""
+        return self.path.index_at(now_ns) >= 0
+
+    def price(self, now_ns: int) -> Decimal:
+        """The last trade price."""
+        return to_decimal(float(self.path.close[self.index(now_ns)]))
+
+    def best_quotes(self, now_ns: int) -> tuple[Decimal, Decimal]:
+        """Best bid and best ask."""
+        index = self.index(now_ns)
+        if self._override is not None and self._override.index == index:
+            return self._override.bid, self._override.ask
+        price = self.price(now_ns)
+        return price, next_tick_up(price)
+
+    def levels(self, now_ns: int, depth: int = BOOK_DEPTH) -> list[Level]:
+        """The order book, best level first."""
+        bid, ask = self.best_quotes(now_ns)
+        return build_levels(bid, ask, f"{self._seed}:{self.code}:{self.index(now_ns)}:{bid}:{ask}", depth)
+
+    def set_price(
+        self, now_ns: int, price: Decimal, bid: Decimal | None = None, ask: Decimal | None = None
+    ) -> None:
+        """Make `price` the last trade price now; optionally pin the best bid and ask too."""
+        for value in (price, bid, ask):
+            if value is not None and not (value.is_finite() and value > 0 and is_on_tick(value)):
+                raise ValueError(f"price {value} is not a positive price on the KRW tick grid")
+        best_bid = bid if bid is not None else price
+        best_ask = ask if ask is not None else next_tick_up(best_bid)
+        if best_bid >= best_ask:
+            raise ValueError(f"best bid {best_bid} must be below best ask {best_ask}")
+        index = self.index(now_ns)
+        self.path.override_close(index, float(price))
+        self._override = (
+            QuoteOverride(index, best_bid, best_ask) if bid is not None or ask is not None else None
+        )
+
+    def orderbook(self, now_ns: int, count: int = BOOK_DEPTH) -> dict[str, object]:
+        """Upbit's order book object with the best `count` levels."""
+        return orderbook_document(self.code, self.levels(now_ns)[:count], millis(now_ns))
+
+    def candles(self, period: Period, now_ns: int, to_ns: int | None, count: int) -> list[dict[str, object]]:
+        """Up to `count` candles of `period` starting before `to_ns` (and now), newest first."""
+        if not self.has_candles(now_ns):
+            return []
+        end = visible_end(self.path, period, self.index(now_ns), to_ns)
+        buckets = aggregate(self.path, period, end, count + 1)
+        return candle_documents(self.code, period, self.path, buckets, count, now_ns)
+
+    def ticker(self, now_ns: int) -> dict[str, object]:
+        """Upbit's ticker object."""
+        return ticker_document(self.code, self.path, self.index(now_ns), now_ns)
+
+    def trades(self, now_ns: int, query: TradeQuery) -> list[dict[str, object]]:
+        """Recent trades, newest first."""
+        if not self.has_candles(now_ns):
+            return []
+        return trade_documents(self.code, self.path, self.index(now_ns), now_ns, query)
+
+    def market_document(self, details: bool) -> dict[str, object]:
+        """The `/v1/market/all` entry."""
+        korean, english, _ = KNOWN_MARKETS.get(self.code, (self.base_currency, self.base_currency, 0.0))
+        document: dict[str, object] = {"market": self.code, "korean_name": korean, "english_name": english}
+        if details:
+            caution = dict.fromkeys(
+                (
+                    "PRICE_FLUCTUATIONS",
+                    "TRADING_VOLUME_SOARING",
+                    "DEPOSIT_AMOUNT_SOARING",
+                    "GLOBAL_PRICE_DIFFERENCES",
+                    "CONCENTRATION_OF_SMALL_ACCOUNTS",
+                ),
+                False,
+            )
+            document["market_event"] = {"warning": False, "caution": caution}
+        return document
+
+    def instrument_document(self, now_ns: int) -> dict[str, object]:
+        """The `/v1/orderbook/instruments` entry: the tick size at the current price."""
+        return {
+            "market": self.code,
+            "quote_currency": self.quote_currency,
+            "tick_size": amount_text(tick_size(self.price(now_ns))),
+            "supported_levels": ["0"],
+        }

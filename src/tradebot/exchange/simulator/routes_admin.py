@@ -1,0 +1,245 @@
+"""Admin endpoints under `/_admin/`: drive the clock and prices, inject faults, inspect state.
+
+They have no authentication at all: they exist for tests and demos on loopback and must never
+be reachable from anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tradebot.exchange.simulator.accounts import SimAccount
+from tradebot.exchange.simulator.errors import ApiError
+from tradebot.exchange.simulator.faults import FaultInjector, FaultSettings, ScheduledFault
+from tradebot.exchange.simulator.formatting import amount_text
+from tradebot.exchange.simulator.http import UpbitJSONResponse, exchange_of
+from tradebot.exchange.simulator.ratelimit import RateLimitSettings, Throttle
+from tradebot.exchange.simulator.records import order_document
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(ge=0, le=10 * 365 * 86_400)
+
+
+class _Speed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    speed: float = Field(ge=0, le=1_000_000)
+
+
+class _Price(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    market: str
+    price: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+class _NewAccount(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    access_key: str = Field(min_length=1)
+    secret_key: str = Field(min_length=1)
+    balances: dict[str, Decimal] = Field(default_factory=dict)
+
+
+def admin_error(message: str) -> ApiError:
+    """The answer to a bad admin request."""
+    return ApiError(400, "invalid_admin_request", message)
+
+
+async def _body(request: Request, model: type[ModelT]) -> ModelT:
+    raw = await request.body()
+    try:
+        return model.model_validate(json.loads(raw or b"{}", parse_float=Decimal))
+    except (ValueError, ValidationError, InvalidOperation) as error:
+        first = error.errors()[0] if isinstance(error, ValidationError) else None
+        detail = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(error)
+        raise admin_error(detail.splitlines()[0]) from None
+
+
+def _throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def _faults(request: Request) -> FaultInjector:
+    faults: FaultInjector = request.app.state.faults
+    return faults
+
+
+def _clock_state(request: Request) -> dict[str, object]:
+    clock = exchange_of(request).clock
+    return {"now": clock.now().isoformat(), "speed": clock.speed}
+
+
+async def state(request: Request) -> Response:
+    """`GET /_admin/state`: clock, markets with prices, faults and rate-limit settings."""
+    exchange = exchange_of(request)
+    with exchange.lock:
+        now_ns = exchange.refresh()
+        prices = {code: amount_text(market.price(now_ns)) for code, market in exchange.markets.items()}
+    faults = _faults(request)
+    return UpbitJSONResponse(
+        {
+            "clock": _clock_state(request),
+            "prices": prices,
+            "faults": faults.settings.model_dump(),
+            "scheduled_faults": [fault.model_dump() for fault in faults.scheduled()],
+            "rate_limits": _throttle(request).settings.model_dump(),
+        }
+    )
+
+
+async def step(request: Request) -> Response:
+    """`POST /_admin/clock/step {"seconds": 60}`: move simulated time forward."""
+    seconds = (await _body(request, _Step)).seconds
+    exchange = exchange_of(request)
+    with exchange.lock:
+        exchange.clock.advance(seconds)
+        exchange.refresh()
+    return UpbitJSONResponse(_clock_state(request))
+
+
+async def speed(request: Request) -> Response:
+    """`POST /_admin/clock/speed {"speed": 0}`: 0 stops the clock, 1 is real time."""
+    exchange_of(request).clock.set_speed((await _body(request, _Speed)).speed)
+    return UpbitJSONResponse(_clock_state(request))
+
+
+async def price(request: Request) -> Response:
+    """`POST /_admin/price {"market", "price", "bid"?, "ask"?}`: set the last price (and book)."""
+    wanted = await _body(request, _Price)
+    exchange = exchange_of(request)
+    with exchange.lock:
+        try:
+            exchange.set_price(wanted.market, wanted.price, wanted.bid, wanted.ask)
+        except ValueError as error:
+            raise admin_error(str(error)) from None
+        now_ns = exchange.clock.now_ns()
+        bid, ask = exchange.markets[wanted.market].best_quotes(now_ns)
+    return UpbitJSONResponse(
+        {
+            "market": wanted.market,
+            "price": amount_text(wanted.price),
+            "bid": amount_text(bid),
+            "ask": amount_text(ask),
+        }
+    )
+
+
+async def set_faults(request: Request) -> Response:
+    """`PUT /_admin/faults`: random faults for the rest of the run (all fields optional)."""
+    settings = await _body(request, FaultSettings)
+    _faults(request).configure(settings)
+    return UpbitJSONResponse(settings.model_dump())
+
+
+async def schedule_fault(request: Request) -> Response:
+    """`POST /_admin/faults/next {"kind", "method"?, "path"?, "count"?}`: fault the next requests."""
+    fault = await _body(request, ScheduledFault)
+    _faults(request).schedule(fault)
+    return UpbitJSONResponse(fault.model_dump())
+
+
+async def clear_faults(request: Request) -> Response:
+    """`DELETE /_admin/faults`: no faults any more."""
+    _faults(request).reset()
+    return UpbitJSONResponse({"faults": FaultSettings().model_dump()})
+
+
+async def set_rate_limits(request: Request) -> Response:
+    """`PUT /_admin/rate-limits`: enforcement, 418 threshold and block time, 429 body format."""
+    settings = await _body(request, RateLimitSettings)
+    throttle = _throttle(request)
+    throttle.settings = settings
+    throttle.reset()
+    return UpbitJSONResponse(settings.model_dump())
+
+
+async def reset_rate_limits(request: Request) -> Response:
+    """`DELETE /_admin/rate-limits`: forget request counts and lift every block."""
+    _throttle(request).reset()
+    return UpbitJSONResponse({"reset": True})
+
+
+def _account_summary(account: SimAccount) -> dict[str, object]:
+    balances = [
+        {
+            "currency": currency,
+            "balance": amount_text(holding.balance),
+            "locked": amount_text(holding.locked),
+            "avg_buy_price": amount_text(holding.avg_buy_price),
+        }
+        for currency, holding in account.wallet.holdings()
+    ]
+    return {"access_key": account.access_key, "balances": balances, "orders": len(account.orders)}
+
+
+async def list_accounts(request: Request) -> Response:
+    """`GET /_admin/accounts`: every account's balances (secrets are never shown)."""
+    exchange = exchange_of(request)
+    with exchange.lock:
+        exchange.refresh()
+        return UpbitJSONResponse([_account_summary(account) for account in exchange.accounts.values()])
+
+
+async def add_account(request: Request) -> Response:
+    """`POST /_admin/accounts {"access_key", "secret_key", "balances"}`: open another account."""
+    wanted = await _body(request, _NewAccount)
+    exchange = exchange_of(request)
+    with exchange.lock:
+        if wanted.access_key in exchange.accounts:
+            raise admin_error(f"account {wanted.access_key} already exists")
+        try:
+            account = SimAccount.funded(wanted.access_key, wanted.secret_key, wanted.balances)
+        except ValueError as error:
+            raise admin_error(str(error)) from None
+        exchange.accounts[account.access_key] = account
+        return UpbitJSONResponse(_account_summary(account), status_code=201)
+
+
+async def list_orders(request: Request) -> Response:
+    """`GET /_admin/orders?access_key=...&market=...`: every order with its trades, oldest first."""
+    access_key, market = request.query_params.get("access_key"), request.query_params.get("market")
+    exchange = exchange_of(request)
+    with exchange.lock:
+        exchange.refresh()
+        orders = [
+            order
+            for account in exchange.accounts.values()
+            if access_key is None or account.access_key == access_key
+            for order in account.orders.values()
+            if market is None or order.market == market
+        ]
+        orders.sort(key=lambda order: order.sequence)
+        documents = [
+            {"access_key": order.access_key, **order_document(order, with_trades=True)} for order in orders
+        ]
+    return UpbitJSONResponse(documents)
+
+
+ROUTES = [
+    Route("/_admin/state", state, methods=["GET"]),
+    Route("/_admin/clock/step", step, methods=["POST"]),
+    Route("/_admin/clock/speed", speed, methods=["POST"]),
+    Route("/_admin/price", price, methods=["POST"]),
+    Route("/_admin/faults", set_faults, methods=["PUT"]),
+    Route("/_admin/faults", clear_faults, methods=["DELETE"]),
+    Route("/_admin/faults/next", schedule_fault, methods=["POST"]),
+    Route("/_admin/rate-limits", set_rate_limits, methods=["PUT"]),
+    Route("/_admin/rate-limits", reset_rate_limits, methods=["DELETE"]),
+    Route("/_admin/accounts", list_accounts, methods=["GET"]),
+    Route("/_admin/accounts", add_account, methods=["POST"]),
+    Route("/_admin/orders", list_orders, methods=["GET"]),
+]
