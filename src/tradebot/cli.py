@@ -22,6 +22,7 @@ from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
 from tradebot.core.params import MARKET_PATTERN
+from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 
 USAGE_ERROR = 2
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     commands.add_parser("demo", help="run the bundled demo (today: a backtest on generated candles)")
     add_simulator_command(commands)
+    add_engine_commands(commands)
     return parser
 
 
@@ -146,6 +148,8 @@ COMMANDS = {
     "generate-candles": _run_generate,
     "demo": _run_demo,
     "simulator": run_simulator_command,
+    "run": run_command,
+    "user": user_command,
 }
 
 

@@ -1,0 +1,1 @@
+"""The engine: the per-user live loop and (later) the multi-user engine service."""

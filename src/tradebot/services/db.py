@@ -40,6 +40,7 @@ from tradebot.services.records import (
     DEFAULT_STARTING_KRW,
     UNFINISHED,
     Account,
+    ApiKeys,
     BuyEvaluation,
     Command,
     CommandKind,
@@ -83,6 +84,7 @@ __all__ = [
     "EVERYTHING",
     "UNFINISHED",
     "Account",
+    "ApiKeys",
     "BuyEvaluation",
     "Command",
     "CommandKind",
@@ -181,6 +183,10 @@ class Reader:
     def user(self, username: str) -> User | None:
         """The user row, if saved."""
         return self._one(User, "SELECT * FROM users WHERE username = ?", (username,))
+
+    def api_keys(self, username: str) -> ApiKeys | None:
+        """The user's encrypted key pair, if stored."""
+        return self._one(ApiKeys, "SELECT * FROM api_keys WHERE username = ?", (username,))
 
     def account(self, mode: Mode) -> Account | None:
         """The KRW balance of `mode`, if any was saved."""
@@ -286,6 +292,10 @@ class Transaction(Reader):
             # The message must not repeat the value: it may be a password typed in clear.
             raise StorageError("password_hash is not a bcrypt hash; refusing to store it")
         self._store("users", user, keys=("username",))
+
+    def set_api_keys(self, keys: ApiKeys) -> None:
+        """Insert or replace the user's encrypted key pair (ciphertext only)."""
+        self._store("api_keys", keys, keys=("username",))
 
     def set_account(self, account: Account) -> None:
         """Insert or replace the KRW balance of `account.mode`."""

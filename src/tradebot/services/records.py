@@ -42,6 +42,16 @@ class User:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeys:
+    """A user's Upbit key pair, encrypted (see `services.secrets`); never stored in clear."""
+
+    username: str
+    access_key_ciphertext: bytes
+    secret_key_ciphertext: bytes
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Account:
     """The KRW balance of one mode."""
 

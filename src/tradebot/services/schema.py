@@ -314,6 +314,7 @@ PLAIN_CODECS: dict[object, tuple[Encoder, Decoder]] = {
     int: (_checked(int, int), int),
     float: (_encode_float, float),
     str: (_checked(str, str), str),
+    bytes: (_checked(bytes, bytes), bytes),  # ciphertext only (api_keys)
 }
 
 

@@ -7,6 +7,7 @@ even a running clock can be driven by a fake in unit tests.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from tradebot.core.models import NANOS_PER_SECOND
 from tradebot.exchange.simulator.formatting import nanos_to_utc, utc_to_nanos
 
 Timer = Callable[[], float]
+MAX_SPEED = 1_000_000.0
 
 
 class SimulatedClock:
@@ -47,11 +49,25 @@ class SimulatedClock:
 
     def advance(self, seconds: float) -> datetime:
         """Move simulated time forward by `seconds` (whatever the speed) and return it."""
-        if not seconds >= 0:
+        if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"the clock only moves forward; got {seconds} seconds")
         with self._lock:
             self._base_ns += round(seconds * NANOS_PER_SECOND)
             return nanos_to_utc(self._now_ns_locked())
+
+    def monotonic(self) -> float:
+        """Simulated seconds since the epoch; never goes backwards (`core.clock.Clock`)."""
+        return self.now_ns() / NANOS_PER_SECOND
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of simulated time: a stopped clock is advanced, a running one waited on.
+
+        With this, code written against `core.clock.Clock` runs on simulated time in-process.
+        """
+        if self.speed == 0:
+            self.advance(max(seconds, 0.0))
+        elif seconds > 0:
+            time.sleep(seconds / self.speed)
 
     def set_speed(self, speed: float) -> None:
         """Change the speed from now on, without a jump."""
@@ -67,5 +83,5 @@ class SimulatedClock:
 
 
 def _check_speed(speed: float) -> None:
-    if not 0 <= speed <= 1_000_000:
+    if not (math.isfinite(speed) and 0 <= speed <= MAX_SPEED):
         raise ValueError(f"speed must be between 0 (stepped) and 1000000, got {speed}")

@@ -157,7 +157,7 @@ class SimulatedExchange:
         for value in values:
             order = queries.find(account, kind, value)
             if order is None or order.state != "wait":
-                failed.append({kind: value, "market": order.market if order else None})
+                failed.append({kind: value, **({"market": order.market} if order else {})})
                 continue
             self.engine.cancel(account, order)
             cancelled.append(order)

@@ -1,0 +1,128 @@
+"""Assembling one user's loop (store, settings, feed, broker, order desk) and running it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from tradebot.core.broker import Broker
+from tradebot.core.clock import Clock
+from tradebot.core.errors import SettingsError, TradebotError
+from tradebot.core.ledger import PaperAccount
+from tradebot.core.params import StrategyParams
+from tradebot.engine.live_loop import CycleReport, LiveLoop
+from tradebot.engine.market_feed import MarketFeed
+from tradebot.engine.order_desk import OrderDesk
+from tradebot.engine.settings_watch import SettingsWatcher
+from tradebot.exchange.live_broker import LiveBroker
+from tradebot.exchange.paper_broker import PaperBroker
+from tradebot.exchange.upbit import (
+    Credentials,
+    UpbitError,
+    UpbitExchangeClient,
+    UpbitQuotationClient,
+    UpbitSession,
+)
+from tradebot.services.db import Store, open_user_store
+from tradebot.services.records import Mode
+from tradebot.services.secrets import SecretBox
+from tradebot.services.user_admin import load_keys
+from tradebot.services.users import conditions_path, params_path
+
+CYCLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Whose loop to run, in which mode, against which exchange."""
+
+    home: Path
+    username: str
+    mode: Mode
+    exchange_url: str
+    live_confirmed: bool = False
+
+
+def build_loop(request: RunRequest, clock: Clock, resources: ExitStack) -> LiveLoop:
+    """Open everything the loop needs; `resources` closes it all when the run ends."""
+    store = resources.enter_context(open_user_store(request.home, request.username))
+    if store.user(request.username) is None:
+        raise SettingsError(
+            f"no user {request.username} in {request.home}; create it with: tradebot user add"
+        )
+    watcher = SettingsWatcher(
+        params_path(request.home, request.username), conditions_path(request.home, request.username)
+    )
+    params = watcher.load().params
+    session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
+    feed = MarketFeed(UpbitQuotationClient(session), params.market, params.interval, clock)
+    broker = _broker(request, store, session, params, clock)
+    desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
+    return LiveLoop(store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode)
+
+
+def _broker(
+    request: RunRequest, store: Store, session: UpbitSession, params: StrategyParams, clock: Clock
+) -> Broker:
+    if request.mode == "TEST":
+        return PaperBroker(_paper_account(store, params.market), params.slippage_bps)
+    if not request.live_confirmed:
+        raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
+    keys = load_keys(store, SecretBox.for_home(request.home), request.username)
+    if keys is None:
+        raise SettingsError(f"no Upbit keys stored for {request.username}; run: tradebot user set-keys")
+    client = UpbitExchangeClient(Credentials(keys.access_key, keys.secret_key), session)
+    fee = client.get_order_chance(params.market).bid_fee
+    return LiveBroker(client, params.market, clock, fee)
+
+
+def _paper_account(store: Store, market: str) -> PaperAccount:
+    """The TEST ledger as the database last recorded it."""
+    account = store.account("TEST")
+    if account is None:
+        raise SettingsError("the user has no TEST account row; recreate it with: tradebot user add")
+    position = next((item for item in store.positions("TEST") if item.market == market), None)
+    if position is None:
+        return PaperAccount(krw=account.krw_balance)
+    return PaperAccount(
+        krw=account.krw_balance,
+        volume=position.volume,
+        entry_price=position.entry_price,
+        peak=position.peak_price,
+    )
+
+
+def run_loop(
+    loop: LiveLoop,
+    clock: Clock,
+    stop: threading.Event,
+    report: Callable[[str], None],
+    cycle_seconds: float = CYCLE_SECONDS,
+) -> None:
+    """Start the loop and cycle every `cycle_seconds` until `stop` is set.
+
+    Exchange errors are reported and retried next cycle (the price exits stay armed); anything
+    else ends the run with the error, for the engine service to restart.
+    """
+    loop.start()
+    next_cycle = clock.monotonic()
+    while not stop.is_set():
+        try:
+            report(_status_line(loop.cycle()))
+        except UpbitError as error:
+            report(f"exchange error, retrying next cycle: {error}")
+        except TradebotError as error:
+            report(f"error: {error}")
+            raise
+        next_cycle += cycle_seconds
+        while not stop.is_set() and clock.monotonic() < next_cycle:
+            clock.sleep(min(0.2, next_cycle - clock.monotonic()))
+
+
+def _status_line(report: CycleReport) -> str:
+    price = f"{report.price:,}" if report.price is not None else "-"
+    head = f"[{report.state}] price {price} KRW, {report.closed_candles} closed candle(s)"
+    return "\n".join([head, *(f"  {line}" for line in report.decisions)])

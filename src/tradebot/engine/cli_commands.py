@@ -1,0 +1,100 @@
+"""`tradebot run` and `tradebot user ...`: one user's loop in the foreground, and user admin."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tradebot.core.clock import SystemClock
+from tradebot.core.errors import SettingsError
+from tradebot.engine.bootstrap import RunRequest, build_loop, run_loop
+from tradebot.exchange.upbit import DEFAULT_BASE_URL
+from tradebot.services.db import open_user_store
+from tradebot.services.paths import data_home
+from tradebot.services.secrets import SecretBox
+from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+
+SubParsers = Any  # argparse's private _SubParsersAction type
+
+
+def add_engine_commands(commands: SubParsers) -> None:
+    """Register `run` and `user` on the top-level parser."""
+    run = commands.add_parser("run", help="run one user's trading loop in the foreground")
+    run.add_argument("--user", required=True, help="username (a-z, 0-9, _; 3-32 characters)")
+    run.add_argument("--mode", choices=("test", "live"), default="test", help="TEST (paper, default) or LIVE")
+    run.add_argument("--exchange-url", default=DEFAULT_BASE_URL, help="Upbit API base URL (e.g. a simulator)")
+    run.add_argument("--confirm-live", action="store_true", help="required for --mode live: real orders")
+    user = commands.add_parser("user", help="create users and store their Upbit keys")
+    actions = user.add_subparsers(dest="user_command", required=True)
+    add = actions.add_parser("add", help="create a user (password read from the terminal or stdin)")
+    add.add_argument("name")
+    add.add_argument("--cash", type=_krw, default=Decimal(1_000_000), help="TEST starting KRW")
+    add.add_argument("--no-password", action="store_true", help="no dashboard login (engine-only user)")
+    keys = actions.add_parser("set-keys", help="store LIVE keys, encrypted (read from the terminal or stdin)")
+    keys.add_argument("name")
+
+
+def run_command(arguments: argparse.Namespace) -> int:
+    """`tradebot run`: cycle until Ctrl-C or SIGTERM, then stop cleanly."""
+    request = RunRequest(
+        home=data_home(), username=arguments.user, mode="LIVE" if arguments.mode == "live" else "TEST",
+        exchange_url=arguments.exchange_url, live_confirmed=arguments.confirm_live,
+    )  # fmt: skip
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    clock = SystemClock()
+    with ExitStack() as resources:
+        loop = build_loop(request, clock, resources)
+        params = loop.settings.params
+        where = f"{params.market} {params.interval.value} via {request.exchange_url}"
+        print(f"{request.username}: {request.mode} on {where}")
+        try:
+            run_loop(loop, clock, stop, lambda line: print(line, flush=True))
+        except KeyboardInterrupt:
+            stop.set()
+    print("stopped")
+    return 0
+
+
+def user_command(arguments: argparse.Namespace) -> int:
+    """`tradebot user add|set-keys`."""
+    home, now = data_home(), datetime.now(UTC)
+    if arguments.user_command == "add":
+        password = None if arguments.no_password else _secret_input("password: ")
+        path = create_user(home, arguments.name, password, now, arguments.cash)
+        print(f"created {arguments.name} ({path}), TEST capital {arguments.cash:,} KRW")
+        return 0
+    keys = UpbitKeys(_secret_input("Upbit access key: "), _secret_input("Upbit secret key: "))
+    with open_user_store(home, arguments.name) as store:
+        if store.user(arguments.name) is None:
+            raise SettingsError(
+                f"no user {arguments.name}; create it with: tradebot user add {arguments.name}"
+            )
+        store_keys(store, SecretBox.for_home(home), arguments.name, keys, now)
+    print(f"stored encrypted keys for {arguments.name}")
+    return 0
+
+
+def _secret_input(prompt: str) -> str:
+    """From the terminal without echo, or one line of stdin (for scripts)."""
+    value = getpass.getpass(prompt) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if not value:
+        raise SettingsError(f"empty {prompt.rstrip(': ')}")
+    return value
+
+
+def _krw(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an amount of KRW") from None
+    if not value.is_finite() or not 0 < value <= Decimal(10) ** 15:
+        raise argparse.ArgumentTypeError(f"starting KRW must be positive and at most 10^15, got {text}")
+    return value

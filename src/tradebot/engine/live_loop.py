@@ -1,0 +1,332 @@
+"""The 5-second trading loop of one user (TEST or LIVE): fetch, decide on closed candles, trade, audit.
+
+Each cycle: (1) read the ticker and the candles, (2) take every newly closed candle in order
+(catching up after a pause), update the indicators and decide per TRADING_RULES.md, (3) check the
+price exits against the latest price, (4) trade through the broker, (5) write the evaluation and
+audit rows, (6) update the heartbeat. Processed candles are cached in the user's database in the
+same transaction as their evaluation: the cache is the record of what was decided, and a restart
+rebuilds the indicators from it, so they are never re-seeded mid-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from tradebot.core.clock import Clock
+from tradebot.core.indicators import IndicatorRow, IndicatorState
+from tradebot.core.krw_rules import MIN_ORDER_KRW, buy_budget, to_decimal
+from tradebot.core.models import Candle
+from tradebot.core.strategy import Action, Decision, IndicatorWindow, PositionView, check_price_exits, decide
+from tradebot.engine.audit_rows import EvaluationContext, buy_evaluation, sell_evaluation
+from tradebot.engine.market_feed import MarketFeed, Quote
+from tradebot.engine.order_desk import OrderDesk, OrderIntent
+from tradebot.engine.settings_watch import Settings, SettingsWatcher
+from tradebot.services.db import Store, Transaction, Window
+from tradebot.services.records import EngineState, EngineStatus, Mode, Position
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STALE_INTERVALS = 2
+ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
+
+
+@dataclass(slots=True)
+class _Series:
+    """Indicator state over the closed candles since the series began (the cache's first candle)."""
+
+    indicators: IndicatorState
+    window: IndicatorWindow = field(default_factory=IndicatorWindow)
+    seen: int = 0
+    last_start: datetime | None = None
+
+    def push(self, candle: Candle) -> IndicatorRow:
+        row = self.indicators.update(candle.open, candle.close)
+        self.window.push(row)
+        self.seen += 1
+        self.last_start = candle.start
+        return row
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle did, for the status line."""
+
+    closed_candles: int
+    decisions: list[str]
+    price: Decimal | None
+    state: EngineState
+
+
+class LiveLoop:
+    """One user's trading loop over one market feed and one broker."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        feed: MarketFeed,
+        desk: OrderDesk,
+        clock: Clock,
+        watcher: SettingsWatcher,
+        mode: Mode,
+        engine_id: str = "local",
+    ) -> None:
+        self._store, self._feed, self._desk, self._clock = store, feed, desk, clock
+        self._watcher, self._mode, self._engine_id = watcher, mode, engine_id
+        self._settings = watcher.load()
+        self._pending: Settings | None = None
+        self._versions = (0, 0)
+        self._series = self._new_series()
+        self._sold_in: datetime | None = None  # candle during which a price exit sold
+        self._last_error: str | None = None
+        self.paused = False
+
+    @property
+    def settings(self) -> Settings:
+        """The params and conditions in force."""
+        return self._settings
+
+    def start(self) -> None:
+        """Record the settings, finish interrupted orders and rebuild or warm up the indicators."""
+        self._versions = self._record_settings(self._settings)
+        self._desk.resume_unfinished(self._versions)
+        self._last_error = self._desk.reconcile(self._versions)
+        cached = self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES)
+        if cached:
+            for candle in cached:
+                self._series.push(candle)
+        else:
+            history = self._feed.history(self._settings.params.warmup_bars)
+            with self._store.transaction() as transaction:
+                transaction.save_candles(self._feed.market, self._feed.interval, history)
+            for candle in history:
+                self._series.push(candle)
+        self._heartbeat(None, timedelta(0))
+
+    def cycle(self) -> CycleReport:
+        """One pass: new settings, closed candles, price exits, heartbeat."""
+        started = self._clock.monotonic()
+        self._pending = self._watcher.changed() or self._pending
+        quote = self._feed.quote()
+        decisions = []
+        if self._series.last_start is None:
+            raise RuntimeError("start() must run before cycle()")
+        for candle in self._feed.closed_after(self._series.last_start):
+            decisions.append(self._on_closed(candle))
+        tick = self._check_price_exits(quote)
+        if tick:
+            decisions.append(tick)
+        state = self._heartbeat(quote, timedelta(seconds=self._clock.monotonic() - started))
+        return CycleReport(len(decisions) - (1 if tick else 0), decisions, quote.price, state)
+
+    # --- closed candles ------------------------------------------------------------------------
+
+    def _on_closed(self, candle: Candle) -> str:
+        self._apply_pending()
+        row = self._series.push(candle)
+        position = self._position()
+        if position is not None:
+            position = _aged(position, self._clock.now())
+        view = _view(position)
+        params, conditions = self._settings.params, self._settings.conditions
+        decision = decide(self._series.window, self._series.seen, view, params, conditions)
+        context = self._context(candle.start)
+        if position is None:
+            return self._on_flat(candle, row, decision, context)
+        return self._in_position(candle, row, decision, context, position)
+
+    def _on_flat(
+        self, candle: Candle, row: IndicatorRow, decision: Decision, context: EvaluationContext
+    ) -> str:
+        note = ""
+        if decision.action is Action.BUY and (self.paused or self._sold_in == candle.start):
+            note = (
+                "paused: no new entries" if self.paused else "one trade per candle: sold during this candle"
+            )
+        if decision.action is Action.BUY and not note and self._is_stale(candle):
+            note = "not executed: the candle closed too long ago (catching up after a pause)"
+        budget = Decimal(0)
+        if decision.action is Action.BUY and not note:
+            ratio = to_decimal(self._settings.params.order_ratio)
+            budget = buy_budget(self._desk.holdings().krw, ratio, self._desk.fee_rate)
+            if budget < MIN_ORDER_KRW:
+                note = f"below_min_order: budget {budget:,} KRW is under {MIN_ORDER_KRW:,} KRW"
+        evaluation = buy_evaluation(context, decision, row, note)
+
+        def record(transaction: Transaction) -> None:
+            transaction.upsert_buy_evaluation(evaluation)
+            transaction.save_candles(self._feed.market, self._feed.interval, [candle])
+
+        if decision.action is not Action.BUY or note:
+            with self._store.transaction() as transaction:
+                record(transaction)
+            return f"{_stamp(candle.start)} {decision.action.value}: {evaluation.reason}"
+        intent = self._intent("bid", candle.start, "entry")
+        outcome = self._desk.place(intent, budget, to_decimal(candle.close), record)
+        status = outcome.status.value if outcome else "already ordered"
+        return f"{_stamp(candle.start)} buy {budget} KRW: {status}"
+
+    def _in_position(
+        self,
+        candle: Candle,
+        row: IndicatorRow,
+        decision: Decision,
+        context: EvaluationContext,
+        position: Position,
+    ) -> str:
+        position = _with_peak(position, decision.peak)
+        evaluation = sell_evaluation(context, decision, position, "close", row)
+
+        def record(transaction: Transaction) -> None:
+            transaction.upsert_sell_evaluation(evaluation)
+            transaction.set_position(position)
+            transaction.save_candles(self._feed.market, self._feed.interval, [candle])
+
+        if decision.action is not Action.SELL:
+            with self._store.transaction() as transaction:
+                record(transaction)
+            return f"{_stamp(candle.start)} hold: {decision.reason}"
+        intent = self._intent("ask", candle.start, decision.trigger)
+        outcome = self._desk.place(intent, position.volume, to_decimal(candle.close), record)
+        status = outcome.status.value if outcome else "already ordered"
+        return f"{_stamp(candle.start)} sell ({decision.trigger}): {status}"
+
+    # --- price exits between closes --------------------------------------------------------------
+
+    def _check_price_exits(self, quote: Quote) -> str | None:
+        params = self._settings.params
+        position = self._position()
+        if position is None or params.price_exit_check.value != "tick":
+            return None
+        view = _view(position)
+        assert view is not None  # a position gives a view
+        decision = check_price_exits(float(quote.price), view, params, self._settings.conditions)
+        position = _with_peak(position, decision.peak)
+        forming = self._forming_candle_start()
+        if decision.action is not Action.SELL:
+            if position.peak_price != self._position_peak():
+                with self._store.transaction() as transaction:
+                    transaction.set_position(position)
+            return None
+        evaluation = sell_evaluation(self._context(forming), decision, position, "tick")
+
+        def record(transaction: Transaction) -> None:
+            transaction.upsert_sell_evaluation(evaluation)
+            transaction.set_position(position)
+
+        outcome = self._desk.place(
+            self._intent("ask", forming, decision.trigger), position.volume, quote.price, record
+        )
+        if outcome is not None and outcome.fill is not None:
+            self._sold_in = forming
+        return f"{_stamp(forming)} sell at {quote.price} ({decision.trigger}, between closes)"
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _apply_pending(self) -> None:
+        if self._pending is None:
+            return
+        new, self._pending = self._pending, None
+        old = self._settings.params
+        if (new.params.market, new.params.interval) != (old.market, old.interval):
+            self._last_error = "market/interval changes take effect when the loop restarts"
+            new = Settings(
+                new.params.model_copy(update={"market": old.market, "interval": old.interval}), new.conditions
+            )
+        if (new.params.fast_period, new.params.slow_period, new.params.signal_period) != (
+            old.fast_period, old.slow_period, old.signal_period,
+        ):  # fmt: skip
+            self._last_error = "MACD period changes take effect when the loop restarts"
+            periods = {
+                "fast_period": old.fast_period,
+                "slow_period": old.slow_period,
+                "signal_period": old.signal_period,
+            }
+            new = Settings(new.params.model_copy(update=periods), new.conditions)
+        self._settings = new
+        self._versions = self._record_settings(new)
+
+    def _record_settings(self, settings: Settings) -> tuple[int, int]:
+        now = self._clock.now()
+        with self._store.transaction() as transaction:
+            params = transaction.record_settings(settings.params, saved_at=now, saved_by="engine")
+            conditions = transaction.record_settings(settings.conditions, saved_at=now, saved_by="engine")
+        return params, conditions
+
+    def _intent(self, side: str, candle_start: datetime, rule: str | None) -> OrderIntent:
+        return OrderIntent(side, candle_start, "strategy", *self._versions, rule=rule)  # type: ignore[arg-type]
+
+    def _context(self, candle_start: datetime) -> EvaluationContext:
+        market, interval = self._feed.market, self._feed.interval
+        return EvaluationContext(market, interval, candle_start, *self._versions, self._clock.now())
+
+    def _position(self) -> Position | None:
+        return next(
+            (item for item in self._store.positions(self._mode) if item.market == self._feed.market), None
+        )
+
+    def _position_peak(self) -> Decimal | None:
+        position = self._position()
+        return position.peak_price if position else None
+
+    def _is_stale(self, candle: Candle) -> bool:
+        """An entry signal from a candle that closed over STALE_INTERVALS ago is not traded.
+
+        Catching up after a pause replays every missed candle in order (the position and the
+        indicators must follow them), but buying now on an old signal at today's price is not what
+        the signal meant. Exits are always executed: they protect money.
+        """
+        interval = self._feed.interval.duration
+        return self._feed.exchange_now() - (candle.start + interval) > STALE_INTERVALS * interval
+
+    def _forming_candle_start(self) -> datetime:
+        now = self._feed.exchange_now()
+        step = self._feed.interval.duration
+        return EPOCH + ((now - EPOCH) // step) * step
+
+    def _new_series(self) -> _Series:
+        params = self._settings.params
+        return _Series(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
+
+    def _heartbeat(self, quote: Quote | None, duration: timedelta) -> EngineState:
+        warming = self._series.seen <= self._settings.params.warmup_bars
+        state: EngineState = "paused" if self.paused else "warming_up" if warming else "running"
+        error = self._watcher.last_error or self._last_error
+        status = EngineStatus(
+            state=state, mode=self._mode, heartbeat_at=self._clock.now(), engine_id=self._engine_id,
+            last_fetch_at=quote.at if quote else None, last_closed_candle=self._series.last_start,
+            last_cycle_duration=duration, last_error=error,
+        )  # fmt: skip
+        with self._store.transaction() as transaction:
+            transaction.set_engine_status(status)
+        return state
+
+
+def _view(position: Position | None) -> PositionView | None:
+    if position is None:
+        return None
+    entry = float(position.entry_price) if position.entry_price is not None else float("nan")
+    peak = float(position.peak_price) if position.peak_price is not None else entry
+    return PositionView(entry, peak, position.bars_held)  # raises PositionError without an entry price
+
+
+def _aged(position: Position, now: datetime) -> Position:
+    return _replace(position, bars_held=position.bars_held + 1, updated_at=now)
+
+
+def _with_peak(position: Position, peak: float | None) -> Position:
+    if peak is None:
+        return position
+    new_peak = to_decimal(peak)
+    if position.peak_price is not None and new_peak <= position.peak_price:
+        return position
+    return _replace(position, peak_price=new_peak)
+
+
+def _replace(position: Position, **changes: object) -> Position:
+    return replace(position, **changes)  # type: ignore[arg-type]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,234 @@
+"""Sending an order so that a crash at any moment loses nothing and doubles nothing.
+
+1. The order is recorded as `requested` under a deterministic identifier, in the same transaction
+   as the evaluation that decided it; 2. the broker sends it and follows it; 3. the outcome, the
+   position, the account and the audit row are written in one transaction. After a crash between
+   1 and 3 the order is found again by identifier (`resume_unfinished`) and finished, never resent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from tradebot.core.broker import Broker, Holdings, OrderOutcome, OrderStatus
+from tradebot.core.clock import Clock
+from tradebot.core.models import Interval
+from tradebot.engine.audit_rows import realised_profit
+from tradebot.services.db import Store, Transaction
+from tradebot.services.records import (
+    Account,
+    Mode,
+    Order,
+    OrderRequest,
+    OrderUpdate,
+    Position,
+    Side,
+    TradeAudit,
+    TradeCause,
+)
+
+MAX_ATTEMPTS = 5  # per candle and side; refusals past this mean something is wrong, not bad luck
+FINAL_FILLED = ("done", "cancel")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """Why an order is sent: the candle, the cause, the rule or command, the settings versions."""
+
+    side: Side
+    candle_start: datetime
+    cause: TradeCause
+    params_version: int
+    conditions_version: int
+    rule: str | None = None
+    command_id: int | None = None
+    requested_by: str | None = None
+    note: str | None = None
+
+
+class OrderDesk:
+    """Places market orders for one user, mode and market, and records every step."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        clock: Clock,
+        user: str,
+        mode: Mode,
+        market: str,
+        interval: Interval,
+    ) -> None:
+        self._store, self._broker, self._clock = store, broker, clock
+        self._user, self._mode, self._market, self._interval = user, mode, market, interval
+
+    @property
+    def fee_rate(self) -> Decimal:
+        """The broker's trading fee."""
+        return self._broker.fee_rate
+
+    def identifier(self, side: Side, candle_start: datetime) -> str | None:
+        """The next identifier for (candle, side), or None if that candle already traded that side."""
+        stamp = int(candle_start.timestamp())
+        base = f"tb.{self._user}.{self._mode.lower()}.{self._market}.{stamp}.{side}"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            existing = self._store.order(f"{base}.{attempt}")
+            if existing is None:
+                return f"{base}.{attempt}"
+            if existing.state != "rejected":
+                return None  # filled, or still being followed: never a second order
+        return None
+
+    def place(
+        self, intent: OrderIntent, amount: Decimal, price: Decimal, record: Callable[[Transaction], None]
+    ) -> OrderOutcome | None:
+        """Send a buy of `amount` KRW or a sell of `amount` coin; `record` writes the evaluation with it.
+
+        Returns None (after running `record`) when this candle already has an order on this side.
+        """
+        identifier = self.identifier(intent.side, intent.candle_start)
+        with self._store.transaction() as transaction:
+            record(transaction)
+            if identifier is None:
+                return None
+            transaction.insert_order(self._request(identifier, intent, amount))
+        if intent.side == "bid":
+            outcome = self._broker.buy(amount, identifier, price)
+        else:
+            outcome = self._broker.sell(amount, identifier, price)
+        with self._store.transaction() as transaction:
+            self.apply(transaction, outcome, intent)
+        return outcome
+
+    def resume_unfinished(self, versions: tuple[int, int]) -> list[OrderOutcome]:
+        """Finish every order left `requested`, `wait` or `watch` (after a restart or a lost answer)."""
+        outcomes = []
+        for order in self._store.unfinished_orders(self._mode):
+            outcome = self._broker.follow_up(order.identifier)
+            intent = _recovery_intent(order, versions)
+            with self._store.transaction() as transaction:
+                self.apply(transaction, outcome, intent)
+            outcomes.append(outcome)
+        return outcomes
+
+    def holdings(self) -> Holdings:
+        """KRW and coin as the account holds them now (the exchange's numbers in LIVE)."""
+        return self._broker.holdings()
+
+    def reconcile(self, versions: tuple[int, int]) -> str | None:
+        """Take KRW and the coin position from the account; audit a position the bot did not make.
+
+        A trade made outside the bot (e.g. in Upbit's app) is noticed and recorded as `manual`,
+        and the position follows the account, entry price included (LESSONS.md #8).
+        """
+        holdings = self._broker.holdings()
+        recorded = next(iter(self._store.positions(self._mode)), None)
+        volume = recorded.volume if recorded else Decimal(0)
+        now = self._clock.now()
+        side: Side = "bid" if holdings.volume > volume else "ask"
+        intent = OrderIntent(side, now, "manual", *versions)
+        with self._store.transaction() as transaction:
+            self._refresh_holdings(transaction, intent, recorded, now)
+            if holdings.volume == volume:
+                return None
+            note = f"account holds {holdings.volume}, the bot had recorded {volume}"
+            transaction.append_trade_audit(
+                TradeAudit(
+                    mode=self._mode, market=self._market, side=side,
+                    fill_price=holdings.average_price or Decimal(0), volume=abs(holdings.volume - volume),
+                    fee=Decimal(0), params_version=versions[0], conditions_version=versions[1],
+                    cause="manual", executed_at=now, interval=self._interval, note=note,
+                )
+            )  # fmt: skip
+        return note
+
+    def apply(self, transaction: Transaction, outcome: OrderOutcome, intent: OrderIntent) -> None:
+        """Write the order's new state and, for a fill, the position, account and audit row."""
+        now = self._clock.now()
+        if outcome.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+            state = "wait" if outcome.status is OrderStatus.PENDING else None
+            if state is not None:
+                transaction.update_order(
+                    outcome.identifier, OrderUpdate(state="wait", updated_at=now, uuid=outcome.uuid)
+                )
+            return
+        if outcome.status is OrderStatus.REFUSED or outcome.fill is None:
+            update = OrderUpdate(
+                state="rejected", updated_at=now, uuid=outcome.uuid,
+                error_name=outcome.error_name, error_message=outcome.message[:500],
+            )  # fmt: skip
+            transaction.update_order(outcome.identifier, update)
+            return
+        self._record_fill(transaction, outcome, intent, now)
+
+    def _record_fill(
+        self, transaction: Transaction, outcome: OrderOutcome, intent: OrderIntent, now: datetime
+    ) -> None:
+        fill = outcome.fill
+        assert fill is not None  # checked by the caller
+        update = OrderUpdate(
+            state="done", updated_at=now, uuid=outcome.uuid,
+            executed_volume=fill.volume, average_price=fill.price, paid_fee=fill.fee,
+        )  # fmt: skip
+        transaction.update_order(outcome.identifier, update)
+        before = next(iter(transaction.positions(self._mode)), None)
+        profit = None
+        if intent.side == "ask" and before is not None:
+            profit = realised_profit(fill.volume, before.entry_price, fill.krw_delta, self._broker.fee_rate)
+        self._refresh_holdings(transaction, intent, before, now)
+        transaction.append_trade_audit(
+            TradeAudit(
+                mode=self._mode, market=self._market, side=intent.side, fill_price=fill.price,
+                volume=fill.volume, fee=fill.fee, params_version=intent.params_version,
+                conditions_version=intent.conditions_version, cause=intent.cause, executed_at=now,
+                interval=self._interval, candle_start=intent.candle_start,
+                order_identifier=outcome.identifier, order_uuid=outcome.uuid, realised_profit=profit,
+                rule=intent.rule, command_id=intent.command_id, requested_by=intent.requested_by,
+                note=intent.note,
+            )
+        )  # fmt: skip
+
+    def _refresh_holdings(
+        self, transaction: Transaction, intent: OrderIntent, before: Position | None, now: datetime
+    ) -> None:
+        """Position and KRW as the account now holds them (the exchange's numbers in LIVE)."""
+        holdings = self._broker.holdings()
+        account = transaction.account(self._mode)
+        starting = account.starting_krw if account else holdings.krw
+        transaction.set_account(
+            Account(mode=self._mode, krw_balance=holdings.krw, starting_krw=starting, updated_at=now)
+        )
+        if holdings.volume == 0:
+            transaction.clear_position(self._mode, self._market)
+            return
+        entry = holdings.average_price
+        carried = before if intent.side == "ask" else None  # a partial sell keeps its history
+        peak = carried.peak_price if carried and carried.peak_price else entry
+        if peak is not None and entry is not None:
+            peak = max(peak, entry)
+        transaction.set_position(
+            Position(
+                mode=self._mode, market=self._market, volume=holdings.volume, entry_price=entry,
+                peak_price=peak,
+                entry_candle_start=carried.entry_candle_start if carried else intent.candle_start,
+                bars_held=carried.bars_held if carried else 0, updated_at=now,
+            )
+        )  # fmt: skip
+
+    def _request(self, identifier: str, intent: OrderIntent, amount: Decimal) -> OrderRequest:
+        buying = intent.side == "bid"
+        return OrderRequest(
+            identifier=identifier, mode=self._mode, market=self._market, side=intent.side,
+            ord_type="price" if buying else "market", price=amount if buying else None,
+            volume=None if buying else amount, candle_start=intent.candle_start,
+            requested_at=self._clock.now(),
+        )  # fmt: skip
+
+
+def _recovery_intent(order: Order, versions: tuple[int, int]) -> OrderIntent:
+    start = order.candle_start or order.requested_at
+    note = "finished after a restart or a lost answer"
+    return OrderIntent(order.side, start, "recovery", versions[0], versions[1], rule="recovery", note=note)

@@ -1,0 +1,95 @@
+"""Creating users, checking passwords and storing their Upbit keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import bcrypt
+
+from tradebot.core.errors import SettingsError
+from tradebot.core.params import Conditions, StrategyParams
+from tradebot.services.db import Store, open_user_store
+from tradebot.services.records import DEFAULT_STARTING_KRW, Account, ApiKeys, User
+from tradebot.services.secrets import SecretBox
+from tradebot.services.settings_store import save_conditions, save_params
+from tradebot.services.users import conditions_path, params_path, validate_username
+
+BCRYPT_MAX_BYTES = 72  # bcrypt ignores what comes after; refuse rather than silently truncate
+MIN_PASSWORD_CHARACTERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UpbitKeys:
+    """A user's key pair in clear, in memory only; `repr` never shows them."""
+
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        return "UpbitKeys(access_key=***, secret_key=***)"
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash; refuses passwords bcrypt would truncate or that are too short."""
+    encoded = password.encode("utf-8")
+    if len(encoded) > BCRYPT_MAX_BYTES:
+        raise SettingsError(f"password is longer than {BCRYPT_MAX_BYTES} bytes")
+    if len(password) < MIN_PASSWORD_CHARACTERS:
+        raise SettingsError(f"password needs at least {MIN_PASSWORD_CHARACTERS} characters")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt()).decode("ascii")
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    """True if `password` matches the stored hash."""
+    encoded = password.encode("utf-8")
+    return len(encoded) <= BCRYPT_MAX_BYTES and bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+
+
+def create_user(
+    home: Path,
+    username: str,
+    password: str | None,
+    now: datetime,
+    starting_krw: Decimal = DEFAULT_STARTING_KRW,
+) -> Path:
+    """Create the user's database, TEST account and default settings files; returns the database path."""
+    validate_username(username)
+    password_hash = hash_password(password) if password is not None else None
+    with open_user_store(home, username) as store:
+        if store.user(username) is not None:
+            raise SettingsError(f"user {username} already exists")
+        with store.transaction() as transaction:
+            transaction.save_user(User(username=username, password_hash=password_hash, created_at=now))
+            account = Account(
+                mode="TEST", krw_balance=starting_krw, starting_krw=starting_krw, updated_at=now
+            )
+            transaction.set_account(account)
+        path = store.path
+    if not params_path(home, username).exists():
+        save_params(params_path(home, username), StrategyParams())
+    if not conditions_path(home, username).exists():
+        save_conditions(conditions_path(home, username), Conditions())
+    return path
+
+
+def store_keys(store: Store, box: SecretBox, username: str, keys: UpbitKeys, now: datetime) -> None:
+    """Save the key pair encrypted."""
+    record = ApiKeys(
+        username=username,
+        access_key_ciphertext=box.encrypt(keys.access_key),
+        secret_key_ciphertext=box.encrypt(keys.secret_key),
+        updated_at=now,
+    )
+    with store.transaction() as transaction:
+        transaction.set_api_keys(record)
+
+
+def load_keys(store: Store, box: SecretBox, username: str) -> UpbitKeys | None:
+    """The decrypted key pair, or None if the user stored none."""
+    record = store.api_keys(username)
+    if record is None:
+        return None
+    return UpbitKeys(box.decrypt(record.access_key_ciphertext), box.decrypt(record.secret_key_ciphertext))
