@@ -46,8 +46,14 @@ class RunRequest:
     live_confirmed: bool = False
 
 
-def build_loop(request: RunRequest, clock: Clock, resources: ExitStack) -> LiveLoop:
-    """Open everything the loop needs; `resources` closes it all when the run ends."""
+def build_loop(
+    request: RunRequest, clock: Clock, resources: ExitStack, session: UpbitSession | None = None
+) -> LiveLoop:
+    """Open everything the loop needs; `resources` closes it all when the run ends.
+
+    `session` replaces the HTTP session built from `request.exchange_url` (tests pass one whose
+    rate limiter runs on their clock).
+    """
     store = resources.enter_context(open_user_store(request.home, request.username))
     if store.user(request.username) is None:
         raise SettingsError(
@@ -57,7 +63,8 @@ def build_loop(request: RunRequest, clock: Clock, resources: ExitStack) -> LiveL
         params_path(request.home, request.username), conditions_path(request.home, request.username)
     )
     params = watcher.load().params
-    session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
+    if session is None:
+        session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
     feed = MarketFeed(UpbitQuotationClient(session), params.market, params.interval, clock)
     broker = _broker(request, store, session, params, clock)
     desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
