@@ -51,10 +51,16 @@ class ManualTimer:
 
 
 class NoWaitClock(SystemClock):
-    """Real time for the client, but its waits (rate-limit penalties, backoff) return at once."""
+    """A client clock whose waits (rate-limit penalties, backoff) return at once.
+
+    Its monotonic time includes what it "slept", so the client's limiter sees the wait as done.
+    """
 
     def __init__(self) -> None:
         self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return super().monotonic() + sum(self.slept)
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -147,8 +153,18 @@ class Simulator:
 SimulatorFactory = Callable[..., Simulator]
 
 
+@pytest.fixture(scope="session")
+def _stopping_servers() -> Iterator[list[SimulatorServer]]:
+    # uvicorn takes ~0.2 s to shut down; servers finish that in the background while the next
+    # tests run, and are all waited for here.
+    stopping: list[SimulatorServer] = []
+    yield stopping
+    for server in stopping:
+        server.join()
+
+
 @pytest.fixture
-def simulator_factory() -> Iterator[SimulatorFactory]:
+def simulator_factory(_stopping_servers: list[SimulatorServer]) -> Iterator[SimulatorFactory]:
     """Start simulators with config overrides; every one is stopped after the test."""
     running: list[Simulator] = []
 
@@ -185,7 +201,8 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
             session.close()
         for client in [simulator.admin, *simulator.http_clients]:
             client.close()
-        simulator.server.stop()
+        simulator.server.stop(wait=False)
+        _stopping_servers.append(simulator.server)
 
 
 @pytest.fixture

@@ -32,14 +32,19 @@ from tradebot.exchange.upbit import (
     OrderRequest,
     OrderSide,
     OrderState,
+    OrderStateUnknownError,
     Signer,
     TimeInForce,
     UpbitAuthError,
     UpbitBlockedError,
+    UpbitClientError,
+    UpbitConnectionError,
     UpbitNotFoundError,
     UpbitOrderRejectedError,
+    UpbitResponseError,
     UpbitServerError,
     UpbitThrottledError,
+    UpbitTimeoutError,
     new_order_identifier,
 )
 
@@ -57,6 +62,7 @@ from .conftest import (
 )
 
 FEE = Decimal("0.0005")
+WRONG_SECRET = "wrong0secret0000000000000000000000000000"  # noqa: S105 - a deliberately wrong key
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
@@ -325,7 +331,8 @@ def test_trades_ticks_newest_first_with_cursor(simulator: Simulator) -> None:
     assert all(item["trade_date_utc"] == "2026-03-21" for item in yesterday)
 
 
-def test_quotation_headers(simulator: Simulator) -> None:
+def test_quotation_headers(simulator_factory: SimulatorFactory) -> None:
+    simulator = simulator_factory(rate_timer=ManualTimer())  # no window may end between requests
     http = simulator.http()
     seen = [http.get("/v1/candles/minutes/1", params={"market": "KRW-BTC"}) for _ in range(3)]
     assert [response.headers["Remaining-Req"] for response in seen] == [
@@ -369,7 +376,7 @@ def test_jwt_failures_get_upbit_auth_errors(simulator: Simulator) -> None:
     assert ask({}) == (401, "no_authorization_token")
     assert ask({"Authorization": "Bearer not.a.token"}) == (401, "jwt_verification")
     assert ask({"Authorization": "Basic abc"}) == (401, "jwt_verification")
-    wrong_secret = make_token(claims_for(query), secret="another-secret")
+    wrong_secret = make_token(claims_for(query), secret=WRONG_SECRET)
     assert ask({"Authorization": f"Bearer {wrong_secret}"}) == (401, "jwt_verification")
     unknown_key = make_token(claims_for(query, access_key="nobody"))
     assert ask({"Authorization": f"Bearer {unknown_key}"}) == (401, "invalid_access_key")
@@ -387,7 +394,7 @@ def test_jwt_failures_get_upbit_auth_errors(simulator: Simulator) -> None:
 
 def test_client_raises_auth_error_for_a_wrong_key(simulator: Simulator) -> None:
     with (
-        simulator.exchange_client(secret_key="wrong0secret0000000000000000000000000000") as client,
+        simulator.exchange_client(secret_key=WRONG_SECRET) as client,
         pytest.raises(UpbitAuthError) as refused,
     ):
         client.get_accounts()
@@ -881,14 +888,14 @@ def test_malformed_order_response_is_recovered(simulator: Simulator) -> None:
 
 
 def test_timed_out_order_is_placed_once(simulator: Simulator) -> None:
-    simulator.set_faults(timeout_seconds=0.6)
+    simulator.set_faults(timeout_seconds=0.3)
     simulator.schedule_fault("timeout", "POST", "/v1/orders")
-    with simulator.exchange_client(timeout=0.2) as client:
+    with simulator.exchange_client(timeout=0.1) as client:
         order = client.create_order(
             OrderRequest.limit("KRW-BTC", OrderSide.BID, Decimal(10_000_000), Decimal("0.001"), "slow")
         )
     assert order.identifier == "slow"
-    time.sleep(0.8)  # let the stalled first request finish: it must be refused as a duplicate
+    time.sleep(0.4)  # let the stalled first request finish: it must be refused as a duplicate
     assert len(simulator.orders()) == 1
     assert simulator.balances()["KRW"]["locked"] == Decimal("10005")
 
@@ -910,6 +917,30 @@ def test_latency_is_added(simulator: Simulator) -> None:
     assert time.monotonic() - began >= 0.15
     simulator.admin.delete("/_admin/faults")
     assert simulator.admin.get("/_admin/state").json()["faults"]["latency_seconds"] == 0
+
+
+def test_every_client_error_class(simulator: Simulator) -> None:
+    simulator.set_faults(timeout_seconds=0.3)
+    with simulator.exchange_client(attempts=1, timeout=0.1) as client:
+        with pytest.raises(UpbitClientError) as bad_state:
+            client.list_open_orders(states=(OrderState.DONE,))
+        assert (bad_state.value.status, bad_state.value.name) == (400, "validation_error")
+        assert client.find_order("never-sent") is None  # 404 order_not_found
+        simulator.schedule_fault("timeout", "GET", "/v1/accounts")
+        with pytest.raises(UpbitTimeoutError):
+            client.get_accounts()
+        simulator.schedule_fault("drop", "GET", "/v1/accounts")
+        with pytest.raises(UpbitConnectionError):
+            client.get_accounts()
+        simulator.schedule_fault("malformed", "GET", "/v1/accounts")
+        with pytest.raises(UpbitResponseError):
+            client.get_accounts()
+        simulator.schedule_fault("drop", "POST", "/v1/orders")
+        simulator.schedule_fault("error", "GET", "/v1/order")
+        with pytest.raises(OrderStateUnknownError) as unknown:
+            client.create_order(OrderRequest.market_buy("KRW-BTC", Decimal(10_000), "unknown-outcome"))
+        assert unknown.value.identifier == "unknown-outcome"
+        assert client.get_order(identifier="unknown-outcome").is_filled  # resolved later, as documented
 
 
 # --- bad requests ------------------------------------------------------------------------------

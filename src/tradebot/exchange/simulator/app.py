@@ -6,7 +6,7 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
@@ -15,8 +15,8 @@ from tradebot.exchange.simulator.errors import ApiError
 from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.faults import FaultInjector
 from tradebot.exchange.simulator.gateway import Gateway
-from tradebot.exchange.simulator.http import UpbitJSONResponse, error_response
 from tradebot.exchange.simulator.ratelimit import Throttle
+from tradebot.exchange.simulator.web import UpbitJSONResponse, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,11 @@ async def _http_error(request: Request, error: Exception) -> Response:
     )
 
 
+async def _disconnected(request: Request, error: Exception) -> Response:
+    # The client left before its request was read; nobody will see this answer.
+    return Response(status_code=400)
+
+
 async def _crash(request: Request, error: Exception) -> Response:
     return UpbitJSONResponse({"error": {"name": "server_error", "message": "internal simulator error"}}, 500)
 
@@ -42,7 +47,12 @@ def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInje
     """The ASGI app serving `exchange`, wrapped in the rate-limit and fault gateway."""
     app = Starlette(
         routes=[*routes_quotation.ROUTES, *routes_exchange.ROUTES, *routes_admin.ROUTES],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _crash},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _disconnected,
+            Exception: _crash,
+        },
     )
     app.state.exchange = exchange
     app.state.throttle = throttle

@@ -106,6 +106,17 @@ def add_simulator_command(commands: argparse._SubParsersAction[ParserT]) -> None
     )
     command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     command.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    _add_market_options(command)
+    command.add_argument(
+        "--accounts", type=Path, metavar="FILE", help="accounts JSON (default: one demo account)"
+    )
+    command.add_argument(
+        "--no-rate-limits", action="store_true", help="report Remaining-Req but never throttle"
+    )
+    _add_fault_options(command)
+
+
+def _add_market_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--markets", type=_markets, default=["KRW-BTC", "KRW-ETH"], help="e.g. KRW-BTC,KRW-ETH"
     )
@@ -121,13 +132,13 @@ def add_simulator_command(commands: argparse._SubParsersAction[ParserT]) -> None
         metavar="FILE",
         help="replay a candle file (repeatable)",
     )
-    command.add_argument(
-        "--accounts", type=Path, metavar="FILE", help="accounts JSON (default: one demo account)"
-    )
     command.add_argument("--start", type=_start, help="simulated start time (default: now, or the replay's)")
     command.add_argument(
         "--history-days", type=int, default=200, help="days of generated history (default 200)"
     )
+
+
+def _add_fault_options(command: argparse.ArgumentParser) -> None:
     faults = command.add_argument_group("fault injection (all off by default)")
     faults.add_argument(
         "--latency", type=_seconds, default=0.0, metavar="SECONDS", help="added to every answer"
@@ -142,9 +153,6 @@ def add_simulator_command(commands: argparse._SubParsersAction[ParserT]) -> None
         "--drop-order-rate", type=_share, default=0.0, metavar="SHARE", help="orders placed, answer dropped"
     )
     faults.add_argument("--malformed-rate", type=_share, default=0.0, metavar="SHARE", help="truncated JSON")
-    command.add_argument(
-        "--no-rate-limits", action="store_true", help="report Remaining-Req but never throttle"
-    )
 
 
 def run_simulator_command(arguments: argparse.Namespace) -> int:

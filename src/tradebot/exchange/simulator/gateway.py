@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradebot.exchange.simulator.auth import peek_access_key
 from tradebot.exchange.simulator.faults import FaultInjector, FaultKind
-from tradebot.exchange.simulator.http import JSON_CONTENT_TYPE, UpbitJSONResponse
 from tradebot.exchange.simulator.ratelimit import QUOTATION_GROUPS, THROTTLED_TEXT, Throttle, group_of
+from tradebot.exchange.simulator.web import JSON_CONTENT_TYPE, UpbitJSONResponse
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class Gateway:
             await self._server_error(send, headers)
             return
         if fault == "timeout":
+            # Read the request first: it is processed after the stall even if the client is gone.
+            receive = await _buffered(receive)
             await asyncio.sleep(self.faults.settings.timeout_seconds)
         await self._guarded(scope, receive, send, headers, fault)
 
@@ -109,6 +111,23 @@ def _scope_key(scope: Scope, group: str) -> str:
     authorization = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
     key = peek_access_key(authorization)
     return f"pocket:{key}" if key else f"ip:{address}"
+
+
+async def _buffered(receive: Receive) -> Receive:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else {"type": "http.disconnect"}
+
+    return replay
 
 
 async def _send_raw(send: Send, status: int, headers: Headers, body: bytes, content_type: bytes) -> None:

@@ -32,6 +32,7 @@ KNOWN_MARKETS: dict[str, tuple[str, str, float]] = {
     "KRW-ADA": ("에이다", "Cardano", 1_000.0),
 }
 DEFAULT_START_PRICE = 10_000.0
+MAX_PRICE = Decimal(10) ** 12  # far above any KRW price; keeps the float path finite
 
 
 def start_price(market: str) -> float:
@@ -97,8 +98,8 @@ class MarketData:
     ) -> None:
         """Make `price` the last trade price now; optionally pin the best bid and ask too."""
         for value in (price, bid, ask):
-            if value is not None and not (value.is_finite() and value > 0 and is_on_tick(value)):
-                raise ValueError(f"price {value} is not a positive price on the KRW tick grid")
+            if value is not None and not (value.is_finite() and 0 < value <= MAX_PRICE and is_on_tick(value)):
+                raise ValueError(f"price {value} is not a price on the KRW tick grid up to {MAX_PRICE}")
         best_bid = bid if bid is not None else price
         best_ask = ask if ask is not None else next_tick_up(best_bid)
         if best_bid >= best_ask:

@@ -20,8 +20,8 @@ from tradebot.exchange.simulator.formatting import nanos_to_utc
 MINUTE_NS = 60 * NANOS_PER_SECOND
 GENERATED_CHUNK = 1440  # candles added per extension: one day of minutes
 
-# (first start in ns, start price, generation number) -> the next candles of the walk
-Extender = Callable[[int, float, int], CandleSeries]
+# (first start in ns, start price, generation number, candle count) -> the next candles of the walk
+Extender = Callable[[int, float, int, int], CandleSeries]
 
 
 class PricePath:
@@ -56,9 +56,13 @@ class PricePath:
 
     def ensure_covers(self, nanos: int) -> None:
         """Extend a generated path until a candle starts after `nanos`."""
-        while self._extender is not None and int(self.start_ns[-1]) <= nanos:
-            next_start = int(self.start_ns[-1]) + self.interval_ns
-            self._append(self._next_chunk(next_start, float(self.close[-1])))
+        if self._extender is None or int(self.start_ns[-1]) > nanos:
+            return
+        next_start = int(self.start_ns[-1]) + self.interval_ns
+        # One extension covering the whole jump: appending day by day would copy the arrays
+        # once per simulated day.
+        count = (nanos - next_start) // self.interval_ns + GENERATED_CHUNK
+        self._append(self._next_chunk(next_start, float(self.close[-1]), count))
 
     def override_close(self, index: int, price: float) -> None:
         """Make `price` the close of candle `index` (the current one); what follows continues from it.
@@ -70,14 +74,14 @@ class PricePath:
         self.low[index] = min(self.low[index], price)
         if self._extender is not None:
             keep = index + 1
-            chunk = self._next_chunk(int(self.start_ns[index]) + self.interval_ns, price)
+            chunk = self._next_chunk(int(self.start_ns[index]) + self.interval_ns, price, GENERATED_CHUNK)
             self._truncate(keep)
             self._append(chunk)
 
-    def _next_chunk(self, start_ns: int, price: float) -> CandleSeries:
+    def _next_chunk(self, start_ns: int, price: float, count: int) -> CandleSeries:
         assert self._extender is not None
         self._generation += 1
-        return self._extender(start_ns, price, self._generation)
+        return self._extender(start_ns, price, self._generation, count)
 
     def _truncate(self, length: int) -> None:
         for name in ("start_ns", "open", "high", "low", "close", "volume"):
@@ -103,9 +107,9 @@ def generated_path(
 ) -> PricePath:
     """A seeded 1-minute random walk of `count` candles from `first_start_ns`, extendable."""
 
-    def extend(start_ns: int, price: float, generation: int) -> CandleSeries:
+    def extend(start_ns: int, price: float, generation: int, count: int) -> CandleSeries:
         return generate_candles(
-            GENERATED_CHUNK,
+            count,
             interval=Interval.MINUTE1,
             seed=derived_seed(seed, market, generation),
             start=nanos_to_utc(start_ns),

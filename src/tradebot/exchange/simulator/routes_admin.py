@@ -7,7 +7,6 @@ be reachable from anywhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
@@ -20,17 +19,17 @@ from tradebot.exchange.simulator.accounts import SimAccount
 from tradebot.exchange.simulator.errors import ApiError
 from tradebot.exchange.simulator.faults import FaultInjector, FaultSettings, ScheduledFault
 from tradebot.exchange.simulator.formatting import amount_text
-from tradebot.exchange.simulator.http import UpbitJSONResponse, exchange_of
 from tradebot.exchange.simulator.ratelimit import RateLimitSettings, Throttle
 from tradebot.exchange.simulator.records import order_document
+from tradebot.exchange.simulator.web import UpbitJSONResponse, exchange_of
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
+MAX_STEP_SECONDS = 366 * 86_400  # a year per call keeps a path extension to ~0.5 M candles
 
 
 class _Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seconds: float = Field(ge=0, le=10 * 365 * 86_400)
+    seconds: float = Field(ge=0, le=MAX_STEP_SECONDS)
 
 
 class _Speed(BaseModel):

@@ -12,9 +12,9 @@ from tradebot.exchange.simulator.accounts import SimAccount
 from tradebot.exchange.simulator.errors import validation_error
 from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.formatting import amount_text
-from tradebot.exchange.simulator.http import UpbitJSONResponse, authenticated, exchange_of, read_params
 from tradebot.exchange.simulator.params import RequestParams
 from tradebot.exchange.simulator.wallet import QUOTE_CURRENCY, Holding
+from tradebot.exchange.simulator.web import UpbitJSONResponse, authenticated, exchange_of, read_params
 
 Handler = Callable[[SimulatedExchange, SimAccount, RequestParams], object]
 Endpoint = Callable[[Request], Awaitable[Response]]

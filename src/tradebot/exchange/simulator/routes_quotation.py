@@ -17,10 +17,10 @@ from tradebot.exchange.simulator.errors import (
     type_mismatch,
 )
 from tradebot.exchange.simulator.formatting import utc_to_nanos
-from tradebot.exchange.simulator.http import UpbitJSONResponse, exchange_of, read_params
 from tradebot.exchange.simulator.market import MarketData
 from tradebot.exchange.simulator.params import RequestParams, require
 from tradebot.exchange.simulator.ticker import TradeQuery
+from tradebot.exchange.simulator.web import UpbitJSONResponse, exchange_of, read_params
 
 MAX_CANDLES = 200
 MAX_TRADES = 500

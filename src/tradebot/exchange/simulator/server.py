@@ -92,13 +92,23 @@ class SimulatorServer:
         return self
 
     def _run_in_thread(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._socket]))
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        finally:
+            self._socket.close()
 
-    def stop(self) -> None:
-        """Stop a server started with `start()` and wait for it."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop a server started with `start()`; with `wait=False`, call `join()` later."""
         self._server.should_exit = True
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        """Wait until a stopping server has shut down (uvicorn needs about 0.2 s)."""
         if self._thread is not None:
             self._thread.join(timeout=GRACEFUL_SHUTDOWN_SECONDS + 5)
+            if self._thread.is_alive():
+                raise RuntimeError("the simulator did not stop")
             self._thread = None
         self._socket.close()
 
@@ -116,7 +126,9 @@ class SimulatorServer:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose protocol
+    # says TCP, and without it every answer waits ~40 ms for a delayed ACK.
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))

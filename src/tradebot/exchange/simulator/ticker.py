@@ -52,8 +52,6 @@ def ticker_document(market: str, path: PricePath, index: int, now_ns: int) -> di
     trade_ns = int(trade_times(path, index, index + 1, now_ns)[0])
     trade_moment = nanos_to_utc(trade_ns)
     kst_moment = nanos_to_utc(trade_ns + 9 * 3600 * 10**9)
-    highest = year.start + int(np.argmax(path.high[year]))
-    lowest = year.start + int(np.argmin(path.low[year]))
     change = price - previous
     return {
         "market": market,
@@ -77,11 +75,19 @@ def ticker_document(market: str, path: PricePath, index: int, now_ns: int) -> di
         "acc_trade_price_24h": _turnover(path, last_24h),
         "acc_trade_volume": round(float(np.sum(path.volume[today])), 8),
         "acc_trade_volume_24h": round(float(np.sum(path.volume[last_24h])), 8),
+        **_year_extremes(path, year),
+        "timestamp": millis(now_ns),
+    }
+
+
+def _year_extremes(path: PricePath, year: slice) -> dict[str, object]:
+    highest = year.start + int(np.argmax(path.high[year]))
+    lowest = year.start + int(np.argmin(path.low[year]))
+    return {
         "highest_52_week_price": float(path.high[highest]),
         "highest_52_week_date": nanos_to_utc(int(path.start_ns[highest])).date().isoformat(),
         "lowest_52_week_price": float(path.low[lowest]),
         "lowest_52_week_date": nanos_to_utc(int(path.start_ns[lowest])).date().isoformat(),
-        "timestamp": millis(now_ns),
     }
 
 
