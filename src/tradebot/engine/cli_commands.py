@@ -31,6 +31,9 @@ def add_engine_commands(commands: SubParsers) -> None:
     run.add_argument("--mode", choices=("test", "live"), default="test", help="TEST (paper, default) or LIVE")
     run.add_argument("--exchange-url", default=DEFAULT_BASE_URL, help="Upbit API base URL (e.g. a simulator)")
     run.add_argument("--confirm-live", action="store_true", help="required for --mode live: real orders")
+    run.add_argument(
+        "--cycle-seconds", type=_cycle, default=5.0, help="seconds between cycles (default 5; tests use less)"
+    )
     user = commands.add_parser("user", help="create users and store their Upbit keys")
     actions = user.add_subparsers(dest="user_command", required=True)
     add = actions.add_parser("add", help="create a user (password read from the terminal or stdin)")
@@ -56,7 +59,7 @@ def run_command(arguments: argparse.Namespace) -> int:
         where = f"{params.market} {params.interval.value} via {request.exchange_url}"
         print(f"{request.username}: {request.mode} on {where}")
         try:
-            run_loop(loop, clock, stop, lambda line: print(line, flush=True))
+            run_loop(loop, clock, stop, lambda line: print(line, flush=True), arguments.cycle_seconds)
         except KeyboardInterrupt:
             stop.set()
     print("stopped")
@@ -88,6 +91,16 @@ def _secret_input(prompt: str) -> str:
     if not value:
         raise SettingsError(f"empty {prompt.rstrip(': ')}")
     return value
+
+
+def _cycle(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0.1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"cycle must be between 0.1 and 3600 seconds, got {text}")
+    return seconds
 
 
 def _krw(text: str) -> Decimal:
