@@ -1,4 +1,8 @@
-"""`tradebot run` and `tradebot user ...`: one user's loop in the foreground, and user admin."""
+"""`tradebot run` and `tradebot user ...`: one user's loop in the foreground, and user admin.
+
+Light to import: the engine, client and storage are imported when a command runs, so that
+`tradebot backtest` does not pay for them at start-up (bench/backtest_speed.py).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tradebot.core.clock import SystemClock
 from tradebot.core.errors import SettingsError
-from tradebot.engine.bootstrap import RunRequest, build_loop, run_loop
-from tradebot.exchange.upbit import DEFAULT_BASE_URL
-from tradebot.services.db import open_user_store
 from tradebot.services.paths import data_home
-from tradebot.services.secrets import SecretBox
-from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
 
 SubParsers = Any  # argparse's private _SubParsersAction type
 
@@ -29,7 +27,7 @@ def add_engine_commands(commands: SubParsers) -> None:
     run = commands.add_parser("run", help="run one user's trading loop in the foreground")
     run.add_argument("--user", required=True, help="username (a-z, 0-9, _; 3-32 characters)")
     run.add_argument("--mode", choices=("test", "live"), default="test", help="TEST (paper, default) or LIVE")
-    run.add_argument("--exchange-url", default=DEFAULT_BASE_URL, help="Upbit API base URL (e.g. a simulator)")
+    run.add_argument("--exchange-url", help="Upbit API base URL, e.g. a simulator's (default: Upbit's own)")
     run.add_argument("--confirm-live", action="store_true", help="required for --mode live: real orders")
     run.add_argument(
         "--cycle-seconds", type=_cycle, default=5.0, help="seconds between cycles (default 5; tests use less)"
@@ -46,9 +44,13 @@ def add_engine_commands(commands: SubParsers) -> None:
 
 def run_command(arguments: argparse.Namespace) -> int:
     """`tradebot run`: cycle until Ctrl-C or SIGTERM, then stop cleanly."""
+    from tradebot.core.clock import SystemClock
+    from tradebot.engine.bootstrap import RunRequest, build_loop, run_loop
+    from tradebot.exchange.upbit import DEFAULT_BASE_URL
+
     request = RunRequest(
         home=data_home(), username=arguments.user, mode="LIVE" if arguments.mode == "live" else "TEST",
-        exchange_url=arguments.exchange_url, live_confirmed=arguments.confirm_live,
+        exchange_url=arguments.exchange_url or DEFAULT_BASE_URL, live_confirmed=arguments.confirm_live,
     )  # fmt: skip
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -68,6 +70,10 @@ def run_command(arguments: argparse.Namespace) -> int:
 
 def user_command(arguments: argparse.Namespace) -> int:
     """`tradebot user add|set-keys`."""
+    from tradebot.services.db import open_user_store
+    from tradebot.services.secrets import SecretBox
+    from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+
     home, now = data_home(), datetime.now(UTC)
     if arguments.user_command == "add":
         password = None if arguments.no_password else _secret_input("password: ")
