@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator.server import SimulatorServer
@@ -166,3 +167,33 @@ def test_loop_restart_resumes_position_and_never_repeats_a_candle(
             assert exchange.balances(LIVE_ACCESS)["KRW"]["balance"] == account.krw_balance
     if position_before:
         assert position_before[0].entry_price is not None
+
+
+def test_stop_loss_between_closes_sells_on_latest_price_and_audits_tick(
+    exchange: Simulator, tmp_path: Path, resources: ExitStack
+) -> None:
+    prepare_user(tmp_path, "TEST")
+    loop = start_loop(exchange, tmp_path, "TEST", resources)
+    with open_user_store(tmp_path, USER) as store:
+        for _ in range(300):
+            exchange.step(60)
+            loop.cycle()
+            if store.positions("TEST"):
+                break
+        [position] = store.positions("TEST")
+        assert position.entry_price is not None
+        crash = round_to_tick(position.entry_price * Decimal("0.97"), up=False)
+        exchange.set_price("KRW-BTC", str(crash))
+        exchange.step(5)  # well inside the forming candle
+        report = loop.cycle()
+        assert any("between closes" in line for line in report.decisions)
+        assert store.positions("TEST") == []
+        last = store.trade_audits()[-1]
+        assert (last.side, last.rule, last.cause) == ("ask", "stop_loss", "strategy")
+        ticks = [
+            row
+            for row in store.sell_evaluations("KRW-BTC", loop.settings.params.interval)
+            if row.trigger_kind == "tick"
+        ]
+        assert [row.trigger_rule for row in ticks] == ["stop_loss"]
+        assert ticks[0].price == crash

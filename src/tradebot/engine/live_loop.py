@@ -202,10 +202,10 @@ class LiveLoop:
         view = _view(position)
         assert view is not None  # a position gives a view
         decision = check_price_exits(float(quote.price), view, params, self._settings.conditions)
-        position = _with_peak(position, decision.peak)
+        recorded, position = position, _with_peak(position, decision.peak)
         forming = self._forming_candle_start()
         if decision.action is not Action.SELL:
-            if position.peak_price != self._position_peak():
+            if position is not recorded:  # a new high since entry: the trailing stop follows it
                 with self._store.transaction() as transaction:
                     transaction.set_position(position)
             return None
@@ -265,10 +265,6 @@ class LiveLoop:
         return next(
             (item for item in self._store.positions(self._mode) if item.market == self._feed.market), None
         )
-
-    def _position_peak(self) -> Decimal | None:
-        position = self._position()
-        return position.peak_price if position else None
 
     def _is_stale(self, candle: Candle) -> bool:
         """An entry signal from a candle that closed over STALE_INTERVALS ago is not traded.
