@@ -30,7 +30,10 @@ def build_exchange(
     replays = _replays(config)
     start = config.start or _replay_start(config, replays) or datetime.now(UTC).replace(microsecond=0)
     clock = SimulatedClock(start, speed=config.speed, timer=clock_timer)
-    markets = {code: MarketData(code, path, seed=config.seed) for code, path in replays.items()}
+    markets = {
+        code: MarketData(code, path, seed=config.seed, spread_ticks=config.spread_ticks)
+        for code, path in replays.items()
+    }
     history = config.history_days * 1440
     first_start = (utc_to_nanos(start) // MINUTE_NS - history) * MINUTE_NS
     for code in config.markets:
@@ -42,7 +45,7 @@ def build_exchange(
                 count=history + GENERATED_CHUNK,
                 start_price=start_price(code),
             )
-            markets[code] = MarketData(code, path, seed=config.seed)
+            markets[code] = MarketData(code, path, seed=config.seed, spread_ticks=config.spread_ticks)
     accounts = [
         SimAccount.funded(account.access_key, account.secret_key, dict(account.balances))
         for account in config.effective_accounts()

@@ -2,19 +2,20 @@
 
 A candle exists only where the path has a base candle (sparse stays sparse). Minute and day
 buckets are aligned on the UTC epoch, weeks start on Monday 00:00 UTC, months and years on their
-first day. Responses are newest first; the newest candle may still be in progress.
+first day. Responses are newest first; the newest candle may still be in progress, and then it
+shows only what has traded so far (close, high, low and volume up to now).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tradebot.core.models import NANOS_PER_SECOND, FloatArray, IntArray
 from tradebot.exchange.simulator.formatting import candle_times, millis, nanos_to_utc
-from tradebot.exchange.simulator.pricepath import PricePath
+from tradebot.exchange.simulator.pricepath import Forming, PricePath
 
 DAY_NS = 86_400 * NANOS_PER_SECOND
 MINUTE_UNITS = frozenset({1, 3, 5, 10, 15, 30, 60, 240})
@@ -129,6 +130,22 @@ def _reduce(path: PricePath, begin: int, end: int, ids: IntArray, firsts: IntArr
         volume=np.add.reduceat(path.volume[window], relative),
         turnover=np.add.reduceat(path.close[window] * path.volume[window], relative),
     )
+
+
+def with_forming(path: PricePath, buckets: Buckets, forming: Forming | None) -> Buckets:
+    """`buckets` with the newest one cut to now when it holds the candle in progress."""
+    if forming is None or len(buckets) == 0 or int(buckets.last[-1]) != forming.index:
+        return buckets
+    earlier = slice(int(buckets.first[-1]), forming.index)
+    volume_so_far = float(path.volume[forming.index]) * forming.share
+    high, low, close = buckets.high.copy(), buckets.low.copy(), buckets.close.copy()
+    volume, turnover = buckets.volume.copy(), buckets.turnover.copy()
+    high[-1] = max(float(np.max(path.high[earlier], initial=-math.inf)), forming.high)
+    low[-1] = min(float(np.min(path.low[earlier], initial=math.inf)), forming.low)
+    close[-1] = forming.price
+    volume[-1] = float(np.sum(path.volume[earlier])) + volume_so_far
+    turnover[-1] = float(np.sum(path.close[earlier] * path.volume[earlier])) + forming.price * volume_so_far
+    return replace(buckets, high=high, low=low, close=close, volume=volume, turnover=turnover)
 
 
 def candle_documents(

@@ -31,6 +31,11 @@ accounts file (--accounts), a JSON list:
   [{"access_key": "...", "secret_key": "...", "balances": {"KRW": "1000000", "BTC": "0.5"}}]
   without it one demo account is created and its keys are printed at start.
 
+prices:
+  inside a candle the last trade price moves from the previous close to the candle's close
+  (on the KRW tick grid), so an order sent as a candle closes trades at that close; the best
+  bid is the last price and the best ask --spread-ticks above it (0: both at the last price).
+
 clock:
   --speed 1 runs in real time, --speed 60 one simulated minute per second,
   --speed 0 stops the clock: only POST /_admin/clock/step moves it.
@@ -136,6 +141,13 @@ def _add_market_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--history-days", type=int, default=200, help="days of generated history (default 200)"
     )
+    command.add_argument(
+        "--spread-ticks",
+        type=int,
+        default=1,
+        metavar="N",
+        help="best ask N ticks above the best bid = last price (default 1; 0: market orders fill at it)",
+    )
 
 
 def _add_fault_options(command: argparse.ArgumentParser) -> None:
@@ -175,6 +187,7 @@ def run_simulator_command(arguments: argparse.Namespace) -> int:
         accounts=accounts,
         start=arguments.start,
         history_days=arguments.history_days,
+        spread_ticks=arguments.spread_ticks,
         faults=faults,
         rate_limits=RateLimitSettings(enforce=not arguments.no_rate_limits),
     )

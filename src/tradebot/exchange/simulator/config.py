@@ -26,6 +26,7 @@ DEMO_ACCESS_KEY = "simulator-demo-access-key"
 # Not a secret: it only opens the demo account of a simulator bound to loopback.
 DEMO_SECRET_KEY = "simulator-demo-secret-key-0000000000000"  # noqa: S105
 DEMO_BALANCES = {"KRW": Decimal(10_000_000)}
+MAX_SPREAD_TICKS = 100  # best ask above the best bid; 0 puts both at the last price
 
 
 class SimulatorConfigError(TradebotError):
@@ -68,6 +69,7 @@ class SimulatorConfig(BaseModel):
     history_days: int = Field(default=200, ge=1, le=2000)
     replay_warmup: int = Field(default=200, ge=0)
     fee_rate: Decimal = Field(default=DEFAULT_FEE_RATE, ge=0, lt=1)
+    spread_ticks: int = Field(default=1, ge=0, le=MAX_SPREAD_TICKS)
     faults: FaultSettings = Field(default_factory=FaultSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 

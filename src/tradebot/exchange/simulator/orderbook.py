@@ -1,8 +1,9 @@
 """The order book around the current price: 30 levels per side on the KRW tick grid (§2.5).
 
-The best bid is the last trade price and the best ask one tick above, unless an admin call set
-both. Sizes are pseudo-random but fixed for a given market and candle, so repeated requests
-within one candle see the same book. Simulated orders do not consume it.
+The best bid is the last trade price and the best ask `spread_ticks` ticks above (one by
+default; none puts both at the last price), unless an admin call set them. Sizes are
+pseudo-random but fixed for a given market, candle and price, so repeated requests within one
+candle see the same book. Simulated orders do not consume it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ class Level:
 def next_tick_up(price: Decimal) -> Decimal:
     """The grid price just above `price`."""
     return round_to_tick(MONEY.add(price, _NUDGE), up=True)
+
+
+def ticks_above(price: Decimal, ticks: int) -> Decimal:
+    """The grid price `ticks` ticks above `price` (`price` itself for 0)."""
+    for _ in range(ticks):
+        price = next_tick_up(price)
+    return price
 
 
 def next_tick_down(price: Decimal) -> Decimal:

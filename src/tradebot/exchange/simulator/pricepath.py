@@ -2,18 +2,24 @@
 
 A generated path is 1-minute candles of `generate_candles`, extended a day at a time as the clock
 runs past its end; a replayed path is a candle file as it is (its own interval, gaps kept). The
-candle containing "now" is the current one: its close is the market's price.
+candle containing "now" is the current one. Inside it the last trade price moves in a straight
+line from the previous close (the first candle's open) at the candle's start to the candle's own
+close at its end, on the KRW tick grid; past its end (a gap) the price stays at that close. So an
+order sent as a candle closes trades at that candle's close, never at a close still to come.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
 from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import CandleDataError
+from tradebot.core.krw_rules import MONEY, round_to_tick, to_decimal
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, infer_interval
 from tradebot.exchange.simulator.formatting import nanos_to_utc
 
@@ -22,6 +28,23 @@ GENERATED_CHUNK = 1440  # candles added per extension: one day of minutes
 
 # (first start in ns, start price, generation number, candle count) -> the next candles of the walk
 Extender = Callable[[int, float, int, int], CandleSeries]
+
+
+@dataclass(frozen=True, slots=True)
+class Forming:
+    """The current candle as far as it has traded by now (what quotations may show of it)."""
+
+    index: int
+    price: float  # the last trade price: the candle's close so far
+    high: float
+    low: float
+    share: float  # elapsed part of the candle's interval, in [0, 1)
+
+
+def nearest_tick(price: Decimal) -> Decimal:
+    """The KRW grid price closest to `price` (the lower one on a tie)."""
+    lower, upper = round_to_tick(price, up=False), round_to_tick(price, up=True)
+    return upper if upper - price < price - lower else lower
 
 
 class PricePath:
@@ -53,6 +76,23 @@ class PricePath:
         """Index of the last candle starting at or before `nanos`; -1 before the first one."""
         self.ensure_covers(nanos)
         return int(np.searchsorted(self.start_ns, nanos, side="right")) - 1
+
+    def price_at(self, index: int, nanos: int) -> Decimal:
+        """The last trade price at `nanos` during (or, in a gap, after) candle `index`.
+
+        The endpoints are the recorded prices as they are; only the points between them are
+        snapped to the tick grid (and kept between the two endpoints).
+        """
+        end = to_decimal(float(self.close[index]))
+        elapsed = nanos - int(self.start_ns[index])
+        if elapsed >= self.interval_ns:
+            return end
+        begin = to_decimal(float(self.close[index - 1] if index > 0 else self.open[0]))
+        if elapsed <= 0 or begin == end:
+            return begin
+        share = MONEY.divide(Decimal(elapsed), Decimal(self.interval_ns))
+        moved = MONEY.add(begin, MONEY.multiply(MONEY.subtract(end, begin), share))
+        return min(max(nearest_tick(moved), min(begin, end)), max(begin, end))
 
     def ensure_covers(self, nanos: int) -> None:
         """Extend a generated path until a candle starts after `nanos`."""

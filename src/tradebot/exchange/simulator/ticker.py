@@ -1,19 +1,21 @@
 """Ticker and recent trades derived from a price path (upbit-api.md §2.4, §2.6).
 
 Each base candle stands for one trade at its close, at the candle's last millisecond (or now, for
-the candle in progress). Daily figures reset at 00:00 UTC, as Upbit's do.
+the candle in progress: at the price so far, with the volume so far). Daily figures reset at
+00:00 UTC, as Upbit's do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from tradebot.core.models import IntArray
+from tradebot.core.models import FloatArray, IntArray
 from tradebot.exchange.simulator.candles import DAY_NS
 from tradebot.exchange.simulator.formatting import NANOS_PER_MILLI, millis, nanos_to_utc
-from tradebot.exchange.simulator.pricepath import PricePath
+from tradebot.exchange.simulator.pricepath import Forming, PricePath
 
 YEAR_NS = 365 * DAY_NS
 SEQUENCE_PER_MILLI = 10_000  # sequential_id = trade ms x 10,000, as in the recorded ticks
@@ -41,13 +43,34 @@ def previous_close(path: PricePath, moment_ns: IntArray) -> IntArray:
     return np.asarray(np.searchsorted(path.start_ns, day_start, side="left") - 1)
 
 
-def ticker_document(market: str, path: PricePath, index: int, now_ns: int) -> dict[str, object]:
-    """Upbit's ticker object for the candle at `index` (the current one)."""
+class _Current(NamedTuple):
+    """The current base candle as far as it has traded by now."""
+
+    candle: int
+    price: float
+    high: float
+    low: float
+    volume: float
+
+
+def _current(path: PricePath, index: int, forming: Forming | None) -> _Current:
+    if forming is None or forming.index != index:
+        values = (path.close[index], path.high[index], path.low[index], path.volume[index])
+        return _Current(index, *(float(value) for value in values))
+    volume = float(path.volume[index]) * forming.share
+    return _Current(index, forming.price, forming.high, forming.low, volume)
+
+
+def ticker_document(
+    market: str, path: PricePath, index: int, now_ns: int, forming: Forming | None = None
+) -> dict[str, object]:
+    """Upbit's ticker object for the candle at `index` (the current one, as traded by now)."""
     day_first = int(np.searchsorted(path.start_ns, (now_ns // DAY_NS) * DAY_NS, side="left"))
     today = slice(min(day_first, index), index + 1)
     last_24h = slice(int(np.searchsorted(path.start_ns, now_ns - DAY_NS, side="right")), index + 1)
     year = slice(int(np.searchsorted(path.start_ns, now_ns - YEAR_NS, side="right")), index + 1)
-    price = float(path.close[index])
+    current = _current(path, index, forming)
+    price = current.price
     previous = float(path.close[day_first - 1]) if day_first > 0 else float(path.open[0])
     trade_ns = int(trade_times(path, index, index + 1, now_ns)[0])
     trade_moment = nanos_to_utc(trade_ns)
@@ -61,8 +84,8 @@ def ticker_document(market: str, path: PricePath, index: int, now_ns: int) -> di
         "trade_time_kst": kst_moment.strftime("%H%M%S"),
         "trade_timestamp": millis(trade_ns),
         "opening_price": float(path.open[today.start]),
-        "high_price": float(np.max(path.high[today])),
-        "low_price": float(np.min(path.low[today])),
+        "high_price": _extreme(path.high, today, current.high, highest=True)[0],
+        "low_price": _extreme(path.low, today, current.low, highest=False)[0],
         "trade_price": price,
         "prev_closing_price": previous,
         "change": "RISE" if change > 0 else "FALL" if change < 0 else "EVEN",
@@ -70,33 +93,58 @@ def ticker_document(market: str, path: PricePath, index: int, now_ns: int) -> di
         "change_rate": round(abs(change) / previous, 10),
         "signed_change_price": change,
         "signed_change_rate": round(change / previous, 10),
-        "trade_volume": float(path.volume[index]),
-        "acc_trade_price": _turnover(path, today),
-        "acc_trade_price_24h": _turnover(path, last_24h),
-        "acc_trade_volume": round(float(np.sum(path.volume[today])), 8),
-        "acc_trade_volume_24h": round(float(np.sum(path.volume[last_24h])), 8),
-        **_year_extremes(path, year),
+        "trade_volume": current.volume,
+        "acc_trade_price": _turnover(path, today, current),
+        "acc_trade_price_24h": _turnover(path, last_24h, current),
+        "acc_trade_volume": _volume(path, today, current),
+        "acc_trade_volume_24h": _volume(path, last_24h, current),
+        **_year_extremes(path, year, current),
         "timestamp": millis(now_ns),
     }
 
 
-def _year_extremes(path: PricePath, year: slice) -> dict[str, object]:
-    highest = year.start + int(np.argmax(path.high[year]))
-    lowest = year.start + int(np.argmin(path.low[year]))
+def _extreme(values: FloatArray, window: slice, current: float, *, highest: bool) -> tuple[float, int]:
+    """The highest (lowest) of `window`, whose last candle counts as `current`; and its index."""
+    earlier = values[window.start : window.stop - 1]
+    if earlier.shape[0] == 0:
+        return current, window.stop - 1
+    position = window.start + int(np.argmax(earlier) if highest else np.argmin(earlier))
+    found = float(values[position])
+    beaten = current > found if highest else current < found
+    return (current, window.stop - 1) if beaten else (found, position)
+
+
+def _year_extremes(path: PricePath, year: slice, current: _Current) -> dict[str, object]:
+    highest, high_at = _extreme(path.high, year, current.high, highest=True)
+    lowest, low_at = _extreme(path.low, year, current.low, highest=False)
     return {
-        "highest_52_week_price": float(path.high[highest]),
-        "highest_52_week_date": nanos_to_utc(int(path.start_ns[highest])).date().isoformat(),
-        "lowest_52_week_price": float(path.low[lowest]),
-        "lowest_52_week_date": nanos_to_utc(int(path.start_ns[lowest])).date().isoformat(),
+        "highest_52_week_price": highest,
+        "highest_52_week_date": nanos_to_utc(int(path.start_ns[high_at])).date().isoformat(),
+        "lowest_52_week_price": lowest,
+        "lowest_52_week_date": nanos_to_utc(int(path.start_ns[low_at])).date().isoformat(),
     }
 
 
-def _turnover(path: PricePath, window: slice) -> float:
-    return round(float(np.sum(path.close[window] * path.volume[window])), 8)
+def _turnover(path: PricePath, window: slice, current: _Current) -> float:
+    earlier = slice(window.start, window.stop - 1)
+    total = float(np.sum(path.close[earlier] * path.volume[earlier]))
+    if window.start <= current.candle:
+        total += current.price * current.volume
+    return round(total, 8)
+
+
+def _volume(path: PricePath, window: slice, current: _Current) -> float:
+    total = float(np.sum(path.volume[window.start : window.stop - 1]))
+    return round(total + current.volume if window.start <= current.candle else total, 8)
 
 
 def trade_documents(
-    market: str, path: PricePath, index: int, now_ns: int, query: TradeQuery
+    market: str,
+    path: PricePath,
+    index: int,
+    now_ns: int,
+    query: TradeQuery,
+    forming: Forming | None = None,
 ) -> list[dict[str, object]]:
     """Up to `query.count` trades, newest first, matching the query's bounds."""
     end = index + 1
@@ -111,16 +159,21 @@ def trade_documents(
         wanted &= (times // NANOS_PER_MILLI) * SEQUENCE_PER_MILLI < query.cursor
     chosen = (np.flatnonzero(wanted) + first)[::-1][: query.count]
     closes = previous_close(path, times[chosen - first]) if len(chosen) else chosen
+    current = _current(path, index, forming)
     return [
-        _trade(market, path, int(position), int(closing), now_ns)
+        _trade(market, path, int(position), int(closing), now_ns, current)
         for position, closing in zip(chosen, closes, strict=True)
     ]
 
 
-def _trade(market: str, path: PricePath, position: int, closing: int, now_ns: int) -> dict[str, object]:
+def _trade(
+    market: str, path: PricePath, position: int, closing: int, now_ns: int, current: _Current
+) -> dict[str, object]:
     trade_ns = int(trade_times(path, position, position + 1, now_ns)[0])
     moment = nanos_to_utc(trade_ns)
-    price = float(path.close[position])
+    now_trading = position == current.candle
+    price = current.price if now_trading else float(path.close[position])
+    volume = current.volume if now_trading else float(path.volume[position])
     previous = float(path.close[closing]) if closing >= 0 else float(path.open[0])
     return {
         "market": market,
@@ -128,9 +181,9 @@ def _trade(market: str, path: PricePath, position: int, closing: int, now_ns: in
         "trade_time_utc": moment.strftime("%H:%M:%S"),
         "timestamp": millis(trade_ns),
         "trade_price": price,
-        "trade_volume": float(path.volume[position]),
+        "trade_volume": volume,
         "prev_closing_price": previous,
         "change_price": price - previous,
-        "ask_bid": "ASK" if path.close[position] < path.open[position] else "BID",
+        "ask_bid": "ASK" if price < path.open[position] else "BID",
         "sequential_id": millis(trade_ns) * SEQUENCE_PER_MILLI,
     }

@@ -1,0 +1,241 @@
+"""Parity: one candle file through the backtest and through the LIVE loop on the simulator.
+
+The backtest side is `backtest.replay.replay`, what `tradebot backtest` runs (its JSON rounds
+equity to a float; the replay's account is exact). The simulator replays the file with
+`replay_warmup` = `warmup_bars` candles behind its start and no spread, so a market order sent as
+a candle closes fills at exactly that close; the backtest fills at the close with no slippage.
+With price exits checked on closes only, both must make the same trades (entry and exit candle,
+prices, volume, exit rule) and end with the same equity, to the last Decimal digit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tradebot.backtest.candle_files import load_candles, save_candles
+from tradebot.backtest.replay import replay
+from tradebot.backtest.synthetic import generate_candles
+from tradebot.core.krw_rules import MONEY, to_decimal
+from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, nanos_to_datetime
+from tradebot.core.params import (
+    SELL_CONDITION_KEYS,
+    Conditions,
+    PriceExitCheck,
+    SellConditions,
+    StrategyParams,
+)
+from tradebot.engine.bootstrap import RunRequest, build_loop
+from tradebot.engine.live_loop import LiveLoop
+from tradebot.exchange.simulator.server import SimulatorServer
+from tradebot.services.db import open_user_store
+from tradebot.services.secrets import SecretBox
+from tradebot.services.settings_store import save_conditions, save_params
+from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.users import conditions_path, params_path
+
+from .conftest import NoWaitClock, Simulator, SimulatorFactory
+
+USER = "parity"
+MARKET = "KRW-BTC"
+ACCESS = "parity-live-access-key"
+SECRET = "parity0live0secret0key0for0tests0only000"  # noqa: S105 - fake key of the fake exchange
+WARMUP = 60
+AFTER_WARMUP = 400
+CASH = Decimal(1_000_000)
+MINUTE_NS = 60 * NANOS_PER_SECOND
+ALL_TRADES = 100_000
+PARAMS = StrategyParams(
+    market=MARKET,
+    interval=Interval.MINUTE1,
+    warmup_bars=WARMUP,
+    slippage_bps=0,
+    price_exit_check=PriceExitCheck.CLOSE,
+    order_ratio=0.5,
+    take_profit=0.004,
+    stop_loss=0.003,
+    trailing_stop=0.003,
+    min_holding_bars=5,
+)
+CONDITIONS = Conditions(sell=SellConditions(macd_negative=True, signal_negative=True))
+
+# (entry candle start, exit candle start, entry price, exit price, volume, exit rule); None while open
+TradeKey = tuple[datetime, datetime | None, Decimal, Decimal | None, Decimal, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one run did: its round trips and its equity at the last close."""
+
+    trades: list[TradeKey]
+    equity: Decimal
+
+
+class SimulatedTimeClock:
+    """The loop's clock: the simulator's simulated time; waits return at once."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self._clock = server.exchange.clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        return None
+
+
+@pytest.fixture
+def resources() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+def candle_file(folder: Path, gap_probability: float, start_price: float) -> Path:
+    series = generate_candles(
+        WARMUP + AFTER_WARMUP,
+        interval=Interval.MINUTE1,
+        seed=27,  # (nearly) every exit rule fires, and the file ends in a position
+        start=datetime(2025, 6, 2, tzinfo=UTC),
+        start_price=start_price,
+        gap_probability=gap_probability,
+    )
+    path = folder / f"{MARKET}_minute1_parity.csv"
+    save_candles(series, path, market=MARKET)
+    return path
+
+
+def from_candle(series: CandleSeries, first: int) -> CandleSeries:
+    """The candles of `series` from index `first` on."""
+    columns = (series.start_ns, series.open, series.high, series.low, series.close, series.volume)
+    return CandleSeries.checked(*(column[first:] for column in columns))
+
+
+def equity_at_last_close(krw: Decimal, volume: Decimal, series: CandleSeries) -> Decimal:
+    return MONEY.add(krw, MONEY.multiply(volume, to_decimal(float(series.close[-1]))))
+
+
+def backtest(series: CandleSeries) -> Outcome:
+    result = replay(series, PARAMS, CONDITIONS, CASH)
+
+    def start(index: int) -> datetime:
+        return nanos_to_datetime(int(series.start_ns[index]))
+
+    trades: list[TradeKey] = [
+        (
+            start(trade.entry_index),
+            start(trade.exit_index) if trade.exit_index is not None else None,
+            trade.entry.price,
+            trade.exit.price if trade.exit is not None else None,
+            trade.entry.volume,
+            trade.exit_reason,
+        )
+        for trade in result.trades
+    ]
+    account = result.executor.account
+    return Outcome(trades, equity_at_last_close(account.krw, account.volume, series))
+
+
+def prepare_user(home: Path) -> None:
+    create_user(home, USER, None, datetime.now(UTC))
+    save_params(params_path(home, USER), PARAMS)
+    save_conditions(conditions_path(home, USER), CONDITIONS)
+    with open_user_store(home, USER) as store:
+        keys = UpbitKeys(ACCESS, SECRET)
+        store_keys(store, SecretBox.for_home(home), USER, keys, datetime.now(UTC))
+
+
+def start_simulator(factory: SimulatorFactory, data: Path, replay_warmup: int) -> Simulator:
+    accounts = [{"access_key": ACCESS, "secret_key": SECRET, "balances": {"KRW": str(CASH)}}]
+    return factory(
+        data=[data],
+        start=None,
+        replay_warmup=replay_warmup,
+        markets=[MARKET],
+        spread_ticks=0,
+        accounts=accounts,
+        rate_limits={"enforce": False},
+    )
+
+
+def run_live(exchange: Simulator, home: Path, series: CandleSeries, resources: ExitStack) -> LiveLoop:
+    """Start the loop at the simulator's start and cycle once a minute until the file's end.
+
+    `series` is what the loop sees: its first `WARMUP` candles lie behind the simulator's start.
+    """
+    request = RunRequest(home, USER, "LIVE", exchange.base_url, live_confirmed=True)
+    session = exchange.session(clock=NoWaitClock())
+    loop = build_loop(request, SimulatedTimeClock(exchange.server), resources, session=session)
+    loop.start()
+    file_end = int(series.start_ns[-1]) + MINUTE_NS
+    cycles = (file_end - int(series.start_ns[WARMUP])) // MINUTE_NS
+    for _ in range(cycles):
+        exchange.step(60)
+        loop.cycle()
+    return loop
+
+
+def live_outcome(exchange: Simulator, home: Path, series: CandleSeries) -> Outcome:
+    with open_user_store(home, USER) as store:
+        audits = store.trade_audits(ALL_TRADES)
+    trades: list[TradeKey] = []
+    for position, audit in enumerate(audits):
+        if audit.side != "bid":
+            continue
+        assert audit.candle_start is not None
+        sale = audits[position + 1] if position + 1 < len(audits) else None
+        if sale is not None:
+            assert sale.side == "ask"
+            assert sale.volume == audit.volume
+        trades.append(
+            (
+                audit.candle_start,
+                sale.candle_start if sale else None,
+                audit.fill_price,
+                sale.fill_price if sale else None,
+                audit.volume,
+                sale.rule if sale else None,
+            )
+        )
+    balances = exchange.balances(ACCESS)
+    held = balances.get("BTC", {"balance": Decimal(0)})["balance"]
+    return Outcome(trades, equity_at_last_close(balances["KRW"]["balance"], held, series))
+
+
+@pytest.mark.parametrize(
+    ("gap_probability", "start_price", "extra_history"),
+    [(0.0, 80_000_000.0, 0), (0.2, 80_000_000.0, 0), (0.0, 0.5, 0), (0.0, 80_000_000.0, 25)],
+    ids=["dense", "gaps", "sub_krw_ticks", "more_history_than_warmup"],
+)
+def test_live_loop_and_backtest_same_candle_file_identical_trades_and_equity(
+    simulator_factory: SimulatorFactory,
+    tmp_path: Path,
+    resources: ExitStack,
+    gap_probability: float,
+    start_price: float,
+    extra_history: int,
+) -> None:
+    """With `extra_history` candles more behind the simulator's start than the warm-up, the loop
+    warms up on the last `WARMUP` of them only: it matches a backtest of the file from there."""
+    data = candle_file(tmp_path, gap_probability, start_price)
+    series = from_candle(load_candles(data).series, extra_history)
+    expected = backtest(series)
+    # The file must exercise the exit rules and end holding coin, or the comparison proves little.
+    rules = {trade[5] for trade in expected.trades}
+    assert None in rules
+    assert len(rules & set(SELL_CONDITION_KEYS)) >= 5
+    prepare_user(tmp_path)
+    exchange = start_simulator(simulator_factory, data, WARMUP + extra_history)
+    run_live(exchange, tmp_path, series, resources)
+    actual = live_outcome(exchange, tmp_path, series)
+    assert actual.trades == expected.trades
+    assert actual.equity == expected.equity
