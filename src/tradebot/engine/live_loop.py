@@ -28,6 +28,7 @@ from tradebot.services.records import EngineState, EngineStatus, Mode, Position
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STALE_INTERVALS = 2
+NOT_SENT = "not sent: this candle already has that order, or an earlier order is unresolved"
 ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
 
 
@@ -78,7 +79,6 @@ class LiveLoop:
         self._pending: Settings | None = None
         self._versions = (0, 0)
         self._series = self._new_series()
-        self._sold_in: datetime | None = None  # candle during which a price exit sold
         self._last_error: str | None = None
         self.paused = False
 
@@ -108,6 +108,7 @@ class LiveLoop:
         """One pass: new settings, closed candles, price exits, heartbeat."""
         started = self._clock.monotonic()
         self._pending = self._watcher.changed() or self._pending
+        self._desk.resume_unfinished(self._versions)
         quote = self._feed.quote()
         decisions = []
         if self._series.last_start is None:
@@ -140,7 +141,7 @@ class LiveLoop:
         self, candle: Candle, row: IndicatorRow, decision: Decision, context: EvaluationContext
     ) -> str:
         note = ""
-        if decision.action is Action.BUY and (self.paused or self._sold_in == candle.start):
+        if decision.action is Action.BUY and (self.paused or self._desk.filled("ask", candle.start)):
             note = (
                 "paused: no new entries" if self.paused else "one trade per candle: sold during this candle"
             )
@@ -164,7 +165,7 @@ class LiveLoop:
             return f"{_stamp(candle.start)} {decision.action.value}: {evaluation.reason}"
         intent = self._intent("bid", candle.start, "entry")
         outcome = self._desk.place(intent, budget, to_decimal(candle.close), record)
-        status = outcome.status.value if outcome else "already ordered"
+        status = outcome.status.value if outcome else NOT_SENT
         return f"{_stamp(candle.start)} buy {budget} KRW: {status}"
 
     def _in_position(
@@ -189,7 +190,7 @@ class LiveLoop:
             return f"{_stamp(candle.start)} hold: {decision.reason}"
         intent = self._intent("ask", candle.start, decision.trigger)
         outcome = self._desk.place(intent, position.volume, to_decimal(candle.close), record)
-        status = outcome.status.value if outcome else "already ordered"
+        status = outcome.status.value if outcome else NOT_SENT
         return f"{_stamp(candle.start)} sell ({decision.trigger}): {status}"
 
     # --- price exits between closes --------------------------------------------------------------
@@ -215,11 +216,7 @@ class LiveLoop:
             transaction.upsert_sell_evaluation(evaluation)
             transaction.set_position(position)
 
-        outcome = self._desk.place(
-            self._intent("ask", forming, decision.trigger), position.volume, quote.price, record
-        )
-        if outcome is not None and outcome.fill is not None:
-            self._sold_in = forming
+        self._desk.place(self._intent("ask", forming, decision.trigger), position.volume, quote.price, record)
         return f"{_stamp(forming)} sell at {quote.price} ({decision.trigger}, between closes)"
 
     # --- helpers --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tradebot.core.broker import Broker, Holdings, OrderOutcome, OrderStatus
@@ -30,6 +30,7 @@ from tradebot.services.records import (
     TradeCause,
 )
 
+NOT_FOUND_GRACE = timedelta(minutes=2)  # far longer than any request can take to arrive
 MAX_ATTEMPTS = 5  # per candle and side; refusals past this mean something is wrong, not bad luck
 FINAL_FILLED = ("done", "cancel")
 
@@ -72,8 +73,7 @@ class OrderDesk:
 
     def identifier(self, side: Side, candle_start: datetime) -> str | None:
         """The next identifier for (candle, side), or None if that candle already traded that side."""
-        stamp = int(candle_start.timestamp())
-        base = f"tb.{self._user}.{self._mode.lower()}.{self._market}.{stamp}.{side}"
+        base = self._base(side, candle_start)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             existing = self._store.order(f"{base}.{attempt}")
             if existing is None:
@@ -82,14 +82,32 @@ class OrderDesk:
                 return None  # filled, or still being followed: never a second order
         return None
 
+    def filled(self, side: Side, candle_start: datetime) -> bool:
+        """True if an order on `side` for this candle filled (one trade per candle survives restarts)."""
+        base = self._base(side, candle_start)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            existing = self._store.order(f"{base}.{attempt}")
+            if existing is None:
+                return False
+            if existing.state == "done":
+                return True
+        return False
+
+    def _base(self, side: Side, candle_start: datetime) -> str:
+        # Usernames are [a-z0-9_]; Upbit identifiers allow [A-Za-z0-9-._:], and '-' never occurs in
+        # a username, so the mapping stays one to one.
+        user = self._user.replace("_", "-")
+        return f"tb.{user}.{self._mode.lower()}.{self._market}.{int(candle_start.timestamp())}.{side}"
+
     def place(
         self, intent: OrderIntent, amount: Decimal, price: Decimal, record: Callable[[Transaction], None]
     ) -> OrderOutcome | None:
         """Send a buy of `amount` KRW or a sell of `amount` coin; `record` writes the evaluation with it.
 
-        Returns None (after running `record`) when this candle already has an order on this side.
+        Returns None (after running `record`) when this candle already has an order on this side,
+        or an earlier order is still unresolved.
         """
-        identifier = self.identifier(intent.side, intent.candle_start)
+        identifier = None if self.unresolved() else self.identifier(intent.side, intent.candle_start)
         with self._store.transaction() as transaction:
             record(transaction)
             if identifier is None:
@@ -104,15 +122,26 @@ class OrderDesk:
         return outcome
 
     def resume_unfinished(self, versions: tuple[int, int]) -> list[OrderOutcome]:
-        """Finish every order left `requested`, `wait` or `watch` (after a restart or a lost answer)."""
+        """Follow every order left `requested`, `wait` or `watch` (after a restart or a lost answer).
+
+        An order the exchange does not know yet may still be on its way (sent just before a crash):
+        it stays unfinished until NOT_FOUND_GRACE has passed since it was requested, so a late
+        arrival is recorded as the fill it is, not as a refusal.
+        """
         outcomes = []
+        now = self._clock.now()
         for order in self._store.unfinished_orders(self._mode):
             outcome = self._broker.follow_up(order.identifier)
-            intent = _recovery_intent(order, versions)
+            if outcome.error_name == "not_found" and now - order.requested_at < NOT_FOUND_GRACE:
+                continue
             with self._store.transaction() as transaction:
-                self.apply(transaction, outcome, intent)
+                self.apply(transaction, outcome, _recovery_intent(order, versions))
             outcomes.append(outcome)
         return outcomes
+
+    def unresolved(self) -> bool:
+        """True while an earlier order's outcome is not known: no new order may be sent."""
+        return bool(self._store.unfinished_orders(self._mode))
 
     def holdings(self) -> Holdings:
         """KRW and coin as the account holds them now (the exchange's numbers in LIVE)."""
