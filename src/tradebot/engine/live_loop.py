@@ -109,6 +109,8 @@ class LiveLoop:
         started = self._clock.monotonic()
         self._pending = self._watcher.changed() or self._pending
         self._desk.resume_unfinished(self._versions)
+        if not self._desk.unresolved():  # a trade made outside the bot is noticed within a cycle
+            self._last_error = self._desk.reconcile(self._versions) or self._last_error
         quote = self._feed.quote()
         decisions = []
         if self._series.last_start is None:
