@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench bench-loop clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradebot needs Python >= 3.11 (found " + sys.version.split()[0] + ")")'
@@ -27,6 +27,9 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/backtest_speed.py
+
+bench-loop: $(STAMP)
+	$(BIN)/python bench/loop_latency.py
 
 clean:
 	rm -rf $(VENV) backtest_results .mypy_cache .ruff_cache .pytest_cache
