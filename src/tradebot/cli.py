@@ -11,7 +11,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,6 +19,7 @@ from tradebot.backtest.candle_files import save_candles
 from tradebot.backtest.report import format_summary
 from tradebot.backtest.runner import BacktestRequest, run_backtest
 from tradebot.backtest.synthetic import generate_candles
+from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
 from tradebot.core.params import MARKET_PATTERN
@@ -26,7 +27,6 @@ from tradebot.engine.cli_commands import add_engine_commands, run_command, user_
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 
 USAGE_ERROR = 2
-MAX_CASH = Decimal(10) ** 15  # far above any account, far below float overflow in reports
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,16 +34,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(USAGE_ERROR, f"tradebot: error: {message} (see --help)\n")
-
-
-def _cash(text: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an amount of KRW") from None
-    if not value.is_finite() or not 0 < value <= MAX_CASH:
-        raise argparse.ArgumentTypeError(f"cash must be a positive amount of KRW up to 10^15, got {text}")
-    return value
 
 
 def _market(text: str) -> str:
@@ -58,7 +48,7 @@ def _add_backtest(commands: argparse._SubParsersAction[_Parser]) -> None:
     command.add_argument("--data", type=Path, required=True, help="candles: .csv, .parquet or .json")
     command.add_argument("--params", type=Path, help="params JSON (default: defaults fitted to the data)")
     command.add_argument("--conditions", type=Path, help="buy/sell conditions JSON (default: defaults)")
-    command.add_argument("--cash", type=_cash, default=Decimal(1_000_000), help="starting KRW")
+    command.add_argument("--cash", type=krw_amount, default=Decimal(1_000_000), help="starting KRW")
     command.add_argument("--out", type=Path, default=Path("backtest_results"), help="output directory")
     command.add_argument("--json", action="store_true", help="print summary and trades as JSON")
     command.add_argument("--no-chart", action="store_true", help="skip chart.html")

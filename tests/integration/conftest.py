@@ -7,7 +7,9 @@ minute of the recorded market orders in upbit-api.md §3.5.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,6 +50,22 @@ class ManualTimer:
 
     def advance(self, seconds: float) -> None:
         self.value += seconds
+
+
+class SimulatedTimeClock:
+    """The loop's clock: the simulator's simulated time; waits return at once."""
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self._clock = server.exchange.clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        return None
 
 
 class NoWaitClock(SystemClock):
@@ -209,3 +227,9 @@ def simulator_factory(_stopping_servers: list[SimulatorServer]) -> Iterator[Simu
 def simulator(simulator_factory: SimulatorFactory) -> Simulator:
     """A simulator with the default test accounts and a stopped clock."""
     return simulator_factory()
+
+
+@pytest.fixture
+def resources() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack

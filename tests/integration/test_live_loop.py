@@ -7,8 +7,6 @@ newly closed candle per cycle and nothing waits in real time.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +17,6 @@ import pytest
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
-from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.exchange.upbit import OrderRequest
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import Mode
@@ -27,28 +24,12 @@ from tradebot.services.secrets import SecretBox
 from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
 from tradebot.services.users import params_path
 
-from .conftest import NoWaitClock, Simulator, SimulatorFactory
+from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
 
 USER = "alice"
 LIVE_ACCESS = "loop-live-access-key"
 LIVE_SECRET = "loop0live0secret0key0for0tests0only00000"  # noqa: S105 - fake key of the fake exchange
 CYCLES = 150
-
-
-class SimulatedTimeClock:
-    """The loop's clock: the simulator's simulated time; waits return at once."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self._clock = server.exchange.clock
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        return None
 
 
 @pytest.fixture
@@ -69,12 +50,6 @@ def prepare_user(home: Path, mode: Mode) -> None:
             store_keys(
                 store, SecretBox.for_home(home), USER, UpbitKeys(LIVE_ACCESS, LIVE_SECRET), datetime.now(UTC)
             )
-
-
-@pytest.fixture
-def resources() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
 
 
 def start_loop(exchange: Simulator, home: Path, mode: Mode, resources: ExitStack) -> LiveLoop:

@@ -10,8 +10,6 @@ prices, volume, exit rule) and end with the same equity, to the last Decimal dig
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,14 +32,13 @@ from tradebot.core.params import (
 )
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
-from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.services.db import open_user_store
 from tradebot.services.secrets import SecretBox
 from tradebot.services.settings_store import save_conditions, save_params
 from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
 from tradebot.services.users import conditions_path, params_path
 
-from .conftest import NoWaitClock, Simulator, SimulatorFactory
+from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
 
 USER = "parity"
 MARKET = "KRW-BTC"
@@ -76,28 +73,6 @@ class Outcome:
 
     trades: list[TradeKey]
     equity: Decimal
-
-
-class SimulatedTimeClock:
-    """The loop's clock: the simulator's simulated time; waits return at once."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self._clock = server.exchange.clock
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        return None
-
-
-@pytest.fixture
-def resources() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
 
 
 def candle_file(folder: Path, gap_probability: float, start_price: float) -> Path:

@@ -13,9 +13,10 @@ import sys
 import threading
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import SettingsError
 from tradebot.services.paths import data_home
 
@@ -36,7 +37,7 @@ def add_engine_commands(commands: SubParsers) -> None:
     actions = user.add_subparsers(dest="user_command", required=True)
     add = actions.add_parser("add", help="create a user (password read from the terminal or stdin)")
     add.add_argument("name")
-    add.add_argument("--cash", type=_krw, default=Decimal(1_000_000), help="TEST starting KRW")
+    add.add_argument("--cash", type=krw_amount, default=Decimal(1_000_000), help="TEST starting KRW")
     add.add_argument("--no-password", action="store_true", help="no dashboard login (engine-only user)")
     keys = actions.add_parser("set-keys", help="store LIVE keys, encrypted (read from the terminal or stdin)")
     keys.add_argument("name")
@@ -107,13 +108,3 @@ def _cycle(text: str) -> float:
     if not 0.1 <= seconds <= 3600:
         raise argparse.ArgumentTypeError(f"cycle must be between 0.1 and 3600 seconds, got {text}")
     return seconds
-
-
-def _krw(text: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an amount of KRW") from None
-    if not value.is_finite() or not 0 < value <= Decimal(10) ** 15:
-        raise argparse.ArgumentTypeError(f"starting KRW must be positive and at most 10^15, got {text}")
-    return value
