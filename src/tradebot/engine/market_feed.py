@@ -55,8 +55,13 @@ class MarketFeed:
     def closed_after(self, after: datetime) -> list[Candle]:
         """Every closed candle that started after `after`, oldest first, paging back as needed."""
         slots = int((self.exchange_now() - after) / self.interval.duration) + 2
-        count = min(max(slots, 2), MAX_CATCH_UP)
-        candles = self._client.get_candles(self.market, self.interval, count)
+        if slots > MAX_CATCH_UP:
+            # A long outage: take the oldest missed window first (all closed, it ends in the
+            # past); the next cycles continue from there, so no candle is skipped.
+            end = after + MAX_CATCH_UP * self.interval.duration
+            candles = self._client.get_candles(self.market, self.interval, MAX_CATCH_UP, to=end)
+            return [candle for candle in candles if candle.start > after]
+        candles = self._client.get_candles(self.market, self.interval, max(slots, 2))
         return [candle for candle in self._closed(candles) if candle.start > after]
 
     def _closed(self, candles: list[Candle]) -> list[Candle]:
