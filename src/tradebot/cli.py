@@ -24,6 +24,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
 from tradebot.core.params import MARKET_PATTERN
 from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
+from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 
 USAGE_ERROR = 2
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="run the bundled demo (today: a backtest on generated candles)")
     add_simulator_command(commands)
     add_engine_commands(commands)
+    add_service_commands(commands)
     return parser
 
 
@@ -140,6 +142,8 @@ COMMANDS = {
     "simulator": run_simulator_command,
     "run": run_command,
     "user": user_command,
+    "engine": engine_command,
+    "ctl": ctl_command,
 }
 
 

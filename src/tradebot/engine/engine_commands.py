@@ -1,0 +1,98 @@
+"""The engine's side of the `commands` table: claim each pending command, apply it, acknowledge it.
+
+start, stop, restart, set_mode, pause and resume take effect in the cycle that claims them. A
+command that cannot be honoured is acknowledged `rejected` with the reason (LIVE without the
+confirmation flag or without stored keys, an unknown mode, a kind this engine does not run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from tradebot.engine.global_state import DesiredState, command_mode
+from tradebot.services.records import Command, CommandStatus, Mode
+
+if TYPE_CHECKING:
+    from tradebot.engine.engine_runner import UserRunner
+
+
+class Rejected(Exception):  # noqa: N818 - an outcome, not a failure of the engine
+    """The command is refused; the message says why."""
+
+
+def apply_pending_commands(runner: UserRunner) -> None:
+    """Claim and apply every pending command of the runner's user, oldest first."""
+    while True:
+        with runner.store.transaction() as transaction:
+            command = transaction.claim_next_command(
+                engine_id=runner.settings.engine_id, claimed_at=runner.clock.now()
+            )
+        if command is None:
+            return
+        status: CommandStatus = "done"
+        try:
+            message = _apply(runner, command)
+        except Rejected as error:
+            status, message = "rejected", str(error)
+        except Exception as error:  # acknowledged as failed, the engine goes on
+            status, message = "failed", f"{type(error).__name__}: {error}"
+        with runner.store.transaction() as transaction:
+            transaction.acknowledge_command(
+                command.id, status=status, message=message, acknowledged_at=runner.clock.now()
+            )
+        runner.say(f"{command.kind} by {command.requested_by}: {status}: {message}")
+
+
+def _apply(runner: UserRunner, command: Command) -> str:
+    if command.kind in ("start", "restart", "set_mode"):
+        return _start(runner, command)
+    if command.kind == "stop":
+        runner.desired = replace(runner.desired, running=False)
+        runner.close_loop()
+        runner.reset_failures()
+        runner.write_status("stopped", None)
+        return "stopped"
+    if command.kind in ("pause", "resume"):
+        paused = command.kind == "pause"
+        runner.desired = replace(runner.desired, paused=paused)
+        if runner.loop is None:
+            return f"{'paused' if paused else 'resumed'} (applies when the loop runs)"
+        runner.loop.paused = paused
+        return "paused: no new entries, exits keep running" if paused else "resumed"
+    raise Rejected(f"{command.kind} is not supported by this engine")
+
+
+def _start(runner: UserRunner, command: Command) -> str:
+    mode = _mode(runner, command)
+    confirmed = command.live_confirmed if mode == "LIVE" else False
+    if mode == "LIVE" and not command.live_confirmed:
+        raise Rejected("LIVE mode trades real money: the command needs the LIVE confirmation")
+    if mode == "LIVE" and runner.store.api_keys(runner.username) is None:
+        raise Rejected(f"no Upbit keys stored for {runner.username}: LIVE refused")
+    old = runner.desired
+    if command.kind == "set_mode" and not old.running:
+        runner.desired = replace(old, mode=mode, live_confirmed=confirmed)
+        return f"mode set to {mode} (not running)"
+    running_same = runner.loop is not None and old.mode == mode
+    if command.kind == "start" and running_same:
+        return f"already running in {mode}"
+    if command.kind == "set_mode" and running_same:
+        return f"already in {mode}"
+    paused = old.paused and command.kind == "set_mode"
+    runner.desired = DesiredState(running=True, mode=mode, live_confirmed=confirmed, paused=paused)
+    runner.reset_failures()
+    if runner.start_loop():
+        return f"running in {mode}"
+    return f"accepted, but the loop did not start: {runner.last_crash}; retrying"
+
+
+def _mode(runner: UserRunner, command: Command) -> Mode:
+    if "mode" not in command.args:
+        if command.kind == "set_mode":
+            raise Rejected("set_mode needs a mode (TEST or LIVE)")
+        return runner.desired.mode
+    mode = command_mode(command)
+    if mode is None:
+        raise Rejected(f"unknown mode {command.args['mode']!r}: use TEST or LIVE")
+    return mode

@@ -1,0 +1,112 @@
+"""`tradebot engine`: one process running the loop of every user who is switched on.
+
+Users are the `tradebot_*.db` files of the data directory (each name validated). Each user gets a
+`UserRunner` in its own thread, so one user's exception, bad settings or exchange trouble never
+touches another user's loop. The manager looks for new users every cycle, restarts a runner
+thread that died (a bug, not a loop crash: those the runner handles itself), and on stop lets
+every runner finish its cycle and record its state.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tradebot.core.clock import Clock
+from tradebot.core.errors import TradebotError
+from tradebot.engine.bootstrap import RunRequest, build_loop
+from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSettings, UserRunner
+from tradebot.services.db import open_user_store
+from tradebot.services.users import validate_username
+
+DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"
+JOIN_SECONDS = 30.0
+
+
+def engine_id() -> str:
+    """`host:pid`, recorded on the commands this engine claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def discover_users(home: Path) -> list[str]:
+    """Valid usernames of the `tradebot_{name}.db` files in `home`, sorted."""
+    names = []
+    for path in home.glob(f"{DATABASE_PREFIX}*{DATABASE_SUFFIX}"):
+        name = path.name[len(DATABASE_PREFIX) : -len(DATABASE_SUFFIX)]
+        try:
+            names.append(validate_username(name))
+        except TradebotError:
+            continue
+    return sorted(names)
+
+
+def live_loop_factory(clock: Clock) -> LoopFactory:
+    """Build real `LiveLoop`s on `clock` (the engine's default)."""
+
+    def build(request: RunRequest, resources: ExitStack) -> Loop:
+        return build_loop(request, clock, resources)
+
+    return build
+
+
+@dataclass
+class EngineManager:
+    """Runner threads for every user of `settings.home`; `run()` until `stop` is set."""
+
+    settings: RunnerSettings
+    clock: Clock
+    factory: LoopFactory
+    report: Report
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: dict[str, threading.Thread] = field(default_factory=dict)
+    _skipped: set[str] = field(default_factory=set)
+
+    def run(self) -> None:
+        """Supervise until `stop` is set, then stop every runner and wait for them."""
+        try:
+            while not self.stop.is_set():
+                self.supervise()
+                deadline = self.clock.monotonic() + self.settings.cycle_seconds
+                while not self.stop.is_set() and self.clock.monotonic() < deadline:
+                    self.clock.sleep(min(0.1, deadline - self.clock.monotonic()))
+        finally:
+            self.stop.set()
+            self.join()
+
+    def supervise(self) -> None:
+        """Start a runner thread for each new user, and again for one whose thread died."""
+        for username in discover_users(self.settings.home):
+            thread = self.threads.get(username)
+            if thread is not None and thread.is_alive():
+                continue
+            if thread is not None and username not in self._skipped:
+                self.report(f"{username}: runner thread ended unexpectedly; starting it again")
+            thread = threading.Thread(
+                target=self._serve, args=(username,), name=f"user-{username}", daemon=True
+            )
+            self.threads[username] = thread
+            thread.start()
+
+    def join(self, timeout: float = JOIN_SECONDS) -> None:
+        """Wait for every runner thread to finish its cycle and record its state."""
+        for thread in list(self.threads.values()):
+            thread.join(timeout)
+
+    def _serve(self, username: str) -> None:
+        """A runner thread: its own database connection (SQLite's are per thread), then `run()`."""
+        try:
+            store = open_user_store(self.settings.home, username)
+        except Exception as error:  # an unreadable file is that user's problem; retried next cycle
+            if username not in self._skipped:
+                self.report(f"{username}: database not opened, skipped: {error}")
+                self._skipped.add(username)
+            return
+        self._skipped.discard(username)
+        runner = UserRunner(username, store, self.factory, self.clock, self.settings, self.report)
+        if runner.desired.running:
+            self.report(f"{username}: resuming in {runner.desired.mode}")
+        runner.run(self.stop)

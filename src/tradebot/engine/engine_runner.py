@@ -1,0 +1,204 @@
+"""One user's supervised loop inside the engine: commands, start/stop, crashes and backoff.
+
+`UserRunner.tick()` is one engine cycle for one user: apply the user's pending commands, start the
+loop if it should run (and no backoff delay is pending), run one loop cycle, and turn any crash into
+a restart after a delay (5 s, 30 s, 5 min by default). After more crashes in a row than there are
+delays the user is parked as `failed` until a start or restart command. `run()` ticks every cycle in
+the user's own thread until the engine stops.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tradebot.core.clock import Clock
+from tradebot.engine.bootstrap import RunRequest
+from tradebot.engine.engine_commands import apply_pending_commands
+from tradebot.engine.global_state import DesiredState, desired_state
+from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
+from tradebot.services.db import Store
+from tradebot.services.records import EngineState, EngineStatus
+
+DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
+HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
+
+
+class Loop(Protocol):
+    """What the runner needs of a trading loop (`LiveLoop`, or a fake in tests)."""
+
+    paused: bool
+
+    def start(self) -> None: ...
+
+    def cycle(self) -> object: ...
+
+
+LoopFactory = Callable[[RunRequest, ExitStack], Loop]
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """Where and how a user's loop runs."""
+
+    home: Path
+    exchange_url: str
+    engine_id: str
+    cycle_seconds: float = 5.0
+    backoff: tuple[float, ...] = DEFAULT_BACKOFF
+    healthy_cycles: int = HEALTHY_CYCLES
+
+
+class UserRunner:
+    """The supervisor of one user's loop; `tick()` does one cycle's work, never raising."""
+
+    def __init__(
+        self,
+        username: str,
+        store: Store,
+        factory: LoopFactory,
+        clock: Clock,
+        settings: RunnerSettings,
+        report: Report,
+    ) -> None:
+        self.username, self.store, self._factory = username, store, factory
+        self.clock, self.settings, self._report = clock, settings, report
+        self.desired: DesiredState = desired_state(store)
+        self.loop: Loop | None = None
+        self._resources = ExitStack()
+        self.crashes = 0
+        self.failed_reason: str | None = None
+        self.last_crash: str | None = None
+        self.retry_at = 0.0
+        self._clean_cycles = 0
+
+    # --- one cycle ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Apply pending commands, keep the loop in its desired state and cycle it once."""
+        try:
+            apply_pending_commands(self)
+        except Exception as error:  # one user's storage problem stays this user's
+            self.say(f"commands not read: {error}")
+        due = self.clock.monotonic() >= self.retry_at
+        if self.desired.running and self.loop is None and self.failed_reason is None and due:
+            self.start_loop()
+        if self.loop is not None:
+            self._cycle()
+
+    def start_loop(self) -> bool:
+        """Build and start the loop in the desired mode; a failure counts as a crash."""
+        self.close_loop()
+        request = RunRequest(
+            home=self.settings.home, username=self.username, mode=self.desired.mode,
+            exchange_url=self.settings.exchange_url, live_confirmed=self.desired.live_confirmed,
+        )  # fmt: skip
+        try:
+            loop = self._factory(request, self._resources)
+            loop.paused = self.desired.paused
+            loop.start()
+        except (UpbitTemporaryError, UpbitBlockedError) as error:  # retried, never parks the user
+            self.close_loop()
+            self.retry_at = self.clock.monotonic() + self.settings.backoff[0]
+            self.last_crash = f"exchange error: {error}"
+            self._announce("stopped", f"{self.last_crash}; starting again in {self.settings.backoff[0]:g} s")
+            return False
+        except Exception as error:  # bad params, keys or a bug: this user only
+            self._crashed(error)
+            return False
+        self.loop = loop
+        self._announce("paused" if self.desired.paused else "running", f"started in {self.desired.mode}")
+        return True
+
+    def close_loop(self) -> None:
+        """Stop the loop (if any) and close what it opened."""
+        self.loop = None
+        try:
+            self._resources.close()
+        except Exception as error:  # closing must not stop the engine
+            self.say(f"closing the loop: {error}")
+        self._resources = ExitStack()
+
+    def shutdown(self, note: str = "engine stopped") -> None:
+        """Close the loop and record the user as stopped (the desired state is kept)."""
+        was_running = self.loop is not None
+        self.close_loop()
+        if was_running:
+            self.write_status("stopped", note)
+        self.store.close()
+
+    def _cycle(self) -> None:
+        assert self.loop is not None
+        try:
+            self.loop.cycle()
+        except UpbitError as error:
+            self.say(f"exchange error, retrying next cycle: {error}")
+            return
+        except Exception as error:  # a crash restarts this user's loop only
+            self._crashed(error)
+            return
+        self._clean_cycles += 1
+        if self._clean_cycles >= self.settings.healthy_cycles:
+            self.crashes = 0
+
+    def _crashed(self, error: Exception) -> None:
+        self.close_loop()
+        self.crashes += 1
+        self._clean_cycles = 0
+        self.last_crash = f"{type(error).__name__}: {error}"
+        trace = "".join(traceback.format_exception(error)).rstrip()
+        self.say(f"loop crashed ({self.crashes}): {error}\n{trace}")
+        if self.crashes > len(self.settings.backoff):
+            self.failed_reason = f"failed after {self.crashes} crashes in a row: {error}"
+            self._announce("failed", f"{self.failed_reason} (price exits are NOT running)")
+            return
+        delay = self.settings.backoff[self.crashes - 1]
+        self.retry_at = self.clock.monotonic() + delay
+        self._announce("stopped", f"crashed ({self.crashes}/{len(self.settings.backoff)}): {error}; "
+                       f"restarting in {delay:g} s")  # fmt: skip
+
+    # --- status and messages ------------------------------------------------------------------
+
+    def reset_failures(self) -> None:
+        """Forget earlier crashes (a start or restart command un-parks a failed user)."""
+        self.crashes, self.failed_reason, self.retry_at, self._clean_cycles = 0, None, 0.0, 0
+
+    def _announce(self, state: EngineState, message: str) -> None:
+        self.write_status(state, None if state in ("running", "paused") else message)
+        self.say(message)
+
+    def write_status(self, state: EngineState, error: str | None) -> None:
+        """Record `state` in the user's status row (the loop writes it while it runs)."""
+        status = EngineStatus(
+            state=state, mode=self.desired.mode, heartbeat_at=self.clock.now(),
+            engine_id=self.settings.engine_id, last_error=error,
+        )  # fmt: skip
+        try:
+            with self.store.transaction() as transaction:
+                transaction.set_engine_status(status)
+        except Exception as problem:  # the status is for display
+            self.say(f"status not recorded: {problem}")
+
+    def say(self, message: str) -> None:
+        """One line (or a traceback) prefixed with the username."""
+        self._report(f"{self.username}: {message}")
+
+    # --- the thread -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick every `cycle_seconds` until `stop` is set, then shut down cleanly."""
+        next_tick = self.clock.monotonic()
+        try:
+            while not stop.is_set():
+                self.tick()
+                next_tick += self.settings.cycle_seconds
+                while not stop.is_set() and self.clock.monotonic() < next_tick:
+                    self.clock.sleep(min(0.1, next_tick - self.clock.monotonic()))
+        finally:
+            self.shutdown()

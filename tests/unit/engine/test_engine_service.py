@@ -1,0 +1,327 @@
+"""The engine service on fake loops and a fake clock: lock, commands, desired state, crash backoff."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tradebot.cli import main
+from tradebot.engine.bootstrap import RunRequest
+from tradebot.engine.engine_manager import discover_users
+from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.global_state import desired_state
+from tradebot.engine.lock_manager import EngineLock, EngineLockedError
+from tradebot.engine.settings_watch import SettingsWatcher
+from tradebot.exchange.upbit import UpbitConnectionError
+from tradebot.services.db import Store, open_user_store
+from tradebot.services.records import Command, CommandKind, CommandRequest
+from tradebot.services.secrets import SecretBox
+from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.users import conditions_path, params_path
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+BACKOFF = (5.0, 30.0, 300.0)
+
+
+class FakeClock:
+    """Time moves only when told."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def now(self) -> datetime:
+        return START + timedelta(seconds=self.seconds)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.seconds += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+@dataclass
+class FakeLoop:
+    request: RunRequest
+    crash_on_cycle: bool = False
+    paused: bool = False
+    started: bool = False
+    cycles: int = 0
+    closed: bool = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def cycle(self) -> object:
+        if self.crash_on_cycle:
+            raise RuntimeError("boom in cycle")
+        self.cycles += 1
+        return None
+
+
+@dataclass
+class FakeFactory:
+    """Builds FakeLoops after reading the user's settings files, as `build_loop` does."""
+
+    crash_on_cycle: bool = False
+    unreachable: int = 0  # how many builds fail as if the exchange were down
+    loops: list[FakeLoop] = field(default_factory=list)
+
+    def __call__(self, request: RunRequest, resources: ExitStack) -> Loop:
+        if self.unreachable:
+            self.unreachable -= 1
+            raise UpbitConnectionError("connection refused")
+        SettingsWatcher(
+            params_path(request.home, request.username), conditions_path(request.home, request.username)
+        ).load()  # a bad params file raises here
+        loop = FakeLoop(request, self.crash_on_cycle)
+        resources.callback(lambda: setattr(loop, "closed", True))
+        self.loops.append(loop)
+        return loop
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    for name in ("alice", "bob"):
+        create_user(tmp_path, name, None, START)
+    return tmp_path
+
+
+@dataclass
+class Harness:
+    home: Path
+    clock: FakeClock
+    factory: FakeFactory
+    lines: list[str]
+    stores: list[Store]
+
+    def runner(self, username: str = "alice") -> UserRunner:
+        store = open_user_store(self.home, username)
+        self.stores.append(store)
+        settings = RunnerSettings(self.home, "http://unused", "test-engine", 1.0, BACKOFF, healthy_cycles=3)
+        return UserRunner(username, store, self.factory, self.clock, settings, self.lines.append)
+
+    def send(self, kind: CommandKind, username: str = "alice", **options: object) -> int:
+        confirmed = bool(options.pop("confirm", False))
+        request = CommandRequest(
+            kind=kind, requested_by="test", requested_at=self.clock.now(), args=dict(options),
+            live_confirmed=confirmed,
+        )  # fmt: skip
+        with open_user_store(self.home, username) as store, store.transaction() as transaction:
+            return transaction.submit_command(request)
+
+    def command(self, command_id: int, username: str = "alice") -> Command:
+        with open_user_store(self.home, username) as store:
+            return next(item for item in store.recent_commands() if item.id == command_id)
+
+    def status(self, username: str = "alice") -> tuple[str, str | None]:
+        with open_user_store(self.home, username) as store:
+            status = store.engine_status()
+        assert status is not None
+        return status.state, status.last_error
+
+
+@pytest.fixture
+def harness(home: Path) -> Iterator[Harness]:
+    harness = Harness(home, FakeClock(), FakeFactory(), [], [])
+    yield harness
+    for store in harness.stores:
+        store.close()
+
+
+def test_second_lock_on_the_same_home_is_refused(tmp_path: Path) -> None:
+    with EngineLock(tmp_path):
+        with pytest.raises(EngineLockedError) as refused:
+            EngineLock(tmp_path).acquire()
+        assert str(refused.value) == f"another engine is running for {tmp_path} (pid {os.getpid()})"
+    with EngineLock(tmp_path) as again:  # released with the first
+        assert again.held
+
+
+def test_users_are_discovered_from_valid_database_names(home: Path) -> None:
+    (home / "tradebot_Bad-Name.db").write_text("")
+    assert discover_users(home) == ["alice", "bob"]
+
+
+def test_start_stop_and_restart_are_acknowledged_and_take_effect(harness: Harness) -> None:
+    runner = harness.runner()
+    started = harness.send("start")
+    runner.tick()
+    assert harness.command(started).status == "done"
+    assert harness.command(started).result_message == "running in TEST"
+    assert harness.command(started).acknowledged_at == START
+    [loop] = harness.factory.loops
+    assert loop.started
+    assert loop.cycles == 1
+    assert loop.request.mode == "TEST"
+    stopped = harness.send("stop")
+    runner.tick()
+    assert (harness.command(stopped).status, harness.command(stopped).result_message) == ("done", "stopped")
+    assert loop.closed
+    assert runner.loop is None
+    assert harness.status() == ("stopped", None)
+    runner.tick()
+    assert len(harness.factory.loops) == 1  # stays stopped
+    restarted = harness.send("restart")
+    runner.tick()
+    assert harness.command(restarted).status == "done"
+    assert len(harness.factory.loops) == 2
+    assert harness.factory.loops[1].cycles == 1
+
+
+def test_live_needs_the_confirmation_and_stored_keys(harness: Harness) -> None:
+    runner = harness.runner()
+    unconfirmed = harness.send("start", mode="LIVE")
+    no_keys = harness.send("start", mode="LIVE", confirm=True)
+    runner.tick()
+    assert harness.command(unconfirmed).status == "rejected"
+    assert "confirmation" in (harness.command(unconfirmed).result_message or "")
+    assert harness.command(no_keys).status == "rejected"
+    assert harness.command(no_keys).result_message == "no Upbit keys stored for alice: LIVE refused"
+    assert harness.factory.loops == []
+    assert not desired_state(runner.store).running
+
+
+def test_mode_switch_restarts_the_loop_in_the_new_mode(harness: Harness) -> None:
+    runner = harness.runner()
+    store_keys(runner.store, SecretBox.for_home(harness.home), "alice", UpbitKeys("a", "s"), START)
+    harness.send("start")
+    runner.tick()
+    switched = harness.send("set_mode", mode="live", confirm=True)
+    runner.tick()
+    assert harness.command(switched).result_message == "running in LIVE"
+    first, second = harness.factory.loops
+    assert first.closed
+    assert second.request.mode == "LIVE"
+    assert second.request.live_confirmed
+    assert desired_state(runner.store).mode == "LIVE"
+    unknown = harness.send("set_mode", mode="paper")
+    runner.tick()
+    assert harness.command(unknown).status == "rejected"
+
+
+def test_desired_state_survives_an_engine_restart(harness: Harness) -> None:
+    first = harness.runner()
+    harness.send("start")
+    harness.send("pause")
+    first.tick()
+    assert first.loop is not None
+    assert first.loop.paused
+    first.shutdown()
+    assert harness.status() == ("stopped", "engine stopped")
+    again = harness.runner()  # a new engine: no command pending, the history says running
+    again.tick()
+    assert again.loop is not None
+    assert again.loop.paused
+    assert harness.factory.loops[-1].cycles == 1
+    resumed = harness.send("resume")
+    again.tick()
+    assert harness.command(resumed).result_message == "resumed"
+    assert not again.loop.paused
+    harness.send("stop")
+    again.tick()
+    third = harness.runner()
+    third.tick()
+    assert third.loop is None
+
+
+def test_a_bad_params_file_parks_one_user_and_the_other_keeps_running(harness: Harness) -> None:
+    params_path(harness.home, "bob").write_text("{not json")
+    alice, bob = harness.runner("alice"), harness.runner("bob")
+    harness.send("start", "alice")
+    bob_start = harness.send("start", "bob")
+    for _ in range(4):
+        alice.tick()
+        bob.tick()
+        harness.clock.advance(400)
+    assert "did not start" in (harness.command(bob_start, "bob").result_message or "")
+    assert bob.loop is None
+    assert bob.failed_reason is not None
+    state, error = harness.status("bob")
+    assert state == "failed"
+    assert "crashes in a row" in (error or "")
+    assert alice.loop is not None
+    assert harness.factory.loops[0].cycles == 4
+
+
+def test_a_crashing_loop_restarts_after_each_delay_then_is_parked_failed(harness: Harness) -> None:
+    harness.factory.crash_on_cycle = True
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()  # start, first cycle crashes: retry in 5 s
+    assert len(harness.factory.loops) == 1
+    assert harness.factory.loops[0].closed
+    state, error = harness.status()
+    assert state == "stopped"
+    assert "restarting in 5 s" in (error or "")
+    assert any("Traceback" in line and "boom in cycle" in line for line in harness.lines)
+    for delay, loops in ((5.0, 2), (30.0, 3), (300.0, 4)):
+        harness.clock.advance(delay - 0.5)
+        runner.tick()
+        assert len(harness.factory.loops) == loops - 1  # not before the delay
+        harness.clock.advance(0.5)
+        runner.tick()
+        assert len(harness.factory.loops) == loops
+    assert runner.failed_reason == "failed after 4 crashes in a row: boom in cycle"
+    assert harness.status() == ("failed", f"{runner.failed_reason} (price exits are NOT running)")
+    harness.clock.advance(10_000)
+    runner.tick()
+    assert len(harness.factory.loops) == 4  # parked
+    harness.factory.crash_on_cycle = False
+    restarted = harness.send("restart")
+    runner.tick()
+    assert harness.command(restarted).result_message == "running in TEST"
+    assert runner.failed_reason is None
+    assert harness.factory.loops[-1].cycles == 1
+
+
+def test_unsupported_commands_are_rejected(harness: Harness) -> None:
+    runner = harness.runner()
+    forced = harness.send("force_buy")
+    runner.tick()
+    assert harness.command(forced).status == "rejected"
+
+
+def test_an_unreachable_exchange_at_start_is_retried_without_parking(harness: Harness) -> None:
+    harness.factory.unreachable = 10
+    runner = harness.runner()
+    harness.send("start")
+    for _ in range(10):
+        runner.tick()
+        harness.clock.advance(BACKOFF[0])
+    assert runner.failed_reason is None
+    state, error = harness.status()
+    assert state == "stopped"
+    assert "exchange error" in (error or "")
+    runner.tick()
+    assert runner.loop is not None
+    assert harness.factory.loops[0].cycles == 1
+
+
+def test_ctl_refuses_live_without_confirmation_and_queues_with_no_wait(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADEBOT_HOME", str(home))
+    assert main(["ctl", "start", "--user", "alice", "--mode", "live"]) == 2
+    assert "confirm with --confirm-live" in capsys.readouterr().err
+    assert main(["ctl", "start", "--user", "alice", "--mode", "live", "--confirm-live", "--no-wait"]) == 0
+    assert main(["ctl", "stop", "--user", "alice", "--timeout", "0.2"]) == 2
+    assert "no acknowledgement within 0.2 s" in capsys.readouterr().err
+    with open_user_store(home, "alice") as store:
+        stop, start = store.recent_commands()
+    assert (start.kind, start.args, start.live_confirmed, start.status) == (
+        "start",
+        {"mode": "LIVE"},
+        True,
+        "pending",
+    )
+    assert stop.kind == "stop"
+    assert start.requested_by
