@@ -21,6 +21,26 @@ class Rejected(Exception):  # noqa: N818 - an outcome, not a failure of the engi
     """The command is refused; the message says why."""
 
 
+def fail_abandoned_commands(runner: UserRunner) -> None:
+    """Acknowledge commands a previous engine claimed but never finished (it died in between).
+
+    Only one engine runs per data directory (the lock), so at start every `claimed` command was
+    abandoned. It is failed with a message rather than re-run: re-running is the sender's call.
+    """
+    abandoned = [
+        command for command in runner.store.recent_commands(limit=1000) if command.status == "claimed"
+    ]
+    for command in abandoned:
+        with runner.store.transaction() as transaction:
+            transaction.acknowledge_command(
+                command.id,
+                status="failed",
+                message="the engine stopped before finishing this command; send it again",
+                acknowledged_at=runner.clock.now(),
+            )
+        runner.say(f"{command.kind} by {command.requested_by}: failed: abandoned by a stopped engine")
+
+
 def apply_pending_commands(runner: UserRunner) -> None:
     """Claim and apply every pending command of the runner's user, oldest first."""
     while True:

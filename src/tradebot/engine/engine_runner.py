@@ -19,7 +19,7 @@ from typing import Protocol
 
 from tradebot.core.clock import Clock
 from tradebot.engine.bootstrap import RunRequest
-from tradebot.engine.engine_commands import apply_pending_commands
+from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.global_state import DesiredState, desired_state
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
 from tradebot.services.db import Store
@@ -77,6 +77,7 @@ class UserRunner:
         self.last_crash: str | None = None
         self.retry_at = 0.0
         self._clean_cycles = 0
+        fail_abandoned_commands(self)
 
     # --- one cycle ------------------------------------------------------------------------------
 

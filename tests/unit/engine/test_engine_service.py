@@ -325,3 +325,15 @@ def test_ctl_refuses_live_without_confirmation_and_queues_with_no_wait(
     )
     assert stop.kind == "stop"
     assert start.requested_by
+
+
+def test_command_claimed_by_a_dead_engine_is_failed_with_a_message_at_start(harness: Harness) -> None:
+    command_id = harness.send("start")
+    with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
+        claimed = transaction.claim_next_command(engine_id="dead-engine", claimed_at=harness.clock.now())
+    assert claimed is not None
+    harness.runner()
+    command = harness.command(command_id)
+    assert command.status == "failed"
+    assert command.result_message is not None
+    assert "send it again" in command.result_message
