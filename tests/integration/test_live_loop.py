@@ -16,10 +16,10 @@ import pytest
 
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.live_loop import LiveLoop
+from tradebot.engine.live_loop import ForceRefused, LiveLoop
 from tradebot.exchange.upbit import OrderRequest
 from tradebot.services.db import Store, open_user_store
-from tradebot.services.records import Mode
+from tradebot.services.records import CommandRequest, Mode
 from tradebot.services.secrets import SecretBox
 from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
 from tradebot.services.users import params_path
@@ -198,3 +198,35 @@ def test_manual_buy_outside_the_bot_is_audited_and_adopted_next_cycle(
         assert position.volume == exchange.balances(LIVE_ACCESS)["BTC"]["balance"]
         assert position.entry_price is not None
         assert manual.identifier == "manual-app-order-1"
+
+
+def test_force_buy_and_sell_trade_now_and_audit_who_and_why(
+    exchange: Simulator, tmp_path: Path, resources: ExitStack
+) -> None:
+    prepare_user(tmp_path, "TEST")
+    loop = start_loop(exchange, tmp_path, "TEST", resources)
+    with open_user_store(tmp_path, USER) as store:
+        while store.positions("TEST"):  # start flat
+            exchange.step(60)
+            loop.cycle()
+        ids = []
+        for kind in ("force_buy", "force_sell"):
+            request = CommandRequest(kind=kind, requested_by="bob", requested_at=datetime.now(UTC))
+            with store.transaction() as transaction:
+                ids.append(transaction.submit_command(request))
+        bought = loop.force("bid", ids[0], "bob", "testing the button")
+        assert "filled" in bought
+        with pytest.raises(ForceRefused, match="already holding"):
+            loop.force("bid", ids[0], "bob", "twice")
+        exchange.step(5)
+        sold = loop.force("ask", ids[1], "bob", "closing it")
+        assert "filled" in sold
+        with pytest.raises(ForceRefused, match="no position"):
+            loop.force("ask", ids[1], "bob", "nothing left")
+        audits = store.trade_audits()[-2:]
+        assert [(item.side, item.cause, item.requested_by, item.command_id) for item in audits] == [
+            ("bid", "force", "bob", ids[0]),
+            ("ask", "force", "bob", ids[1]),
+        ]
+        assert [item.note for item in audits] == ["testing the button", "closing it"]
+        assert store.positions("TEST") == []

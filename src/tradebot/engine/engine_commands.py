@@ -8,13 +8,18 @@ confirmation flag or without stored keys, an unknown mode, a kind this engine do
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tradebot.engine.global_state import DesiredState, command_mode
-from tradebot.services.records import Command, CommandStatus, Mode
+from tradebot.engine.live_loop import ForceRefused
+from tradebot.services.records import Command, CommandStatus, Mode, Side
 
 if TYPE_CHECKING:
     from tradebot.engine.engine_runner import UserRunner
+
+
+FORCE_MAX_AGE = timedelta(seconds=60)  # an old force order is a decision about an old market
 
 
 class Rejected(Exception):  # noqa: N818 - an outcome, not a failure of the engine
@@ -80,7 +85,28 @@ def _apply(runner: UserRunner, command: Command) -> str:
             return f"{'paused' if paused else 'resumed'} (applies when the loop runs)"
         runner.loop.paused = paused
         return "paused: no new entries, exits keep running" if paused else "resumed"
+    if command.kind in ("force_buy", "force_sell"):
+        return _force(runner, command)
     raise Rejected(f"{command.kind} is not supported by this engine")
+
+
+def _force(runner: UserRunner, command: Command) -> str:
+    """Force buy / sell now, audited with who asked and why; never queued for later."""
+    age = runner.clock.now() - command.requested_at
+    if age > FORCE_MAX_AGE:
+        raise Rejected(
+            f"expired: sent {age.total_seconds():.0f} s ago, older than {FORCE_MAX_AGE}; send it again"
+        )
+    if runner.loop is None:
+        raise Rejected("the engine is not trading for this user: start it first")
+    reason = str(command.args.get("reason") or "").strip()
+    if not reason:
+        raise Rejected("a force command needs a reason")
+    side: Side = "bid" if command.kind == "force_buy" else "ask"
+    try:
+        return runner.loop.force(side, command.id, command.requested_by, reason)
+    except ForceRefused as refusal:
+        raise Rejected(str(refusal)) from None
 
 
 def _start(runner: UserRunner, command: Command) -> str:

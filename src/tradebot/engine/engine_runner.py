@@ -23,7 +23,7 @@ from tradebot.engine.engine_commands import apply_pending_commands, fail_abandon
 from tradebot.engine.global_state import DesiredState, desired_state
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
 from tradebot.services.db import Store
-from tradebot.services.records import EngineState, EngineStatus
+from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
@@ -37,6 +37,8 @@ class Loop(Protocol):
     def start(self) -> None: ...
 
     def cycle(self) -> object: ...
+
+    def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str: ...
 
 
 LoopFactory = Callable[[RunRequest, ExitStack], Loop]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tradebot.core.clock import Clock
+from tradebot.core.errors import TradebotError
 from tradebot.core.indicators import IndicatorRow, IndicatorState
 from tradebot.core.krw_rules import MIN_ORDER_KRW, buy_budget, to_decimal
 from tradebot.core.models import Candle
@@ -24,9 +25,15 @@ from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk, OrderIntent
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.db import Store, Transaction, Window
-from tradebot.services.records import EngineState, EngineStatus, Mode, Position
+from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, like OrderRejected
+    """A force buy or sell that cannot be carried out; the message says why."""
+
+
 STALE_INTERVALS = 2
 NOT_SENT = "not sent: this candle already has that order, or an earlier order is unresolved"
 ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
@@ -220,6 +227,39 @@ class LiveLoop:
 
         self._desk.place(self._intent("ask", forming, decision.trigger), position.volume, quote.price, record)
         return f"{_stamp(forming)} sell at {quote.price} ({decision.trigger}, between closes)"
+
+    # --- manual commands ------------------------------------------------------------------------
+
+    def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str:
+        """Buy or sell now at the latest price with the strategy's sizing; audited as `force`.
+
+        Raises ForceRefused when the order cannot be sent (already in or out of a position,
+        budget under the minimum, an earlier order unresolved).
+        """
+        quote = self._feed.quote()
+        position = self._position()
+        forming = self._forming_candle_start()
+        intent = OrderIntent(
+            side, forming, "force", *self._versions, rule="force", command_id=command_id,
+            requested_by=requested_by, note=reason,
+        )  # fmt: skip
+        if side == "bid":
+            if position is not None:
+                raise ForceRefused(f"already holding {position.volume} {self._feed.market}: sell first")
+            ratio = to_decimal(self._settings.params.order_ratio)
+            amount = buy_budget(self._desk.holdings().krw, ratio, self._desk.fee_rate)
+            if amount < MIN_ORDER_KRW:
+                raise ForceRefused(f"below_min_order: budget {amount:,} KRW is under {MIN_ORDER_KRW:,} KRW")
+        else:
+            if position is None:
+                raise ForceRefused("no position to sell")
+            amount = position.volume
+        outcome = self._desk.place(intent, amount, quote.price, lambda transaction: None)
+        if outcome is None:
+            raise ForceRefused(NOT_SENT)
+        detail = f" ({outcome.error_name})" if outcome.error_name else ""
+        action = "buy" if side == "bid" else "sell"
+        return f"{action} at about {quote.price:,} KRW: {outcome.status.value}{detail}"
 
     # --- helpers --------------------------------------------------------------------------------
 

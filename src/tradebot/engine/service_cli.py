@@ -11,19 +11,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 from tradebot.services.paths import data_home
-from tradebot.services.records import Command, CommandKind, CommandRequest
+from tradebot.services.records import Command, CommandKind, CommandRequest, EngineStatus
 
 WAIT_SECONDS = 15.0
 POLL_SECONDS = 0.1
 CTL_KINDS: dict[str, CommandKind] = {
     "start": "start", "stop": "stop", "restart": "restart", "set-mode": "set_mode",
-    "pause": "pause", "resume": "resume",
+    "pause": "pause", "resume": "resume", "force-buy": "force_buy", "force-sell": "force_sell",
 }  # fmt: skip
+FORCE_KINDS = ("force_buy", "force_sell")
+LIVE_HEARTBEAT = timedelta(seconds=60)  # a force goes only to a loop that beat this recently
 
 
 def add_service_commands(commands: SubParsers) -> None:
@@ -40,6 +42,7 @@ def add_service_commands(commands: SubParsers) -> None:
     ctl.add_argument("--confirm-live", action="store_true", help="required for --mode live: real orders")
     ctl.add_argument("--no-wait", action="store_true", help="do not wait for the engine's acknowledgement")
     ctl.add_argument("--timeout", type=float, default=WAIT_SECONDS, help="seconds to wait (default 15)")
+    ctl.add_argument("--reason", help="force-buy/force-sell: why (recorded in the audit)")
 
 
 def engine_command(arguments: argparse.Namespace) -> int:
@@ -80,6 +83,10 @@ def ctl_command(arguments: argparse.Namespace) -> int:
         raise SettingsError("set-mode needs --mode test or --mode live")
     if args.get("mode") == "LIVE" and not arguments.confirm_live:
         raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
+    if kind in FORCE_KINDS:
+        if not (arguments.reason or "").strip():
+            raise SettingsError(f"{arguments.action} needs --reason (it is recorded in the audit)")
+        args["reason"] = arguments.reason.strip()
     request = CommandRequest(
         kind=kind, requested_by=_requester(), requested_at=datetime.now(UTC), args=args,
         live_confirmed=bool(arguments.confirm_live and args.get("mode") == "LIVE"),
@@ -87,6 +94,8 @@ def ctl_command(arguments: argparse.Namespace) -> int:
     with open_user_store(data_home(), arguments.user) as store:
         if store.user(arguments.user) is None:
             raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
+        if kind in FORCE_KINDS:
+            _require_running_loop(store.engine_status(), arguments.user)
         with store.transaction() as transaction:
             command_id = transaction.submit_command(request)
         if arguments.no_wait:
@@ -100,6 +109,13 @@ def ctl_command(arguments: argparse.Namespace) -> int:
         )
     print(f"{arguments.user}: {arguments.action}: {command.status}: {command.result_message}")
     return 0 if command.status == "done" else 1
+
+
+def _require_running_loop(status: EngineStatus | None, user: str) -> None:
+    """A force order is refused here, not queued, when no loop is trading for the user."""
+    alive = status is not None and status.state in ("running", "paused", "warming_up")
+    if not alive or status is None or datetime.now(UTC) - status.heartbeat_at > LIVE_HEARTBEAT:
+        raise SettingsError(f"the engine is not trading for {user} right now: start it first")
 
 
 def _wait(recent: Callable[..., list[Command]], command_id: int, seconds: float) -> Command | None:

@@ -337,3 +337,36 @@ def test_command_claimed_by_a_dead_engine_is_failed_with_a_message_at_start(harn
     assert command.status == "failed"
     assert command.result_message is not None
     assert "send it again" in command.result_message
+
+
+def test_force_command_without_a_running_loop_is_refused_not_queued(harness: Harness) -> None:
+    runner = harness.runner()
+    forced = harness.send("force_buy", reason="why not")
+    runner.tick()
+    command = harness.command(forced)
+    assert command.status == "rejected"
+    assert command.result_message is not None
+    assert "not trading" in command.result_message
+
+
+def test_force_command_older_than_a_minute_expires(harness: Harness) -> None:
+    runner = harness.runner()
+    forced = harness.send("force_sell", reason="late")
+    harness.clock.advance(120)
+    runner.tick()
+    command = harness.command(forced)
+    assert command.status == "rejected"
+    assert command.result_message is not None
+    assert "expired" in command.result_message
+
+
+def test_ctl_force_needs_a_reason_and_a_trading_engine(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRADEBOT_HOME", str(home))
+    assert main(["ctl", "force-buy", "--user", "alice"]) == 2
+    assert "needs --reason" in capsys.readouterr().err
+    assert main(["ctl", "force-sell", "--user", "alice", "--reason", "panic"]) == 2
+    assert "not trading for alice" in capsys.readouterr().err
+    with open_user_store(home, "alice") as store:
+        assert store.recent_commands() == []  # refused, not queued
