@@ -24,6 +24,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
 from tradebot.core.params import MARKET_PATTERN
 from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
+from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulator_command(commands)
     add_engine_commands(commands)
     add_service_commands(commands)
+    add_health_command(commands)
     return parser
 
 
@@ -144,6 +146,7 @@ COMMANDS = {
     "user": user_command,
     "engine": engine_command,
     "ctl": ctl_command,
+    "health": health_command,
 }
 
 

@@ -100,6 +100,15 @@ def test_engine_runs_two_users_resumes_after_sigkill_and_refuses_a_second_engine
         assert wait_until(lambda: evaluations(home, "alice") >= alice_before + 3, 10), engine.text()
         assert evaluations(home, "bob") == bob_after_stop
         assert state(home, "bob") == "stopped"
+        capsys.readouterr()
+        health = ["health", "--cycle-seconds", CYCLE_SECONDS, "--max-age-cycles", "100", "--json"]
+        assert main(health) == 0, capsys.readouterr().out
+        report = json.loads(capsys.readouterr().out)
+        assert report["engine"]["rate_groups"]["quotation:candles"]["requests"] > 0
+        assert {user["username"]: user["state"] for user in report["users"]} == {
+            "alice": "running",
+            "bob": "stopped",
+        }
 
         second = subprocess.run(  # noqa: S603 - our own CLI
             [sys.executable, "-m", "tradebot", "engine", "--exchange-url", exchange.base_url],

@@ -5,6 +5,9 @@ Users are the `tradebot_*.db` files of the data directory (each name validated).
 touches another user's loop. The manager looks for new users every cycle, restarts a runner
 thread that died (a bug, not a loop crash: those the runner handles itself), and on stop lets
 every runner finish its cycle and record its state.
+
+Every cycle the manager also runs the watchdog (a runner whose loop finished no cycle for
+`stall_limit` seconds has it closed and restarted) and writes `{home}/health.json`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +24,16 @@ from tradebot.core.clock import Clock
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSettings, UserRunner
+from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.db import open_user_store
+from tradebot.services.health_monitor import (
+    HealthReport,
+    ProcessLike,
+    process_health,
+    read_user_health,
+    unreadable_user,
+    write_health,
+)
 from tradebot.services.users import validate_username
 
 DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"
@@ -44,6 +57,11 @@ def discover_users(home: Path) -> list[str]:
     return sorted(names)
 
 
+def shared_rate_counts() -> dict[str, GroupCounts]:
+    """Requests and throttling per rate group of this process's shared Upbit rate limiters."""
+    return shared_rate_limits().counters.snapshot()
+
+
 def live_loop_factory(clock: Clock) -> LoopFactory:
     """Build real `LiveLoop`s on `clock` (the engine's default)."""
 
@@ -63,6 +81,9 @@ class EngineManager:
     report: Report
     stop: threading.Event = field(default_factory=threading.Event)
     threads: dict[str, threading.Thread] = field(default_factory=dict)
+    runners: dict[str, UserRunner] = field(default_factory=dict)
+    process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
+    rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
     _skipped: set[str] = field(default_factory=set)
 
     def run(self) -> None:
@@ -70,6 +91,7 @@ class EngineManager:
         try:
             while not self.stop.is_set():
                 self.supervise()
+                self.check_health()
                 deadline = self.clock.monotonic() + self.settings.cycle_seconds
                 while not self.stop.is_set() and self.clock.monotonic() < deadline:
                     self.clock.sleep(min(0.1, deadline - self.clock.monotonic()))
@@ -91,6 +113,35 @@ class EngineManager:
             self.threads[username] = thread
             thread.start()
 
+    def check_health(self) -> HealthReport | None:
+        """Run the watchdog over every runner and write `health.json`; never raises."""
+        for runner in list(self.runners.values()):
+            runner.check_stall()
+        try:
+            report = self.health_report()
+            write_health(self.settings.home, report)
+        except Exception as error:  # health is for display: it must not stop the engine
+            self.report(f"health.json not written: {error}")
+            return None
+        return report
+
+    def health_report(self) -> HealthReport:
+        """The engine's health now: the process, rate groups and every user's loop."""
+        now, stale = self.clock.now(), self.settings.stall_limit
+        users = []
+        for username in discover_users(self.settings.home):
+            runner = self.runners.get(username)
+            errors = None if runner is None else runner.consecutive_errors
+            try:
+                users.append(read_user_health(self.settings.home, username, now, stale, errors))
+            except Exception as error:  # one unreadable file must not hide the others
+                users.append(unreadable_user(username, error))
+        return HealthReport(
+            generated_at=now, engine_id=self.settings.engine_id, cycle_seconds=self.settings.cycle_seconds,
+            process=None if self.process is None else process_health(self.process),
+            rate_groups=self.rate_counters(), users=users,
+        )  # fmt: skip
+
     def join(self, timeout: float = JOIN_SECONDS) -> None:
         """Wait for every runner thread to finish its cycle and record its state."""
         for thread in list(self.threads.values()):
@@ -107,6 +158,7 @@ class EngineManager:
             return
         self._skipped.discard(username)
         runner = UserRunner(username, store, self.factory, self.clock, self.settings, self.report)
+        self.runners[username] = runner
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
         runner.run(self.stop)

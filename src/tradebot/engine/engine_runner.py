@@ -27,6 +27,8 @@ from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
+STALL_CYCLES = 6  # the watchdog restarts a loop silent for this many cycles (at least STALL_FLOOR)
+STALL_FLOOR_SECONDS = 30.0
 
 
 class Loop(Protocol):
@@ -55,6 +57,14 @@ class RunnerSettings:
     cycle_seconds: float = 5.0
     backoff: tuple[float, ...] = DEFAULT_BACKOFF
     healthy_cycles: int = HEALTHY_CYCLES
+    stall_seconds: float | None = None  # None: STALL_CYCLES cycles, at least STALL_FLOOR_SECONDS
+
+    @property
+    def stall_limit(self) -> float:
+        """Seconds without a finished cycle after which the watchdog restarts the loop."""
+        if self.stall_seconds is not None:
+            return self.stall_seconds
+        return max(STALL_CYCLES * self.cycle_seconds, STALL_FLOOR_SECONDS)
 
 
 class UserRunner:
@@ -79,6 +89,10 @@ class UserRunner:
         self.last_crash: str | None = None
         self.retry_at = 0.0
         self._clean_cycles = 0
+        self.consecutive_errors = 0  # crashes and cycle errors since the last clean cycle
+        self.last_progress = clock.monotonic()  # when the loop last started or finished a cycle
+        self.stalled = False  # set by the watchdog (another thread); the next tick restarts the loop
+        self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
 
     # --- one cycle ------------------------------------------------------------------------------
@@ -89,6 +103,10 @@ class UserRunner:
             apply_pending_commands(self)
         except Exception as error:  # one user's storage problem stays this user's
             self.say(f"commands not read: {error}")
+        if self.stalled:
+            self.stalled = False
+            if self.loop is not None:
+                self.start_loop()
         due = self.clock.monotonic() >= self.retry_at
         if self.desired.running and self.loop is None and self.failed_reason is None and due:
             self.start_loop()
@@ -108,6 +126,7 @@ class UserRunner:
             loop.start()
         except (UpbitTemporaryError, UpbitBlockedError) as error:  # retried, never parks the user
             self.close_loop()
+            self.consecutive_errors += 1
             self.retry_at = self.clock.monotonic() + self.settings.backoff[0]
             self.last_crash = f"exchange error: {error}"
             self._announce("stopped", f"{self.last_crash}; starting again in {self.settings.backoff[0]:g} s")
@@ -115,18 +134,33 @@ class UserRunner:
         except Exception as error:  # bad params, keys or a bug: this user only
             self._crashed(error)
             return False
-        self.loop = loop
+        self.loop, self.last_progress = loop, self.clock.monotonic()
         self._announce("paused" if self.desired.paused else "running", f"started in {self.desired.mode}")
         return True
 
     def close_loop(self) -> None:
         """Stop the loop (if any) and close what it opened."""
         self.loop = None
+        self._close_resources()
+
+    def _close_resources(self) -> None:
+        with self._resources_lock:  # the watchdog may close them from the manager's thread
+            resources, self._resources = self._resources, ExitStack()
         try:
-            self._resources.close()
+            resources.close()
         except Exception as error:  # closing must not stop the engine
             self.say(f"closing the loop: {error}")
-        self._resources = ExitStack()
+
+    def check_stall(self) -> bool:
+        """Watchdog (any thread): close a loop silent for `stall_limit` s; the next tick restarts it."""
+        silent = self.clock.monotonic() - self.last_progress
+        if self.loop is None or self.stalled or silent <= self.settings.stall_limit:
+            return False
+        self.stalled = True
+        self.consecutive_errors += 1
+        self.say(f"no heartbeat for {silent:.0f} s: closing the loop, it restarts on the next cycle")
+        self._close_resources()  # also ends a request the loop may be stuck in
+        return True
 
     def shutdown(self, note: str = "engine stopped") -> None:
         """Close the loop and record the user as stopped (the desired state is kept)."""
@@ -141,11 +175,15 @@ class UserRunner:
         try:
             self.loop.cycle()
         except UpbitError as error:
+            self.consecutive_errors += 1
             self.say(f"exchange error, retrying next cycle: {error}")
             return
         except Exception as error:  # a crash restarts this user's loop only
             self._crashed(error)
             return
+        finally:
+            self.last_progress = self.clock.monotonic()
+        self.consecutive_errors = 0
         self._clean_cycles += 1
         if self._clean_cycles >= self.settings.healthy_cycles:
             self.crashes = 0
@@ -153,6 +191,7 @@ class UserRunner:
     def _crashed(self, error: Exception) -> None:
         self.close_loop()
         self.crashes += 1
+        self.consecutive_errors += 1
         self._clean_cycles = 0
         self.last_crash = f"{type(error).__name__}: {error}"
         trace = "".join(traceback.format_exception(error)).rstrip()

@@ -35,6 +35,11 @@ def add_service_commands(commands: SubParsers) -> None:
     engine.add_argument(
         "--cycle-seconds", type=_cycle, default=5.0, help="seconds between cycles (default 5; tests use less)"
     )
+    engine.add_argument(
+        "--stall-seconds",
+        type=_cycle,
+        help="watchdog: restart a loop silent this long (default: 6 cycles, at least 30 s)",
+    )
     ctl = commands.add_parser("ctl", help="send a command to the engine for one user")
     ctl.add_argument("action", choices=sorted(CTL_KINDS), help="what the engine should do")
     ctl.add_argument("--user", required=True, help="username")
@@ -47,6 +52,8 @@ def add_service_commands(commands: SubParsers) -> None:
 
 def engine_command(arguments: argparse.Namespace) -> int:
     """`tradebot engine`: hold the data directory's lock and run every user until SIGTERM/Ctrl-C."""
+    import psutil
+
     from tradebot.core.clock import SystemClock
     from tradebot.engine.engine_manager import EngineManager, engine_id, live_loop_factory
     from tradebot.engine.engine_runner import RunnerSettings
@@ -56,10 +63,11 @@ def engine_command(arguments: argparse.Namespace) -> int:
     home, clock = data_home(), SystemClock()
     url = arguments.exchange_url or DEFAULT_BASE_URL
     settings = RunnerSettings(
-        home=home, exchange_url=url, engine_id=engine_id(), cycle_seconds=arguments.cycle_seconds
-    )
+        home=home, exchange_url=url, engine_id=engine_id(), cycle_seconds=arguments.cycle_seconds,
+        stall_seconds=arguments.stall_seconds,
+    )  # fmt: skip
     with EngineLock(home):
-        manager = EngineManager(settings, clock, live_loop_factory(clock), _print)
+        manager = EngineManager(settings, clock, live_loop_factory(clock), _print, process=psutil.Process())
         signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
         _print(f"engine {settings.engine_id} on {home} via {url}")
         try:

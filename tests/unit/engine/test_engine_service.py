@@ -7,20 +7,23 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tradebot.cli import main
 from tradebot.engine.bootstrap import RunRequest
-from tradebot.engine.engine_manager import discover_users
+from tradebot.engine.engine_manager import EngineManager, discover_users
 from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
 from tradebot.engine.global_state import desired_state
 from tradebot.engine.lock_manager import EngineLock, EngineLockedError
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.exchange.upbit import UpbitConnectionError
+from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Store, open_user_store
-from tradebot.services.records import Command, CommandKind, CommandRequest
+from tradebot.services.health_monitor import POSITION_ALERT, read_health
+from tradebot.services.records import Command, CommandKind, CommandRequest, Position
 from tradebot.services.secrets import SecretBox
 from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
 from tradebot.services.users import conditions_path, params_path
@@ -370,3 +373,99 @@ def test_ctl_force_needs_a_reason_and_a_trading_engine(
     assert "not trading for alice" in capsys.readouterr().err
     with open_user_store(home, "alice") as store:
         assert store.recent_commands() == []  # refused, not queued
+
+
+def test_watchdog_stalled_loop_is_closed_then_restarted_on_next_tick(harness: Harness) -> None:
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    assert runner.settings.stall_limit == 30.0  # 6 cycles of 1 s, but at least 30 s
+    harness.clock.advance(30.0)
+    assert not runner.check_stall()  # exactly the limit is not yet a stall
+
+    harness.clock.advance(1.0)  # the loop's thread is stuck: no cycle finished for 31 s
+    assert runner.check_stall()
+    assert not runner.check_stall()  # flagged once
+    assert harness.factory.loops[0].closed
+    assert runner.consecutive_errors == 1
+    assert any("no heartbeat for 31 s" in line for line in harness.lines)
+
+    runner.tick()
+    assert len(harness.factory.loops) == 2
+    assert harness.factory.loops[1].cycles == 1
+    assert harness.status() == ("running", None)
+    assert (runner.stalled, runner.consecutive_errors) == (False, 0)
+
+
+def test_watchdog_stopped_user_is_never_flagged(harness: Harness) -> None:
+    runner = harness.runner()
+    runner.tick()
+    harness.clock.advance(10_000.0)
+
+    assert not runner.check_stall()
+    assert harness.factory.loops == []
+
+
+def test_runner_consecutive_errors_count_crashes_until_a_clean_cycle(harness: Harness) -> None:
+    harness.factory.crash_on_cycle = True
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    harness.clock.advance(BACKOFF[0])
+    runner.tick()
+    assert runner.consecutive_errors == 2
+    harness.factory.crash_on_cycle = False
+    harness.clock.advance(BACKOFF[1])
+    runner.tick()
+    assert runner.consecutive_errors == 0
+
+
+@dataclass
+class FakeProcess:
+    pid: int = 7
+
+    def memory_info(self) -> object:
+        return type("Memory", (), {"rss": 1_048_576})()
+
+    def cpu_percent(self, interval: float | None = None) -> float:
+        return 3.0
+
+    def create_time(self) -> float:
+        return 0.0
+
+    def num_threads(self) -> int:
+        return 4
+
+
+def test_manager_check_health_restarts_stalled_runner_and_writes_position_alert(harness: Harness) -> None:
+    runner = harness.runner()
+    settings = runner.settings
+    manager = EngineManager(
+        settings, harness.clock, harness.factory, harness.lines.append, process=FakeProcess(),
+        rate_counters=lambda: {"quotation:candles": GroupCounts(requests=5, throttled=1)},
+    )  # fmt: skip
+    manager.runners["alice"] = runner
+    harness.send("start")
+    runner.tick()
+    position = Position(
+        mode="TEST", market="KRW-BTC", volume=Decimal("0.1"), entry_price=Decimal(1000), peak_price=None,
+        entry_candle_start=None, bars_held=0, updated_at=START,
+    )  # fmt: skip
+    with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
+        transaction.set_position(position)
+    harness.clock.advance(31.0)
+
+    report = manager.check_health()
+
+    assert report is not None
+    assert runner.stalled
+    assert harness.factory.loops[0].closed
+    document = read_health(harness.home)
+    assert document is not None
+    alice, bob = document["users"]
+    assert (alice["username"], alice["alert"], alice["consecutive_errors"]) == ("alice", POSITION_ALERT, 1)
+    assert (bob["state"], bob["consecutive_errors"], bob["alert"]) == ("unknown", None, None)
+    assert document["process"]["threads"] == 4
+    assert document["rate_groups"]["quotation:candles"]["throttled"] == 1
+    runner.tick()
+    assert len(harness.factory.loops) == 2

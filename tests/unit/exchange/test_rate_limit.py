@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -10,6 +12,7 @@ from tradebot.exchange.upbit import (
     RateLimiter,
     RateLimitRegistry,
     RemainingRequests,
+    UpbitError,
     UpbitExchangeClient,
     UpbitQuotationClient,
     UpbitSession,
@@ -17,6 +20,7 @@ from tradebot.exchange.upbit import (
     parse_remaining_req,
     shared_rate_limits,
 )
+from tradebot.exchange.upbit.rate_limit import GroupCounts, RateCounters
 
 from . import ACCESS_KEY, CREDENTIALS, TICKER, FakeClock, make_session, upbit_response
 
@@ -215,3 +219,47 @@ def test_exchange_order_group_waits_after_eight_orders_per_second() -> None:
     limiter.acquire()
 
     assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_registry_counters_requests_and_throttles_are_counted_per_group() -> None:
+    clock = FakeClock()
+    answers = [
+        upbit_response(429, "Too many API requests.", group=None, content_type="text/plain"),
+        upbit_response(418, "blocked", group=None, content_type="text/plain"),
+        upbit_response(200, TICKER, group="ticker"),
+    ]
+    session = make_session(lambda request: answers.pop(0), clock)
+
+    with pytest.raises(UpbitError):
+        UpbitQuotationClient(session).get_tickers(["KRW-BTC"])
+    session.rate_limits.exchange(ACCESS_KEY, "order").acquire()
+
+    counts = session.rate_limits.counters.snapshot()
+    assert counts["quotation:ticker"] == GroupCounts(requests=2, throttled=1, blocked=1)
+    assert counts["exchange:order"] == GroupCounts(requests=1)
+    assert all(ACCESS_KEY not in group for group in counts)
+
+
+def test_rate_counters_concurrent_records_lose_nothing() -> None:
+    counters = RateCounters()
+
+    def add() -> None:
+        for _ in range(1_000):
+            counters.record("quotation:candles", requests=1)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert counters.snapshot() == {"quotation:candles": GroupCounts(requests=4_000)}
+
+
+def test_limiter_count_status_ignores_other_status_codes() -> None:
+    limiter = RateLimiter(RateLimit(10), FakeClock(), group="quotation:ticker")
+
+    for status in (200, 400, 404, 500, 429):
+        limiter.count_status(status)
+
+    assert limiter.counters.snapshot() == {"quotation:ticker": GroupCounts(throttled=1)}

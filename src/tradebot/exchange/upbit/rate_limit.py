@@ -79,11 +79,45 @@ def _non_negative_int(text: str | None) -> int | None:
     return int(text)
 
 
+@dataclass(frozen=True, slots=True)
+class GroupCounts:
+    """What one rate group has seen: requests sent, 429 (throttled) and 418 (blocked) answers."""
+
+    requests: int = 0
+    throttled: int = 0
+    blocked: int = 0
+
+
+class RateCounters:
+    """Thread-safe request and throttling counts per rate group, for the health monitor."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, GroupCounts] = {}
+        self._lock = threading.Lock()
+
+    def record(self, group: str, *, requests: int = 0, throttled: int = 0, blocked: int = 0) -> None:
+        """Add to `group`'s counts."""
+        with self._lock:
+            old = self._counts.get(group, GroupCounts())
+            self._counts[group] = GroupCounts(
+                old.requests + requests, old.throttled + throttled, old.blocked + blocked
+            )
+
+    def snapshot(self) -> dict[str, GroupCounts]:
+        """A copy of every group's counts, by group name."""
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+
 class RateLimiter:
     """A sliding-window limiter for one group that also obeys what Upbit reports."""
 
-    def __init__(self, limit: RateLimit, clock: Clock) -> None:
+    def __init__(
+        self, limit: RateLimit, clock: Clock, *, group: str = "", counters: RateCounters | None = None
+    ) -> None:
         self.limit = limit
+        self.group = group
+        self.counters = counters if counters is not None else RateCounters()
         self._clock = clock
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
@@ -97,6 +131,7 @@ class RateLimiter:
                 wait = self._wait_needed(now)
                 if wait <= 0:
                     self._sent.append(now)
+                    self.counters.record(self.group, requests=1)
                     return
                 logger.debug("rate limit: waiting %.3f s", wait)
                 self._clock.sleep(wait)
@@ -131,6 +166,12 @@ class RateLimiter:
             until = self._clock.monotonic() + seconds
             self._blocked_until = max(self._blocked_until, until)
 
+    def count_status(self, status_code: int) -> None:
+        """Count a 429 (throttled) or 418 (blocked) answer of this group; others are ignored."""
+        if status_code in (429, 418):
+            throttled, blocked = int(status_code == 429), int(status_code == 418)
+            self.counters.record(self.group, throttled=throttled, blocked=blocked)
+
 
 class RateLimitRegistry:
     """The limiters of one process: per group for quotation, per (access key, group) for exchange.
@@ -151,6 +192,7 @@ class RateLimitRegistry:
         self._exchange_limits = dict(exchange_limits)
         self._limiters: dict[tuple[str, str], RateLimiter] = {}
         self._lock = threading.Lock()
+        self.counters = RateCounters()  # per group, access keys left out (they are secrets' kin)
 
     def quotation(self, group: str) -> RateLimiter:
         """The per-IP limiter of a quotation group."""
@@ -166,7 +208,10 @@ class RateLimitRegistry:
             if limiter is None:
                 # An unknown group gets the strictest known rate of its kind.
                 fallback = min(limits.values(), key=lambda limit: limit.requests / limit.window_seconds)
-                limiter = RateLimiter(limits.get(group, fallback), self.clock)
+                kind = "quotation" if key[0] == "quotation" else "exchange"
+                limiter = RateLimiter(
+                    limits.get(group, fallback), self.clock, group=f"{kind}:{group}", counters=self.counters
+                )
                 self._limiters[key] = limiter
             return limiter
 

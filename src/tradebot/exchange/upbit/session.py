@@ -193,6 +193,7 @@ class UpbitSession:
             order_request=call.creates_order,
             retry_after=response.headers.get("Retry-After"),
         )
+        limiter.count_status(response.status_code)
         if isinstance(error, UpbitThrottledError):
             limiter.penalize()
         elif isinstance(error, UpbitBlockedError):

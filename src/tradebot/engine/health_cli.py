@@ -1,0 +1,87 @@
+"""`tradebot health`: the engine's and every user's health; exit 1 when something is stalled.
+
+Reads `{home}/health.json` (written by the engine every cycle) and each user's database directly,
+so it reports correctly when the engine is dead. Light to import: the work is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tradebot.core.errors import TradebotError
+from tradebot.engine.cli_commands import SubParsers, _cycle
+
+if TYPE_CHECKING:
+    from tradebot.services.health_monitor import UserHealth
+
+UNHEALTHY = 1
+
+
+def add_health_command(commands: SubParsers) -> None:
+    """Register `health` on the top-level parser."""
+    health = commands.add_parser("health", help="engine and per-user health; exit 1 when a loop is stalled")
+    health.add_argument("--home", type=Path, help="data directory (default: the usual one)")
+    health.add_argument(
+        "--max-age-cycles", type=float, default=3.0, help="stale heartbeat, in cycles (default 3)"
+    )
+    health.add_argument("--cycle-seconds", type=_cycle, default=5.0, help="the engine's cycle (default 5)")
+    health.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def health_command(arguments: argparse.Namespace) -> int:
+    """`tradebot health`: print the report; 0 when healthy, 1 when a user or the engine is stalled."""
+    from dataclasses import asdict
+
+    from tradebot.services.health_monitor import (
+        format_process,
+        format_user,
+        health_problems,
+        read_health,
+        to_jsonable,
+    )
+    from tradebot.services.paths import data_home
+
+    home: Path = arguments.home or data_home()
+    now, max_age = datetime.now(UTC), arguments.max_age_cycles * arguments.cycle_seconds
+    document = read_health(home)
+    users, unreadable = _read_users(home, now, max_age, _engine_errors(document))
+    problems = [*health_problems(users, document, now, max_age), *unreadable]
+    if arguments.json:
+        users_data = [to_jsonable(asdict(user)) for user in users]
+        print(json.dumps({"engine": document, "users": users_data, "problems": problems}, ensure_ascii=False))
+    else:
+        for line in [*format_process(document), *(format_user(user) for user in users)]:
+            print(line)
+        print("\n".join(f"PROBLEM: {problem}" for problem in problems) if problems else "healthy")
+    return UNHEALTHY if problems else 0
+
+
+def _read_users(
+    home: Path, now: datetime, max_age: float, errors: dict[str, int]
+) -> tuple[list[UserHealth], list[str]]:
+    """Every user's health from their database, and a problem for each database not read."""
+    from tradebot.engine.engine_manager import discover_users
+    from tradebot.services.health_monitor import read_user_health, unreadable_user
+
+    users, problems = [], []
+    for name in discover_users(home):
+        try:
+            users.append(read_user_health(home, name, now, max_age, errors.get(name)))
+        except TradebotError as error:
+            users.append(unreadable_user(name, error))
+            problems.append(f"{name}: database not read: {error}")
+    return users, problems
+
+
+def _engine_errors(document: dict[str, Any] | None) -> dict[str, int]:
+    """Consecutive errors per user, as the engine last reported them."""
+    users = [] if document is None else document.get("users") or []
+    return {
+        str(user["username"]): int(user["consecutive_errors"])
+        for user in users
+        if isinstance(user, dict) and isinstance(user.get("consecutive_errors"), int)
+    }

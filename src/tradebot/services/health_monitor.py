@@ -1,0 +1,246 @@
+"""Health of the engine and of each user's loop: pure report building, plus `health.json` I/O.
+
+Per user the report is read from the user's own database (the `engine_status` row the loop writes
+every cycle, the desired state, the open positions), so `tradebot health` works even when the
+engine is dead. Per process it holds RSS, CPU, uptime, threads and the rate-limit counters. The
+engine writes the report to `{home}/health.json` every cycle (temp file + rename, so a reader never
+sees half a file); the dashboard and `tradebot health` read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from tradebot.engine.global_state import desired_state
+from tradebot.exchange.upbit.rate_limit import GroupCounts
+from tradebot.services.db import Reader, open_user_store
+
+HEALTH_FILE = "health.json"
+POSITION_ALERT = "ALERT: position without a running loop"
+ACTIVE_STATES = frozenset({"warming_up", "running", "paused"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserHealth:
+    """One user's loop as its status row, desired state and positions describe it."""
+
+    username: str
+    state: str  # an EngineState, or "unknown" before the engine ever wrote a status
+    desired_running: bool
+    mode: str
+    heartbeat_at: datetime | None
+    heartbeat_age_seconds: float | None
+    last_fetch_at: datetime | None
+    last_closed_candle: datetime | None
+    cycle_duration_seconds: float | None
+    consecutive_errors: int | None  # known to the engine only
+    last_error: str | None
+    open_positions: int
+    alert: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessHealth:
+    """The engine process: memory, CPU, uptime and threads."""
+
+    pid: int
+    rss_bytes: int
+    cpu_percent: float
+    uptime_seconds: float
+    threads: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthReport:
+    """Everything `health.json` holds."""
+
+    generated_at: datetime
+    engine_id: str
+    cycle_seconds: float
+    process: ProcessHealth | None
+    rate_groups: dict[str, GroupCounts] = field(default_factory=dict)
+    users: list[UserHealth] = field(default_factory=list)
+
+
+class ProcessLike(Protocol):
+    """The part of `psutil.Process` the snapshot uses (a fake in tests)."""
+
+    pid: int
+
+    def memory_info(self) -> Any: ...
+
+    def cpu_percent(self, interval: float | None = None) -> float: ...
+
+    def create_time(self) -> float: ...
+
+    def num_threads(self) -> int: ...
+
+
+def user_health(
+    username: str, reader: Reader, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+) -> UserHealth:
+    """The health of one user at `now`; a heartbeat older than `stale_seconds` counts as stalled."""
+    status, desired = reader.engine_status(), desired_state(reader)
+    positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
+    age = None if status is None else (now - status.heartbeat_at).total_seconds()
+    fresh = age is not None and age <= stale_seconds
+    looping = status is not None and status.state in ACTIVE_STATES and fresh
+    duration = None if status is None else status.last_cycle_duration
+    return UserHealth(
+        username=username, state="unknown" if status is None else status.state,
+        desired_running=desired.running, mode=desired.mode if status is None else status.mode,
+        heartbeat_at=None if status is None else status.heartbeat_at, heartbeat_age_seconds=age,
+        last_fetch_at=None if status is None else status.last_fetch_at,
+        last_closed_candle=None if status is None else status.last_closed_candle,
+        cycle_duration_seconds=None if duration is None else duration.total_seconds(),
+        consecutive_errors=consecutive_errors, last_error=None if status is None else status.last_error,
+        open_positions=positions, alert=POSITION_ALERT if positions and not looping else None,
+    )  # fmt: skip
+
+
+def unreadable_user(username: str, error: Exception) -> UserHealth:
+    """The entry of a user whose database could not be read (the error is the last error)."""
+    return UserHealth(
+        username=username, state="unreadable", desired_running=False, mode="TEST", heartbeat_at=None,
+        heartbeat_age_seconds=None, last_fetch_at=None, last_closed_candle=None, cycle_duration_seconds=None,
+        consecutive_errors=None, last_error=f"database not read: {error}", open_positions=0,
+    )  # fmt: skip
+
+
+def read_user_health(
+    home: Path, username: str, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+) -> UserHealth:
+    """`user_health` read from `{home}/tradebot_{username}.db` in one snapshot."""
+    with open_user_store(home, username) as store, store.snapshot() as reader:
+        return user_health(username, reader, now, stale_seconds, consecutive_errors)
+
+
+def process_health(process: ProcessLike, now_seconds: float | None = None) -> ProcessHealth:
+    """RSS, CPU since the previous call, uptime and thread count of `process` (a `psutil.Process`)."""
+    now_seconds = time.time() if now_seconds is None else now_seconds
+    return ProcessHealth(
+        pid=process.pid, rss_bytes=int(process.memory_info().rss), cpu_percent=process.cpu_percent(None),
+        uptime_seconds=max(0.0, now_seconds - process.create_time()), threads=process.num_threads(),
+    )  # fmt: skip
+
+
+def report_document(report: HealthReport) -> dict[str, Any]:
+    """The report as JSON-ready data (datetimes in ISO 8601)."""
+    document: dict[str, Any] = to_jsonable(asdict(report))
+    return document
+
+
+def to_jsonable(value: Any) -> Any:
+    """`value` (dicts, lists, datetimes, plain values) with datetimes as ISO 8601 text."""
+    if isinstance(value, dict):
+        return {key: to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def write_health(home: Path, report: HealthReport) -> Path:
+    """Write `{home}/health.json` atomically (a temp file in `home`, then a rename)."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / HEALTH_FILE
+    descriptor, temporary = tempfile.mkstemp(prefix=".health-", suffix=".tmp", dir=home)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(report_document(report), handle, ensure_ascii=False, indent=1)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_health(home: Path) -> dict[str, Any] | None:
+    """The last `health.json` the engine wrote, or None when there is none (or it is unreadable)."""
+    try:
+        document = json.loads((home / HEALTH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def health_file_age(document: Mapping[str, Any] | None, now: datetime) -> float | None:
+    """Seconds since the engine wrote `document`, or None when unknown."""
+    if document is None:
+        return None
+    try:
+        return (now - datetime.fromisoformat(str(document["generated_at"]))).total_seconds()
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def health_problems(
+    users: Sequence[UserHealth], document: Mapping[str, Any] | None, now: datetime, max_age_seconds: float
+) -> list[str]:
+    """Why `tradebot health` fails (empty when healthy): a stale engine file or a stalled user.
+
+    Position alerts are shown by `format_user` but do not fail on their own: a user stopped on
+    purpose may hold a position; a user who should run and holds one fails by its heartbeat.
+    """
+    problems = []
+    age = health_file_age(document, now)
+    if age is None or age > max_age_seconds:
+        shown = "missing" if age is None else f"{age:.0f} s old"
+        problems.append(f"engine health file {shown} (is `tradebot engine` running?)")
+    for user in users:
+        stale = user.heartbeat_age_seconds is None or user.heartbeat_age_seconds > max_age_seconds
+        if user.desired_running and stale:
+            heartbeat = _age(user.heartbeat_age_seconds)
+            problems.append(f"{user.username}: should run but its heartbeat is {heartbeat}")
+    return problems
+
+
+def format_user(user: UserHealth) -> str:
+    """One line for `tradebot health`."""
+    duration = "-" if user.cycle_duration_seconds is None else f"{user.cycle_duration_seconds:.2f}s"
+    errors = "-" if user.consecutive_errors is None else str(user.consecutive_errors)
+    line = (
+        f"{user.username:<16} {user.state:<10} {user.mode:<4} "
+        f"want={'run' if user.desired_running else 'off'} "
+        f"heartbeat={_age(user.heartbeat_age_seconds)} cycle={duration} errors={errors} "
+        f"candle={_stamp(user.last_closed_candle)} fetch={_stamp(user.last_fetch_at)} "
+        f"positions={user.open_positions}"
+    )
+    if user.last_error:
+        line += f" last_error={user.last_error!r}"
+    return f"{line}  *** {user.alert} ***" if user.alert else line
+
+
+def format_process(document: Mapping[str, Any] | None) -> list[str]:
+    """The engine process and rate-group lines of a `health.json` document."""
+    if document is None:
+        return ["engine: no health file"]
+    line = f"engine {document.get('engine_id', '?')} at {document.get('generated_at', '?')}"
+    process = document.get("process")
+    if isinstance(process, dict):
+        line += (
+            f": pid={process['pid']} rss={process['rss_bytes'] / 1_048_576:.1f}MiB "
+            f"cpu={process['cpu_percent']:.1f}% uptime={process['uptime_seconds']:.0f}s "
+            f"threads={process['threads']}"
+        )
+    lines = [line]
+    for group, counts in dict(document.get("rate_groups") or {}).items():
+        lines.append(
+            f"  {group:<28} requests={counts['requests']} 429={counts['throttled']} 418={counts['blocked']}"
+        )
+    return lines
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.0f}s ago"
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.isoformat(timespec="seconds")
