@@ -11,8 +11,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from tradebot.engine.global_state import DesiredState, command_mode
 from tradebot.engine.live_loop import ForceRefused
+from tradebot.services.desired_state import DesiredState, command_mode
 from tradebot.services.records import Command, CommandStatus, Mode, Side
 
 if TYPE_CHECKING:

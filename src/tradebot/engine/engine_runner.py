@@ -20,9 +20,9 @@ from typing import Protocol
 from tradebot.core.clock import Clock
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
-from tradebot.engine.global_state import DesiredState, desired_state
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
 from tradebot.services.db import Store
+from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)

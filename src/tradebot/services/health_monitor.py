@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tradebot.engine.global_state import desired_state
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Reader, open_user_store
+from tradebot.services.desired_state import desired_state
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: position without a running loop"

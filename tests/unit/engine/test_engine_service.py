@@ -16,12 +16,12 @@ from tradebot.cli import main
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_manager import EngineManager, discover_users
 from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
-from tradebot.engine.global_state import desired_state
 from tradebot.engine.lock_manager import EngineLock, EngineLockedError
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.exchange.upbit import UpbitConnectionError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Store, open_user_store
+from tradebot.services.desired_state import desired_state
 from tradebot.services.health_monitor import POSITION_ALERT, read_health
 from tradebot.services.records import Command, CommandKind, CommandRequest, Position
 from tradebot.services.secrets import SecretBox
