@@ -57,9 +57,7 @@ from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
-from tradebot.services.db import open_user_store
-from tradebot.services.secrets import SecretBox
-from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 
 USER = "bench"
@@ -235,9 +233,7 @@ def prepare_user(home: Path) -> None:
     conditions = json.loads(path.read_text())
     conditions["buy"] = {key: key == "bullish_candle" for key in conditions["buy"]}
     path.write_text(json.dumps(conditions))
-    with open_user_store(home, USER) as store:
-        keys = UpbitKeys(ACCESS_KEY, SECRET_KEY)
-        store_keys(store, SecretBox.for_home(home), USER, keys, datetime.now(UTC))
+    save_keys(home, USER, UpbitKeys(ACCESS_KEY, SECRET_KEY), datetime.now(UTC))
 
 
 @contextmanager

@@ -20,8 +20,7 @@ from tradebot.engine.live_loop import ForceRefused, LiveLoop
 from tradebot.exchange.upbit import OrderRequest
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode
-from tradebot.services.secrets import SecretBox
-from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import params_path
 
 from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
@@ -46,10 +45,7 @@ def prepare_user(home: Path, mode: Mode) -> None:
     params.update(interval="minute1", warmup_bars=40, take_profit=0.004, stop_loss=0.004, trailing_stop=0.003)
     path.write_text(json.dumps(params))
     if mode == "LIVE":
-        with open_user_store(home, USER) as store:
-            store_keys(
-                store, SecretBox.for_home(home), USER, UpbitKeys(LIVE_ACCESS, LIVE_SECRET), datetime.now(UTC)
-            )
+        save_keys(home, USER, UpbitKeys(LIVE_ACCESS, LIVE_SECRET), datetime.now(UTC))
 
 
 def start_loop(exchange: Simulator, home: Path, mode: Mode, resources: ExitStack) -> LiveLoop:

@@ -33,9 +33,8 @@ from tradebot.core.params import (
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.services.db import open_user_store
-from tradebot.services.secrets import SecretBox
 from tradebot.services.settings_store import save_conditions, save_params
-from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 
 from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
@@ -124,9 +123,7 @@ def prepare_user(home: Path) -> None:
     create_user(home, USER, None, datetime.now(UTC))
     save_params(params_path(home, USER), PARAMS)
     save_conditions(conditions_path(home, USER), CONDITIONS)
-    with open_user_store(home, USER) as store:
-        keys = UpbitKeys(ACCESS, SECRET)
-        store_keys(store, SecretBox.for_home(home), USER, keys, datetime.now(UTC))
+    save_keys(home, USER, UpbitKeys(ACCESS, SECRET), datetime.now(UTC))
 
 
 def start_simulator(factory: SimulatorFactory, data: Path, replay_warmup: int) -> Simulator:

@@ -71,9 +71,7 @@ def run_command(arguments: argparse.Namespace) -> int:
 
 def user_command(arguments: argparse.Namespace) -> int:
     """`tradebot user add|set-keys`."""
-    from tradebot.services.db import open_user_store
-    from tradebot.services.secrets import SecretBox
-    from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+    from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 
     home, now = data_home(), datetime.now(UTC)
     if arguments.user_command == "add":
@@ -82,12 +80,7 @@ def user_command(arguments: argparse.Namespace) -> int:
         print(f"created {arguments.name} ({path}), TEST capital {arguments.cash:,} KRW")
         return 0
     keys = UpbitKeys(_secret_input("Upbit access key: "), _secret_input("Upbit secret key: "))
-    with open_user_store(home, arguments.name) as store:
-        if store.user(arguments.name) is None:
-            raise SettingsError(
-                f"no user {arguments.name}; create it with: tradebot user add {arguments.name}"
-            )
-        store_keys(store, SecretBox.for_home(home), arguments.name, keys, now)
+    save_keys(home, arguments.name, keys, now)
     print(f"stored encrypted keys for {arguments.name}")
     return 0
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
-from tradebot.services.paths import data_home
+from tradebot.services.paths import data_home, database_path
 from tradebot.services.records import Command, CommandKind, CommandRequest, EngineStatus
 
 WAIT_SECONDS = 15.0
@@ -83,26 +83,13 @@ def ctl_command(arguments: argparse.Namespace) -> int:
     """`tradebot ctl ACTION --user NAME`: queue the command and (by default) wait for its result."""
     from tradebot.services.db import open_user_store
 
-    kind = CTL_KINDS[arguments.action]
-    args: dict[str, object] = {"mode": arguments.mode.upper()} if arguments.mode else {}
-    if args and kind not in ("start", "restart", "set_mode"):
-        raise SettingsError(f"--mode applies to start, restart and set-mode, not {arguments.action}")
-    if kind == "set_mode" and not args:
-        raise SettingsError("set-mode needs --mode test or --mode live")
-    if args.get("mode") == "LIVE" and not arguments.confirm_live:
-        raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
-    if kind in FORCE_KINDS:
-        if not (arguments.reason or "").strip():
-            raise SettingsError(f"{arguments.action} needs --reason (it is recorded in the audit)")
-        args["reason"] = arguments.reason.strip()
-    request = CommandRequest(
-        kind=kind, requested_by=_requester(), requested_at=datetime.now(UTC), args=args,
-        live_confirmed=bool(arguments.confirm_live and args.get("mode") == "LIVE"),
-    )  # fmt: skip
+    request = _command_request(arguments)
+    if not database_path(data_home(), arguments.user).exists():  # opening would create one
+        raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
     with open_user_store(data_home(), arguments.user) as store:
         if store.user(arguments.user) is None:
             raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
-        if kind in FORCE_KINDS:
+        if request.kind in FORCE_KINDS:
             _require_running_loop(store.engine_status(), arguments.user)
         with store.transaction() as transaction:
             command_id = transaction.submit_command(request)
@@ -117,6 +104,26 @@ def ctl_command(arguments: argparse.Namespace) -> int:
         )
     print(f"{arguments.user}: {arguments.action}: {command.status}: {command.result_message}")
     return 0 if command.status == "done" else 1
+
+
+def _command_request(arguments: argparse.Namespace) -> CommandRequest:
+    """The command the options describe; refuses inconsistent options before anything is written."""
+    kind = CTL_KINDS[arguments.action]
+    args: dict[str, object] = {"mode": arguments.mode.upper()} if arguments.mode else {}
+    if args and kind not in ("start", "restart", "set_mode"):
+        raise SettingsError(f"--mode applies to start, restart and set-mode, not {arguments.action}")
+    if kind == "set_mode" and not args:
+        raise SettingsError("set-mode needs --mode test or --mode live")
+    if args.get("mode") == "LIVE" and not arguments.confirm_live:
+        raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
+    if kind in FORCE_KINDS:
+        if not (arguments.reason or "").strip():
+            raise SettingsError(f"{arguments.action} needs --reason (it is recorded in the audit)")
+        args["reason"] = arguments.reason.strip()
+    return CommandRequest(
+        kind=kind, requested_by=_requester(), requested_at=datetime.now(UTC), args=args,
+        live_confirmed=bool(arguments.confirm_live and args.get("mode") == "LIVE"),
+    )  # fmt: skip
 
 
 def _require_running_loop(status: EngineStatus | None, user: str) -> None:

@@ -12,6 +12,7 @@ import bcrypt
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.services.db import Store, open_user_store
+from tradebot.services.paths import database_path
 from tradebot.services.records import DEFAULT_STARTING_KRW, Account, ApiKeys, User
 from tradebot.services.secrets import SecretBox
 from tradebot.services.settings_store import save_conditions, save_params
@@ -85,6 +86,16 @@ def store_keys(store: Store, box: SecretBox, username: str, keys: UpbitKeys, now
     )
     with store.transaction() as transaction:
         transaction.set_api_keys(record)
+
+
+def save_keys(home: Path, username: str, keys: UpbitKeys, now: datetime) -> None:
+    """Store the key pair of an existing user, encrypted with the data directory's key."""
+    if not database_path(home, username).exists():  # opening would create an empty database
+        raise SettingsError(f"no user {username}; create it with: tradebot user add {username}")
+    with open_user_store(home, username) as store:
+        if store.user(username) is None:
+            raise SettingsError(f"no user {username}; create it with: tradebot user add {username}")
+        store_keys(store, SecretBox.for_home(home), username, keys, now)
 
 
 def load_keys(store: Store, box: SecretBox, username: str) -> UpbitKeys | None:
