@@ -301,9 +301,7 @@ class LiveLoop:
         return EvaluationContext(market, interval, candle_start, *self._versions, self._clock.now())
 
     def _position(self) -> Position | None:
-        return next(
-            (item for item in self._store.positions(self._mode) if item.market == self._feed.market), None
-        )
+        return self._desk.position()
 
     def _is_stale(self, candle: Candle) -> bool:
         """An entry signal from a candle that closed over STALE_INTERVALS ago is not traded.

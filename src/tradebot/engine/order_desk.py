@@ -17,7 +17,7 @@ from tradebot.core.broker import Broker, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.clock import Clock
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
-from tradebot.services.db import Store, Transaction
+from tradebot.services.db import Reader, Store, Transaction
 from tradebot.services.records import (
     Account,
     Mode,
@@ -154,8 +154,11 @@ class OrderDesk:
         and the position follows the account, entry price included (LESSONS.md #8).
         """
         holdings = self._broker.holdings()
-        recorded = next(iter(self._store.positions(self._mode)), None)
+        recorded = self.position()
         volume = recorded.volume if recorded else Decimal(0)
+        account = self._store.account(self._mode)
+        if holdings.volume == volume and account is not None and account.krw_balance == holdings.krw:
+            return None  # nothing changed outside the bot: no write in the 5-second loop
         now = self._clock.now()
         side: Side = "bid" if holdings.volume > volume else "ask"
         intent = OrderIntent(side, now, "manual", *versions)
@@ -203,7 +206,7 @@ class OrderDesk:
             executed_volume=fill.volume, average_price=fill.price, paid_fee=fill.fee,
         )  # fmt: skip
         transaction.update_order(outcome.identifier, update)
-        before = next(iter(transaction.positions(self._mode)), None)
+        before = self.position(transaction)
         profit = None
         if intent.side == "ask" and before is not None:
             profit = realised_profit(fill.volume, before.entry_price, fill.krw_delta, self._broker.fee_rate)
@@ -246,6 +249,11 @@ class OrderDesk:
                 bars_held=carried.bars_held if carried else 0, updated_at=now,
             )
         )  # fmt: skip
+
+    def position(self, reader: Reader | None = None) -> Position | None:
+        """The recorded position in this desk's market (a user may hold others)."""
+        reader = reader or self._store
+        return next((item for item in reader.positions(self._mode) if item.market == self._market), None)
 
     def _request(self, identifier: str, intent: OrderIntent, amount: Decimal) -> OrderRequest:
         buying = intent.side == "bid"
