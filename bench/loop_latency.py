@@ -55,7 +55,7 @@ from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator import build_config
-from tradebot.exchange.simulator.server import SimulatorServer
+from tradebot.exchange.simulator.server import SimulatedTimeClock, SimulatorServer
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
@@ -82,22 +82,6 @@ class NoWaitClock(SystemClock):
 
     def sleep(self, seconds: float) -> None:
         self.slept += seconds
-
-
-class SimulatedTimeClock:
-    """The loop's clock: the simulator's time; waits (the broker's fill polling) return at once."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self._clock = server.exchange.clock
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)

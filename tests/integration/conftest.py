@@ -7,7 +7,6 @@ minute of the recorded market orders in upbit-api.md §3.5.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -50,22 +49,6 @@ class ManualTimer:
 
     def advance(self, seconds: float) -> None:
         self.value += seconds
-
-
-class SimulatedTimeClock:
-    """The loop's clock: the simulator's simulated time; waits return at once."""
-
-    def __init__(self, server: SimulatorServer) -> None:
-        self._clock = server.exchange.clock
-
-    def now(self) -> datetime:
-        return self._clock.now()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        return None
 
 
 class NoWaitClock(SystemClock):

@@ -17,13 +17,14 @@ import pytest
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import ForceRefused, LiveLoop
+from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import OrderRequest
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import params_path
 
-from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
+from .conftest import NoWaitClock, Simulator, SimulatorFactory
 
 USER = "alice"
 LIVE_ACCESS = "loop-live-access-key"

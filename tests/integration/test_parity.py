@@ -32,12 +32,13 @@ from tradebot.core.params import (
 )
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
+from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.services.db import open_user_store
 from tradebot.services.settings_store import save_conditions, save_params
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 
-from .conftest import NoWaitClock, SimulatedTimeClock, Simulator, SimulatorFactory
+from .conftest import NoWaitClock, Simulator, SimulatorFactory
 
 USER = "parity"
 MARKET = "KRW-BTC"

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 
 import uvicorn
@@ -155,3 +156,26 @@ def run_simulator(config: SimulatorConfig, *, out: Callable[[str], None] = print
     with contextlib.suppress(KeyboardInterrupt):
         server.serve()
     out("Upbit simulator stopped")
+
+
+class SimulatedTimeClock:
+    """A `Clock` for code running beside an in-process simulator: its simulated time, no waiting.
+
+    Tests and benchmarks hand it to the engine so candle closes follow the simulator's stepped
+    clock; `sleep` returns at once (the broker's fill polling must not block a stopped clock).
+    """
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self._clock = server.exchange.clock
+
+    def now(self) -> datetime:
+        """The simulator's current time."""
+        return self._clock.now()
+
+    def monotonic(self) -> float:
+        """Real monotonic seconds (durations of the bot's own work)."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Return at once."""
+        return
