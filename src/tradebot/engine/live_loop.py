@@ -115,8 +115,7 @@ class LiveLoop:
         """One pass: new settings, closed candles, price exits, heartbeat."""
         started = self._clock.monotonic()
         self._pending = self._watcher.changed() or self._pending
-        self._desk.resume_unfinished(self._versions)
-        if not self._desk.unresolved():  # a trade made outside the bot is noticed within a cycle
+        if self._desk.resume_unfinished(self._versions):  # a trade outside the bot is noticed within a cycle
             self._last_error = self._desk.reconcile(self._versions) or self._last_error
         quote = self._feed.quote()
         decisions = []

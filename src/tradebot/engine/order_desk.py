@@ -121,23 +121,24 @@ class OrderDesk:
             self.apply(transaction, outcome, intent)
         return outcome
 
-    def resume_unfinished(self, versions: tuple[int, int]) -> list[OrderOutcome]:
-        """Follow every order left `requested`, `wait` or `watch` (after a restart or a lost answer).
+    def resume_unfinished(self, versions: tuple[int, int]) -> bool:
+        """Follow every order left `requested`, `wait` or `watch`; True when none is left open.
 
         An order the exchange does not know yet may still be on its way (sent just before a crash):
         it stays unfinished until NOT_FOUND_GRACE has passed since it was requested, so a late
         arrival is recorded as the fill it is, not as a refusal.
         """
-        outcomes = []
+        settled = True
         now = self._clock.now()
         for order in self._store.unfinished_orders(self._mode):
             outcome = self._broker.follow_up(order.identifier)
             if outcome.error_name == "not_found" and now - order.requested_at < NOT_FOUND_GRACE:
+                settled = False
                 continue
             with self._store.transaction() as transaction:
                 self.apply(transaction, outcome, _recovery_intent(order, versions))
-            outcomes.append(outcome)
-        return outcomes
+            settled = settled and outcome.status not in (OrderStatus.PENDING, OrderStatus.UNKNOWN)
+        return settled
 
     def unresolved(self) -> bool:
         """True while an earlier order's outcome is not known: no new order may be sent."""
