@@ -9,23 +9,18 @@ import argparse
 import getpass
 import signal
 import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 from tradebot.services.paths import data_home, database_path
-from tradebot.services.records import Command, CommandKind, CommandRequest, EngineStatus
+from tradebot.services.records import CommandKind, CommandRequest, Mode
 
 WAIT_SECONDS = 15.0
-POLL_SECONDS = 0.1
 CTL_KINDS: dict[str, CommandKind] = {
     "start": "start", "stop": "stop", "restart": "restart", "set-mode": "set_mode",
     "pause": "pause", "resume": "resume", "force-buy": "force_buy", "force-sell": "force_sell",
 }  # fmt: skip
-FORCE_KINDS = ("force_buy", "force_sell")
-LIVE_HEARTBEAT = timedelta(seconds=60)  # a force goes only to a loop that beat this recently
 
 
 def add_service_commands(commands: SubParsers) -> None:
@@ -81,22 +76,19 @@ def engine_command(arguments: argparse.Namespace) -> int:
 
 def ctl_command(arguments: argparse.Namespace) -> int:
     """`tradebot ctl ACTION --user NAME`: queue the command and (by default) wait for its result."""
+    from tradebot.core.clock import SystemClock
     from tradebot.services.db import open_user_store
+    from tradebot.services.trading_control import submit_command, wait_for_acknowledgement
 
     request = _command_request(arguments)
     if not database_path(data_home(), arguments.user).exists():  # opening would create one
         raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
     with open_user_store(data_home(), arguments.user) as store:
-        if store.user(arguments.user) is None:
-            raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
-        if request.kind in FORCE_KINDS:
-            _require_running_loop(store.engine_status(), arguments.user)
-        with store.transaction() as transaction:
-            command_id = transaction.submit_command(request)
+        command_id = submit_command(store, arguments.user, request)
         if arguments.no_wait:
             print(f"{arguments.action} queued for {arguments.user} (command {command_id})")
             return 0
-        command = _wait(store.recent_commands, command_id, arguments.timeout)
+        command = wait_for_acknowledgement(store, command_id, arguments.timeout, SystemClock())
     if command is None:
         raise TradebotError(
             f"no acknowledgement within {arguments.timeout:g} s (is `tradebot engine` running?); "
@@ -108,40 +100,18 @@ def ctl_command(arguments: argparse.Namespace) -> int:
 
 def _command_request(arguments: argparse.Namespace) -> CommandRequest:
     """The command the options describe; refuses inconsistent options before anything is written."""
+    from tradebot.services.trading_control import build_request
+
+    mode: Mode | None = "LIVE" if arguments.mode == "live" else "TEST" if arguments.mode == "test" else None
     kind = CTL_KINDS[arguments.action]
-    args: dict[str, object] = {"mode": arguments.mode.upper()} if arguments.mode else {}
-    if args and kind not in ("start", "restart", "set_mode"):
-        raise SettingsError(f"--mode applies to start, restart and set-mode, not {arguments.action}")
-    if kind == "set_mode" and not args:
-        raise SettingsError("set-mode needs --mode test or --mode live")
-    if args.get("mode") == "LIVE" and not arguments.confirm_live:
+    if mode == "LIVE" and not arguments.confirm_live:  # the same rules, worded with the CLI's options
         raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
-    if kind in FORCE_KINDS:
-        if not (arguments.reason or "").strip():
-            raise SettingsError(f"{arguments.action} needs --reason (it is recorded in the audit)")
-        args["reason"] = arguments.reason.strip()
-    return CommandRequest(
-        kind=kind, requested_by=_requester(), requested_at=datetime.now(UTC), args=args,
-        live_confirmed=bool(arguments.confirm_live and args.get("mode") == "LIVE"),
+    if kind in ("force_buy", "force_sell") and not (arguments.reason or "").strip():
+        raise SettingsError(f"{arguments.action} needs --reason (it is recorded in the audit)")
+    return build_request(
+        kind, _requester(), datetime.now(UTC), mode=mode,
+        confirm_live=bool(arguments.confirm_live), reason=arguments.reason,
     )  # fmt: skip
-
-
-def _require_running_loop(status: EngineStatus | None, user: str) -> None:
-    """A force order is refused here, not queued, when no loop is trading for the user."""
-    alive = status is not None and status.state in ("running", "paused", "warming_up")
-    if not alive or status is None or datetime.now(UTC) - status.heartbeat_at > LIVE_HEARTBEAT:
-        raise SettingsError(f"the engine is not trading for {user} right now: start it first")
-
-
-def _wait(recent: Callable[..., list[Command]], command_id: int, seconds: float) -> Command | None:
-    deadline = time.monotonic() + seconds
-    while True:
-        command = next((item for item in recent(limit=200) if item.id == command_id), None)
-        if command is not None and command.acknowledged_at is not None:
-            return command
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(POLL_SECONDS)
 
 
 def _requester() -> str:

@@ -11,6 +11,7 @@ import bcrypt
 
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
+from tradebot.services.credentials import ensure_cookie_key, set_credential
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.paths import database_path
 from tradebot.services.records import DEFAULT_STARTING_KRW, Account, ApiKeys, User
@@ -73,6 +74,9 @@ def create_user(
         save_params(params_path(home, username), StrategyParams())
     if not conditions_path(home, username).exists():
         save_conditions(conditions_path(home, username), Conditions())
+    if password_hash is not None:  # the dashboard's login file and cookie key
+        set_credential(home, username, password_hash)
+        ensure_cookie_key(home)
     return path
 
 

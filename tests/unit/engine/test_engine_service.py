@@ -25,7 +25,7 @@ from tradebot.services.desired_state import desired_state
 from tradebot.services.health_monitor import POSITION_ALERT, read_health
 from tradebot.services.records import Command, CommandKind, CommandRequest, Position
 from tradebot.services.secrets import SecretBox
-from tradebot.services.user_admin import UpbitKeys, create_user, store_keys
+from tradebot.services.user_admin import UpbitKeys, create_user, save_keys, store_keys
 from tradebot.services.users import conditions_path, params_path
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -315,6 +315,9 @@ def test_ctl_refuses_live_without_confirmation_and_queues_with_no_wait(
     monkeypatch.setenv("TRADEBOT_HOME", str(home))
     assert main(["ctl", "start", "--user", "alice", "--mode", "live"]) == 2
     assert "confirm with --confirm-live" in capsys.readouterr().err
+    assert main(["ctl", "start", "--user", "alice", "--mode", "live", "--confirm-live", "--no-wait"]) == 2
+    assert "no Upbit keys stored for alice" in capsys.readouterr().err
+    save_keys(home, "alice", UpbitKeys("access", "secret"), START)
     assert main(["ctl", "start", "--user", "alice", "--mode", "live", "--confirm-live", "--no-wait"]) == 0
     assert main(["ctl", "stop", "--user", "alice", "--timeout", "0.2"]) == 2
     assert "no acknowledgement within 0.2 s" in capsys.readouterr().err
