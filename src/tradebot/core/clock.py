@@ -3,6 +3,7 @@ wait through a `Clock`, so tests drive time by hand and never sleep for real."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -38,3 +39,19 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         """`time.sleep(seconds)`."""
         time.sleep(seconds)
+
+
+def wait_until(clock: Clock, stop: threading.Event, deadline: float) -> None:
+    """Return once `clock.monotonic()` reaches `deadline` or `stop` is set.
+
+    On the real clock this blocks on the event (no polling, so a thousand idle user threads cost
+    nothing and a stop is seen at once); an injected clock is stepped through its `sleep`.
+    """
+    while not stop.is_set():
+        remaining = deadline - clock.monotonic()
+        if remaining <= 0:
+            return
+        if isinstance(clock, SystemClock):
+            stop.wait(remaining)
+        else:
+            clock.sleep(min(0.1, remaining))

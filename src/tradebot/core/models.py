@@ -19,6 +19,9 @@ NANOS_PER_SECOND = 1_000_000_000
 INTERVAL_SAMPLE = 100_001
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class Interval(StrEnum):
     """Candle intervals the bot trades on, named as in TRADING_RULES.md."""
 
@@ -43,6 +46,10 @@ class Interval(StrEnum):
     def duration(self) -> timedelta:
         """Length of one candle."""
         return timedelta(seconds=self.seconds)
+
+    def floor(self, moment: datetime) -> datetime:
+        """Start of the candle containing `moment` (Upbit's candles align to UTC multiples)."""
+        return EPOCH + ((moment - EPOCH) // self.duration) * self.duration
 
     @classmethod
     def from_seconds(cls, seconds: int) -> Interval | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tradebot.core.broker import Broker
-from tradebot.core.clock import Clock
+from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.core.ledger import PaperAccount
 from tradebot.core.params import StrategyParams
@@ -17,6 +17,7 @@ from tradebot.engine.live_loop import CycleReport, LiveLoop
 from tradebot.engine.market_feed import MarketFeed
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.settings_watch import SettingsWatcher
+from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.live_broker import LiveBroker
 from tradebot.exchange.paper_broker import PaperBroker
 from tradebot.exchange.upbit import (
@@ -47,12 +48,18 @@ class RunRequest:
 
 
 def build_loop(
-    request: RunRequest, clock: Clock, resources: ExitStack, session: UpbitSession | None = None
+    request: RunRequest,
+    clock: Clock,
+    resources: ExitStack,
+    session: UpbitSession | None = None,
+    quotations: Quotations | None = None,
 ) -> LiveLoop:
     """Open everything the loop needs; `resources` closes it all when the run ends.
 
-    `session` replaces the HTTP session built from `request.exchange_url` (tests pass one whose
-    rate limiter runs on their clock).
+    `session` replaces the HTTP session built from `request.exchange_url` (the engine shares one
+    across users; tests pass one whose rate limiter runs on their clock), and `quotations` the
+    market data source (the engine's `SharedQuotations`; by default the loop's own client).
+    Neither is closed with the loop: their owner closes them.
     """
     store = resources.enter_context(open_user_store(request.home, request.username))
     if store.user(request.username) is None:
@@ -65,7 +72,8 @@ def build_loop(
     params = watcher.load().params
     if session is None:
         session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
-    feed = MarketFeed(UpbitQuotationClient(session), params.market, params.interval, clock)
+    source = quotations if quotations is not None else UpbitQuotationClient(session)
+    feed = MarketFeed(source, params.market, params.interval, clock)
     broker = _broker(request, store, session, params, clock)
     desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
     return LiveLoop(store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode)
@@ -125,8 +133,7 @@ def run_loop(
             report(f"error: {error}")
             raise
         next_cycle += cycle_seconds
-        while not stop.is_set() and clock.monotonic() < next_cycle:
-            clock.sleep(min(0.2, next_cycle - clock.monotonic()))
+        wait_until(clock, stop, next_cycle)
 
 
 def _status_line(report: CycleReport) -> str:

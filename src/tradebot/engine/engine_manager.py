@@ -20,10 +20,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tradebot.core.clock import Clock
+from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSettings, UserRunner
+from tradebot.engine.shared_feed import Quotations
+from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
@@ -62,11 +64,13 @@ def shared_rate_counts() -> dict[str, GroupCounts]:
     return shared_rate_limits().counters.snapshot()
 
 
-def live_loop_factory(clock: Clock) -> LoopFactory:
-    """Build real `LiveLoop`s on `clock` (the engine's default)."""
+def live_loop_factory(
+    clock: Clock, session: UpbitSession | None = None, quotations: Quotations | None = None
+) -> LoopFactory:
+    """Build real `LiveLoop`s on `clock` sharing one HTTP session and one market-data cache."""
 
     def build(request: RunRequest, resources: ExitStack) -> Loop:
-        return build_loop(request, clock, resources)
+        return build_loop(request, clock, resources, session=session, quotations=quotations)
 
     return build
 
@@ -92,9 +96,7 @@ class EngineManager:
             while not self.stop.is_set():
                 self.supervise()
                 self.check_health()
-                deadline = self.clock.monotonic() + self.settings.cycle_seconds
-                while not self.stop.is_set() and self.clock.monotonic() < deadline:
-                    self.clock.sleep(min(0.1, deadline - self.clock.monotonic()))
+                wait_until(self.clock, self.stop, self.clock.monotonic() + self.settings.cycle_seconds)
         finally:
             self.stop.set()
             self.join()

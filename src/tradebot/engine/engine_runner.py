@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tradebot.core.clock import Clock
+from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
@@ -240,7 +240,6 @@ class UserRunner:
             while not stop.is_set():
                 self.tick()
                 next_tick += self.settings.cycle_seconds
-                while not stop.is_set() and self.clock.monotonic() < next_tick:
-                    self.clock.sleep(min(0.1, next_tick - self.clock.monotonic()))
+                wait_until(self.clock, stop, next_tick)
         finally:
             self.shutdown()

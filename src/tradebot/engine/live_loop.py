@@ -11,7 +11,7 @@ rebuilds the indicators from it, so they are never re-seeded mid-run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tradebot.core.clock import Clock
@@ -26,8 +26,6 @@ from tradebot.engine.order_desk import OrderDesk, OrderIntent
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.db import Store, Transaction, Window
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, like OrderRejected
@@ -313,9 +311,7 @@ class LiveLoop:
         return self._feed.exchange_now() - (candle.start + interval) > STALE_INTERVALS * interval
 
     def _forming_candle_start(self) -> datetime:
-        now = self._feed.exchange_now()
-        step = self._feed.interval.duration
-        return EPOCH + ((now - EPOCH) // step) * step
+        return self._feed.interval.floor(self._feed.exchange_now())
 
     def _new_series(self) -> _Series:
         params = self._settings.params

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from tradebot.core.clock import Clock
 from tradebot.core.models import Candle, Interval
-from tradebot.exchange.upbit import UpbitQuotationClient
+from tradebot.engine.shared_feed import Quotations
 
 MAX_CATCH_UP = 10_000  # candles fetched at most in one catch-up; the rest come next cycle
 
@@ -29,7 +29,7 @@ class Quote:
 class MarketFeed:
     """Quotation reads for one market and interval."""
 
-    def __init__(self, client: UpbitQuotationClient, market: str, interval: Interval, clock: Clock) -> None:
+    def __init__(self, client: Quotations, market: str, interval: Interval, clock: Clock) -> None:
         self._client = client
         self.market = market
         self.interval = interval

@@ -17,6 +17,7 @@ from tradebot.services.paths import data_home, database_path
 from tradebot.services.records import CommandKind, CommandRequest, Mode
 
 WAIT_SECONDS = 15.0
+TICKER_MAX_AGE = 1.0  # seconds a shared price is reused (at most one ticker request per second)
 CTL_KINDS: dict[str, CommandKind] = {
     "start": "start", "stop": "stop", "restart": "restart", "set-mode": "set_mode",
     "pause": "pause", "resume": "resume", "force-buy": "force_buy", "force-sell": "force_sell",
@@ -53,7 +54,8 @@ def engine_command(arguments: argparse.Namespace) -> int:
     from tradebot.engine.engine_manager import EngineManager, engine_id, live_loop_factory
     from tradebot.engine.engine_runner import RunnerSettings
     from tradebot.engine.lock_manager import EngineLock
-    from tradebot.exchange.upbit import DEFAULT_BASE_URL
+    from tradebot.engine.shared_feed import SharedQuotations
+    from tradebot.exchange.upbit import DEFAULT_BASE_URL, UpbitQuotationClient, UpbitSession
 
     home, clock = data_home(), SystemClock()
     url = arguments.exchange_url or DEFAULT_BASE_URL
@@ -61,8 +63,12 @@ def engine_command(arguments: argparse.Namespace) -> int:
         home=home, exchange_url=url, engine_id=engine_id(), cycle_seconds=arguments.cycle_seconds,
         stall_seconds=arguments.stall_seconds,
     )  # fmt: skip
-    with EngineLock(home):
-        manager = EngineManager(settings, clock, live_loop_factory(clock), _print, process=psutil.Process())
+    with EngineLock(home), UpbitSession(base_url=url) as session:
+        # one HTTP session and one market-data cache for every user (the shared feed)
+        max_age = min(TICKER_MAX_AGE, settings.cycle_seconds / 2)
+        quotations = SharedQuotations(UpbitQuotationClient(session), clock, ticker_max_age=max_age)
+        factory = live_loop_factory(clock, session, quotations)
+        manager = EngineManager(settings, clock, factory, _print, process=psutil.Process())
         signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
         _print(f"engine {settings.engine_id} on {home} via {url}")
         try:

@@ -16,6 +16,7 @@ from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.faults import FaultInjector
 from tradebot.exchange.simulator.gateway import Gateway
 from tradebot.exchange.simulator.ratelimit import Throttle
+from tradebot.exchange.simulator.request_log import RequestTally
 from tradebot.exchange.simulator.web import UpbitJSONResponse, error_response
 
 logger = logging.getLogger(__name__)
@@ -57,4 +58,5 @@ def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInje
     app.state.exchange = exchange
     app.state.throttle = throttle
     app.state.faults = faults
-    return Gateway(app, throttle, faults)
+    app.state.requests = RequestTally()
+    return Gateway(app, throttle, faults, app.state.requests)

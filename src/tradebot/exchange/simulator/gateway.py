@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tradebot.exchange.simulator.auth import peek_access_key
 from tradebot.exchange.simulator.faults import FaultInjector, FaultKind
 from tradebot.exchange.simulator.ratelimit import QUOTATION_GROUPS, THROTTLED_TEXT, Throttle, group_of
+from tradebot.exchange.simulator.request_log import RequestTally
 from tradebot.exchange.simulator.web import JSON_CONTENT_TYPE, UpbitJSONResponse
 
 logger = logging.getLogger(__name__)
@@ -29,10 +30,13 @@ Headers = list[tuple[bytes, bytes]]
 class Gateway:
     """ASGI middleware: rate limits, faults and common headers around the Starlette app."""
 
-    def __init__(self, app: ASGIApp, throttle: Throttle, faults: FaultInjector) -> None:
+    def __init__(
+        self, app: ASGIApp, throttle: Throttle, faults: FaultInjector, tally: RequestTally | None = None
+    ) -> None:
         self.app = app
         self.throttle = throttle
         self.faults = faults
+        self.tally = tally if tally is not None else RequestTally()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request."""
@@ -41,6 +45,8 @@ class Gateway:
             return
         method, path = scope["method"], scope["path"]
         group = group_of(method, path)
+        if group is not None:
+            self.tally.count(method, path, scope.get("query_string", b""))
         if group is None:
             await self._guarded(scope, receive, send, [CACHE_CONTROL], None)
             return

@@ -21,6 +21,7 @@ from tradebot.exchange.simulator.faults import FaultInjector, FaultSettings, Sch
 from tradebot.exchange.simulator.formatting import amount_text
 from tradebot.exchange.simulator.ratelimit import RateLimitSettings, Throttle
 from tradebot.exchange.simulator.records import order_document
+from tradebot.exchange.simulator.request_log import RequestTally
 from tradebot.exchange.simulator.web import UpbitJSONResponse, exchange_of
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -75,6 +76,19 @@ def _throttle(request: Request) -> Throttle:
 def _faults(request: Request) -> FaultInjector:
     faults: FaultInjector = request.app.state.faults
     return faults
+
+
+async def request_counts(request: Request) -> Response:
+    """`GET /_admin/requests`: API requests answered, per method, path and market."""
+    tally: RequestTally = request.app.state.requests
+    return UpbitJSONResponse({"counts": tally.snapshot()})
+
+
+async def reset_request_counts(request: Request) -> Response:
+    """`DELETE /_admin/requests`: start counting from zero."""
+    tally: RequestTally = request.app.state.requests
+    tally.reset()
+    return UpbitJSONResponse({"counts": {}})
 
 
 def _clock_state(request: Request) -> dict[str, object]:
@@ -241,4 +255,6 @@ ROUTES = [
     Route("/_admin/accounts", list_accounts, methods=["GET"]),
     Route("/_admin/accounts", add_account, methods=["POST"]),
     Route("/_admin/orders", list_orders, methods=["GET"]),
+    Route("/_admin/requests", request_counts, methods=["GET"]),
+    Route("/_admin/requests", reset_request_counts, methods=["DELETE"]),
 ]
