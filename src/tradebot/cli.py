@@ -27,6 +27,7 @@ from tradebot.engine.cli_commands import add_engine_commands, run_command, user_
 from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
+from tradebot.launch import add_launch_commands, demo_command, up_command
 
 USAGE_ERROR = 2
 
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_backtest(commands)
     _add_generate(commands)
-    commands.add_parser("demo", help="run the bundled demo (today: a backtest on generated candles)")
+    commands.add_parser("demo-backtest", help="backtest the default strategy on generated candles")
+    add_launch_commands(commands)
     add_simulator_command(commands)
     add_engine_commands(commands)
     add_service_commands(commands)
@@ -140,7 +142,9 @@ def _run_demo(arguments: argparse.Namespace) -> int:
 COMMANDS = {
     "backtest": _run_backtest,
     "generate-candles": _run_generate,
-    "demo": _run_demo,
+    "demo-backtest": _run_demo,
+    "demo": demo_command,
+    "up": up_command,
     "simulator": run_simulator_command,
     "run": run_command,
     "user": user_command,

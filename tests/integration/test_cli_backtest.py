@@ -1,4 +1,4 @@
-"""`tradebot backtest`, `generate-candles` and `demo` end to end through `tradebot.cli.main`.
+"""`tradebot backtest`, `generate-candles` and `demo-backtest` end to end through `tradebot.cli.main`.
 
 Candles are generated with `tradebot.backtest.synthetic` (seeded) or written by hand, so the
 tests need no network and no real data. Most tests call `main` in-process; one runs the real
@@ -617,7 +617,7 @@ def test_demo_runs_and_prints_summary_into_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
 
-    status, out, err = run_cli(capsys, "demo")
+    status, out, err = run_cli(capsys, "demo-backtest")
 
     assert (status, err) == (0, "")
     assert "Demo:" in out

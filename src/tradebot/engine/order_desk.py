@@ -108,7 +108,7 @@ class OrderDesk:
         or an earlier order is still unresolved.
         """
         identifier = None if self.unresolved() else self.identifier(intent.side, intent.candle_start)
-        with self._store.transaction() as transaction:
+        with self._store.transaction(durable=True) as transaction:
             record(transaction)
             if identifier is None:
                 return None
@@ -117,7 +117,7 @@ class OrderDesk:
             outcome = self._broker.buy(amount, identifier, price)
         else:
             outcome = self._broker.sell(amount, identifier, price)
-        with self._store.transaction() as transaction:
+        with self._store.transaction(durable=True) as transaction:
             self.apply(transaction, outcome, intent)
         return outcome
 
@@ -135,7 +135,7 @@ class OrderDesk:
             if outcome.error_name == "not_found" and now - order.requested_at < NOT_FOUND_GRACE:
                 settled = False
                 continue
-            with self._store.transaction() as transaction:
+            with self._store.transaction(durable=True) as transaction:
                 self.apply(transaction, outcome, _recovery_intent(order, versions))
             settled = settled and outcome.status not in (OrderStatus.PENDING, OrderStatus.UNKNOWN)
         return settled
@@ -163,7 +163,7 @@ class OrderDesk:
         now = self._clock.now()
         side: Side = "bid" if holdings.volume > volume else "ask"
         intent = OrderIntent(side, now, "manual", *versions)
-        with self._store.transaction() as transaction:
+        with self._store.transaction(durable=True) as transaction:
             self._refresh_holdings(transaction, intent, recorded, now)
             if holdings.volume == volume:
                 return None

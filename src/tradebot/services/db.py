@@ -430,6 +430,9 @@ class Store(Reader):
                 journal = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if journal != "wal":
                 raise StorageError(f"{path}: cannot use WAL journal mode (got {journal})")
+            # Commits survive a crash of the process either way; only `durable` transactions
+            # (order records) wait for the disk, so a heartbeat costs no fsync (see transaction()).
+            connection.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             connection.close()
             raise
@@ -438,23 +441,40 @@ class Store(Reader):
 
     def connection_settings(self) -> dict[str, object]:
         """journal_mode, foreign_keys and busy_timeout as this connection has them."""
-        names = ("journal_mode", "foreign_keys", "busy_timeout")
+        names = ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
         return {name: self._rows(f"PRAGMA {name}")[0][0] for name in names}
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
-        self._begin("BEGIN IMMEDIATE")  # the write lock now, so no reader-turned-writer deadlock later
-        transaction = Transaction(self._connection, self._name)
+    def transaction(self, *, durable: bool = False) -> Iterator[Transaction]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        Every commit survives a crash of the process (WAL). A `durable` one is also on the disk
+        when this returns (fsync, `synchronous = FULL`), so it survives a power cut: order records,
+        whose loss could hide an order sent to the exchange. Other writes (heartbeats, evaluations)
+        may lose their last few commits on a power cut, never consistency.
+        """
+        if durable:
+            self._set_synchronous("FULL")
         try:
-            yield transaction
-            with _translated(self._name):
-                self._connection.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+            self._begin("BEGIN IMMEDIATE")  # the write lock now, so no reader-turned-writer deadlock later
+            transaction = Transaction(self._connection, self._name)
+            try:
+                yield transaction
+                with _translated(self._name):
+                    self._connection.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                transaction.active = False
         finally:
-            transaction.active = False
+            if durable:
+                self._set_synchronous("NORMAL")
+
+    def _set_synchronous(self, level: str) -> None:
+        if not self._connection.in_transaction:  # the pragma cannot change inside a transaction
+            with _translated(self._name):
+                self._connection.execute(f"PRAGMA synchronous = {level}")
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:

@@ -217,8 +217,25 @@ def run_child(path: Path, versions: tuple[int, int], commit: bool) -> None:
 # --- connection and transactions -------------------------------------------------------------
 
 
-def test_open_sets_wal_foreign_keys_and_busy_timeout(store: Store) -> None:
-    assert store.connection_settings() == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000}
+def test_open_sets_wal_foreign_keys_busy_timeout_and_normal_sync(store: Store) -> None:
+    expected = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
+    assert store.connection_settings() == expected
+
+
+def test_durable_transaction_commits_with_full_sync_then_back_to_normal(store: Store) -> None:
+    statements: list[str] = []
+    store._connection.set_trace_callback(statements.append)  # what reaches SQLite, in order
+    with store.transaction(durable=True) as transaction:
+        transaction.set_engine_status(EngineStatus(state="running", mode="TEST", heartbeat_at=NOW))
+    store._connection.set_trace_callback(None)
+    pragmas = [text for text in statements if text.startswith(("PRAGMA synchronous", "BEGIN", "COMMIT"))]
+    assert pragmas == [
+        "PRAGMA synchronous = FULL",
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+        "PRAGMA synchronous = NORMAL",
+    ]
+    assert store.connection_settings()["synchronous"] == 1
 
 
 def test_decision_transaction_committed_lands_every_write(store: Store, versions: tuple[int, int]) -> None:
