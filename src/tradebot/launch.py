@@ -103,11 +103,13 @@ def run_stack(options: StackOptions) -> int:
         url = options.exchange_url or stack.enter_context(_simulator(options))
         if options.exchange_url is None:
             _prepare_demo_user(options.home)
-        engine = stack.enter_context(_child("engine", _engine_command(url, options), options.home))
-        dashboard_port = options.dashboard_port or _free_port()
-        command = _dashboard_command(dashboard_port)
-        dashboard = stack.enter_context(_child("dashboard", command, options.home, url))
-        _wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
+        engine = stack.enter_context(
+            child_process("engine", engine_command_line(url, options.cycle_seconds), options.home)
+        )
+        dashboard_port = options.dashboard_port or free_port()
+        command = dashboard_command_line(dashboard_port)
+        dashboard = stack.enter_context(child_process("dashboard", command, options.home, url))
+        wait_healthy(f"http://127.0.0.1:{dashboard_port}/_stcore/health", dashboard)
         _announce(options, url, dashboard_port)
         try:
             _watch((engine, dashboard), stop)
@@ -131,7 +133,10 @@ class Child:
 
 
 @contextmanager
-def _child(name: str, command: list[str], home: Path, exchange_url: str | None = None) -> Iterator[Child]:
+def child_process(
+    name: str, command: list[str], home: Path, exchange_url: str | None = None
+) -> Iterator[Child]:
+    """Run `command` with `home` as the data directory, its output in `{home}/{name}.log`."""
     environment = dict(os.environ, PYTHONUNBUFFERED="1")
     environment[HOME_VARIABLE] = str(home)
     if exchange_url is not None:
@@ -190,12 +195,14 @@ def _prepare_demo_user(home: Path) -> None:
                 transaction.submit_command(request)
 
 
-def _engine_command(url: str, options: StackOptions) -> list[str]:
+def engine_command_line(url: str, cycle_seconds: float) -> list[str]:
+    """`python -m tradebot engine` against `url`."""
     return [sys.executable, "-m", "tradebot", "engine", "--exchange-url", url,
-            "--cycle-seconds", str(options.cycle_seconds)]  # fmt: skip
+            "--cycle-seconds", str(cycle_seconds)]  # fmt: skip
 
 
-def _dashboard_command(port: int) -> list[str]:
+def dashboard_command_line(port: int) -> list[str]:
+    """`streamlit run` of the dashboard on 127.0.0.1:`port`, headless, without telemetry."""
     return [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.headless", "true",
         "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -203,7 +210,8 @@ def _dashboard_command(port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _wait_healthy(url: str, child: Child) -> None:
+def wait_healthy(url: str, child: Child) -> None:
+    """Return once `url` answers "ok"; TradebotError (with the log's tail) if the child dies first."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if child.process.poll() is not None:
@@ -236,7 +244,8 @@ def _announce(options: StackOptions, url: str, port: int) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     import socket  # noqa: PLC0415
 
     with socket.socket() as probe:

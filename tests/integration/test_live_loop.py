@@ -227,3 +227,30 @@ def test_force_buy_and_sell_trade_now_and_audit_who_and_why(
         ]
         assert [item.note for item in audits] == ["testing the button", "closing it"]
         assert store.positions("TEST") == []
+
+
+def test_guard_of_a_parked_loop_sells_at_stop_loss_even_with_close_only_exits(
+    exchange: Simulator, tmp_path: Path, resources: ExitStack
+) -> None:
+    prepare_user(tmp_path, "TEST")
+    path = params_path(tmp_path, USER)
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"price_exit_check": "close"}))
+    loop = start_loop(exchange, tmp_path, "TEST", resources)
+    with open_user_store(tmp_path, USER) as store:
+        for _ in range(300):
+            exchange.step(60)
+            loop.cycle()
+            if store.positions("TEST"):
+                break
+        [position] = store.positions("TEST")
+        assert position.entry_price is not None
+        exchange.step(5)
+        assert loop.guard() is None  # price inside the exits: nothing happens
+        audits = len(store.trade_audits())
+        crash = round_to_tick(position.entry_price * Decimal("0.97"), up=False)
+        exchange.set_price("KRW-BTC", str(crash))
+        exchange.step(5)
+        assert "stop_loss, between closes" in (loop.guard() or "")
+        assert store.positions("TEST") == []
+        assert len(store.trade_audits()) == audits + 1
+        assert store.trade_audits()[-1].rule == "stop_loss"

@@ -29,6 +29,7 @@ DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
 STALL_CYCLES = 6  # the watchdog restarts a loop silent for this many cycles (at least STALL_FLOOR)
 STALL_FLOOR_SECONDS = 30.0
+POSITION_UNGUARDED = "ALERT: position open and its price exits are NOT running"
 
 
 class Loop(Protocol):
@@ -41,6 +42,8 @@ class Loop(Protocol):
     def cycle(self) -> object: ...
 
     def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str: ...
+
+    def guard(self) -> object: ...
 
 
 LoopFactory = Callable[[RunRequest, ExitStack], Loop]
@@ -83,6 +86,7 @@ class UserRunner:
         self.clock, self.settings, self._report = clock, settings, report
         self.desired: DesiredState = desired_state(store)
         self.loop: Loop | None = None
+        self.guard: Loop | None = None  # price exits only, while parked `failed` with a position
         self._resources = ExitStack()
         self.crashes = 0
         self.failed_reason: str | None = None
@@ -112,16 +116,14 @@ class UserRunner:
             self.start_loop()
         if self.loop is not None:
             self._cycle()
+        elif self.failed_reason is not None and self.guard is not None:
+            self._guard_cycle()
 
     def start_loop(self) -> bool:
         """Build and start the loop in the desired mode; a failure counts as a crash."""
         self.close_loop()
-        request = RunRequest(
-            home=self.settings.home, username=self.username, mode=self.desired.mode,
-            exchange_url=self.settings.exchange_url, live_confirmed=self.desired.live_confirmed,
-        )  # fmt: skip
         try:
-            loop = self._factory(request, self._resources)
+            loop = self._factory(self._request(), self._resources)
             loop.paused = self.desired.paused
             loop.start()
         except (UpbitTemporaryError, UpbitBlockedError) as error:  # retried, never parks the user
@@ -138,9 +140,15 @@ class UserRunner:
         self._announce("paused" if self.desired.paused else "running", f"started in {self.desired.mode}")
         return True
 
+    def _request(self) -> RunRequest:
+        return RunRequest(
+            home=self.settings.home, username=self.username, mode=self.desired.mode,
+            exchange_url=self.settings.exchange_url, live_confirmed=self.desired.live_confirmed,
+        )  # fmt: skip
+
     def close_loop(self) -> None:
-        """Stop the loop (if any) and close what it opened."""
-        self.loop = None
+        """Stop the loop or the price-exit guard (if any) and close what it opened."""
+        self.loop = self.guard = None
         self._close_resources()
 
     def _close_resources(self) -> None:
@@ -198,12 +206,41 @@ class UserRunner:
         self.say(f"loop crashed ({self.crashes}): {error}\n{trace}")
         if self.crashes > len(self.settings.backoff):
             self.failed_reason = f"failed after {self.crashes} crashes in a row: {error}"
-            self._announce("failed", f"{self.failed_reason} (price exits are NOT running)")
+            self._announce("failed", f"{self.failed_reason} ({self._start_guard()})")
             return
         delay = self.settings.backoff[self.crashes - 1]
         self.retry_at = self.clock.monotonic() + delay
         self._announce("stopped", f"crashed ({self.crashes}/{len(self.settings.backoff)}): {error}; "
                        f"restarting in {delay:g} s")  # fmt: skip
+
+    # --- parked with a position: price exits only ----------------------------------------------
+
+    def _start_guard(self) -> str:
+        """Keep the price exits of an open position running while parked; what to tell the user."""
+        try:
+            holding = bool(self.store.positions(self.desired.mode))
+        except Exception:  # unknown: try to protect anyway
+            holding = True
+        if not holding:
+            return "no open position"
+        try:
+            guard = self._factory(self._request(), self._resources)
+            guard.start()
+        except Exception as error:
+            self.close_loop()
+            return f"{POSITION_UNGUARDED}: {error}"
+        self.guard = guard
+        return "position open: its stop loss, take profit and trailing stop are still checked on every price"
+
+    def _guard_cycle(self) -> None:
+        assert self.guard is not None
+        try:
+            self.guard.guard()
+        except UpbitError as error:
+            self.say(f"price exits: exchange error, retrying next cycle: {error}")
+        except Exception as error:  # the guard itself fails: say so loudly, stop trying
+            self.close_loop()
+            self._announce("failed", f"{self.failed_reason} ({POSITION_UNGUARDED}: {error})")
 
     # --- status and messages ------------------------------------------------------------------
 

@@ -201,10 +201,20 @@ class LiveLoop:
 
     # --- price exits between closes --------------------------------------------------------------
 
-    def _check_price_exits(self, quote: Quote) -> str | None:
+    def guard(self) -> str | None:
+        """For a user parked `failed` while holding a position: only the price exits, every price.
+
+        The loop's candle processing is what kept crashing, so stop loss, take profit and the
+        trailing stop are checked on the latest price (whatever `price_exit_check` says) and sell
+        through the order desk as usual. Nothing else runs: no entries, no candles.
+        """
+        self._desk.resume_unfinished(self._versions)
+        return self._check_price_exits(self._feed.quote(), every_price=True)
+
+    def _check_price_exits(self, quote: Quote, every_price: bool = False) -> str | None:
         params = self._settings.params
         position = self._position()
-        if position is None or params.price_exit_check.value != "tick":
+        if position is None or (params.price_exit_check.value != "tick" and not every_price):
             return None
         view = _view(position)
         assert view is not None  # a position gives a view

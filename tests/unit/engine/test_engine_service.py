@@ -59,9 +59,17 @@ class FakeLoop:
     started: bool = False
     cycles: int = 0
     closed: bool = False
+    guards: int = 0
+    crash_on_guard: bool = False
 
     def start(self) -> None:
         self.started = True
+
+    def guard(self) -> object:
+        if self.crash_on_guard:
+            raise RuntimeError("boom in guard")
+        self.guards += 1
+        return None
 
     def cycle(self) -> object:
         if self.crash_on_cycle:
@@ -274,7 +282,7 @@ def test_a_crashing_loop_restarts_after_each_delay_then_is_parked_failed(harness
         runner.tick()
         assert len(harness.factory.loops) == loops
     assert runner.failed_reason == "failed after 4 crashes in a row: boom in cycle"
-    assert harness.status() == ("failed", f"{runner.failed_reason} (price exits are NOT running)")
+    assert harness.status() == ("failed", f"{runner.failed_reason} (no open position)")
     harness.clock.advance(10_000)
     runner.tick()
     assert len(harness.factory.loops) == 4  # parked
@@ -284,6 +292,53 @@ def test_a_crashing_loop_restarts_after_each_delay_then_is_parked_failed(harness
     assert harness.command(restarted).result_message == "running in TEST"
     assert runner.failed_reason is None
     assert harness.factory.loops[-1].cycles == 1
+
+
+def _park_with_position(harness: Harness) -> UserRunner:
+    """alice holds coins in TEST and her loop crashes on every cycle until she is parked."""
+    held = Position(
+        mode="TEST", market="KRW-BTC", volume=Decimal("0.01"), entry_price=Decimal(90_000_000),
+        peak_price=Decimal(90_000_000), entry_candle_start=START, bars_held=3, updated_at=START,
+    )  # fmt: skip
+    with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
+        transaction.set_position(held)
+    harness.factory.crash_on_cycle = True
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    for delay in (5.0, 30.0, 300.0):
+        harness.clock.advance(delay)
+        runner.tick()
+    assert runner.failed_reason is not None
+    return runner
+
+
+def test_parked_user_with_position_keeps_price_exits_checked_every_cycle(harness: Harness) -> None:
+    runner = _park_with_position(harness)
+    guard = harness.factory.loops[-1]
+    assert runner.guard is guard
+    assert guard.started
+    state, error = harness.status()
+    assert state == "failed"
+    assert "still checked on every price" in (error or "")
+    for _ in range(3):
+        runner.tick()
+    assert guard.guards == 3
+    assert guard.cycles == 0  # no candles, no entries
+    harness.send("stop")
+    runner.tick()
+    assert runner.guard is None
+    assert guard.closed
+
+
+def test_parked_user_guard_failing_reports_unguarded_position(harness: Harness) -> None:
+    runner = _park_with_position(harness)
+    harness.factory.loops[-1].crash_on_guard = True
+    runner.tick()
+    assert runner.guard is None
+    state, error = harness.status()
+    assert state == "failed"
+    assert "ALERT: position open and its price exits are NOT running: boom in guard" in (error or "")
 
 
 def test_unsupported_commands_are_rejected(harness: Harness) -> None:
