@@ -92,7 +92,7 @@ def start_engine(home: Path, url: str) -> subprocess.Popen[bytes]:
                "--cycle-seconds", str(CYCLE_SECONDS)]  # fmt: skip
     environment = dict(os.environ, TRADEBOT_HOME=str(home), PYTHONUNBUFFERED="1")
     log = (home / "engine.log").open("wb")
-    return subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    return subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 
 def running_users(home: Path) -> tuple[int, list[dict[str, object]]]:
@@ -169,7 +169,8 @@ def measure(count: int, seconds: float, speed: float) -> Result:
             users=count, running=running, cycle_p50=statistics.median(cycles),
             cycle_p99=cycles[int(0.99 * (len(cycles) - 1))], cycle_max=cycles[-1],
             heartbeat_p99=sorted(heartbeats)[int(0.99 * (len(heartbeats) - 1))], cpu_percent=cpu,
-            rss_mb=max(rss) / 2**20, requests_per_second=per_second, throttled=throttled, startup_seconds=startup,
+            rss_mb=max(rss) / 2**20, requests_per_second=per_second, throttled=throttled,
+            startup_seconds=startup,
         )  # fmt: skip
     finally:
         if engine is not None and engine.poll() is None:
@@ -183,6 +184,18 @@ def measure(count: int, seconds: float, speed: float) -> Result:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def report_line(result: Result) -> str:
+    """One row of the results table."""
+    milliseconds = [
+        f"{value * 1000:12.1f}" for value in (result.cycle_p50, result.cycle_p99, result.cycle_max)
+    ]
+    return (
+        f"{result.users:5d} {result.running:7d} {result.startup_seconds:9.1f} {' '.join(milliseconds)} "
+        f"{result.heartbeat_p99:15.1f} {result.cpu_percent:5.0f} {result.rss_mb:6.0f} "
+        f"{result.rss_mb / result.users:11.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[10, 100, 1000])
@@ -192,13 +205,11 @@ def main() -> None:
     print(f"{len(MARKETS)} markets, minute candles closing every {60 / arguments.speed:g} s, "
           f"{CYCLE_SECONDS:g}-s cycles, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
-    header = "users running startup_s cycle_p50_ms cycle_p99_ms cycle_max_ms heartbeat_p99_s cpu_% rss_MB rss/user_MB"
-    print(header)
+    print("users running startup_s cycle_p50_ms cycle_p99_ms cycle_max_ms heartbeat_p99_s "
+          "cpu_% rss_MB rss/user_MB")  # fmt: skip
     for count in arguments.users:
         result = measure(count, arguments.seconds, arguments.speed)
-        print(f"{result.users:5d} {result.running:7d} {result.startup_seconds:9.1f} {result.cycle_p50 * 1000:12.1f} "
-              f"{result.cycle_p99 * 1000:12.1f} {result.cycle_max * 1000:12.1f} {result.heartbeat_p99:15.1f} "
-              f"{result.cpu_percent:5.0f} {result.rss_mb:6.0f} {result.rss_mb / result.users:11.2f}")  # fmt: skip
+        print(report_line(result), flush=True)
         rates = ", ".join(f"{kind} {rate:.2f}/s" for kind, rate in result.requests_per_second.items())
         print(f"      requests: {rates}; throttled answers: {result.throttled}", flush=True)
 

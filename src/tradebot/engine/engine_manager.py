@@ -31,6 +31,7 @@ from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
     HealthReport,
     ProcessLike,
+    assess_user,
     process_health,
     read_user_health,
     unreadable_user,
@@ -134,7 +135,11 @@ class EngineManager:
         for username in discover_users(self.settings.home):
             runner = self.runners.get(username)
             errors = None if runner is None else runner.consecutive_errors
+            reading = None if runner is None else runner.reading
             try:
+                if reading is not None:  # what the runner read on its own connection at its last tick
+                    users.append(assess_user(username, reading, now, stale, errors))
+                    continue
                 users.append(read_user_health(self.settings.home, username, now, stale, errors))
             except Exception as error:  # one unreadable file must not hide the others
                 users.append(unreadable_user(username, error))

@@ -23,6 +23,7 @@ from tradebot.engine.engine_commands import apply_pending_commands, fail_abandon
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
 from tradebot.services.db import Store
 from tradebot.services.desired_state import DesiredState, desired_state
+from tradebot.services.health_monitor import UserReading, read_user
 from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
@@ -87,6 +88,7 @@ class UserRunner:
         self.desired: DesiredState = desired_state(store)
         self.loop: Loop | None = None
         self.guard: Loop | None = None  # price exits only, while parked `failed` with a position
+        self.reading: UserReading | None = None  # the last health reading of the user's database
         self._resources = ExitStack()
         self.crashes = 0
         self.failed_reason: str | None = None
@@ -118,6 +120,15 @@ class UserRunner:
             self._cycle()
         elif self.failed_reason is not None and self.guard is not None:
             self._guard_cycle()
+        self._read_health()
+
+    def _read_health(self) -> None:
+        """The engine's health report reads this instead of opening every database every cycle."""
+        try:
+            with self.store.snapshot() as reader:
+                self.reading = read_user(reader, self.desired)
+        except Exception:  # health is for display; the report falls back to reading the file
+            self.reading = None
 
     def start_loop(self) -> bool:
         """Build and start the loop in the desired mode; a failure counts as a crash."""

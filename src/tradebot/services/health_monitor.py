@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Reader, open_user_store
-from tradebot.services.desired_state import desired_state
+from tradebot.services.desired_state import DesiredState, desired_state
+from tradebot.services.records import EngineStatus
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: position without a running loop"
@@ -84,12 +85,27 @@ class ProcessLike(Protocol):
     def num_threads(self) -> int: ...
 
 
-def user_health(
-    username: str, reader: Reader, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+@dataclass(frozen=True, slots=True)
+class UserReading:
+    """What a user's database says about its loop: status row, desired state, open positions."""
+
+    status: EngineStatus | None
+    desired: DesiredState
+    open_positions: int
+
+
+def read_user(reader: Reader, desired: DesiredState | None = None) -> UserReading:
+    """The user's reading (`desired` when the caller already knows it: the engine's runner does)."""
+    positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
+    known = desired if desired is not None else desired_state(reader)
+    return UserReading(reader.engine_status(), known, positions)
+
+
+def assess_user(
+    username: str, reading: UserReading, now: datetime, stale_seconds: float, consecutive_errors: int | None
 ) -> UserHealth:
     """The health of one user at `now`; a heartbeat older than `stale_seconds` counts as stalled."""
-    status, desired = reader.engine_status(), desired_state(reader)
-    positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
+    status, desired, positions = reading.status, reading.desired, reading.open_positions
     age = None if status is None else (now - status.heartbeat_at).total_seconds()
     fresh = age is not None and age <= stale_seconds
     looping = status is not None and status.state in ACTIVE_STATES and fresh
@@ -104,6 +120,13 @@ def user_health(
         consecutive_errors=consecutive_errors, last_error=None if status is None else status.last_error,
         open_positions=positions, alert=POSITION_ALERT if positions and not looping else None,
     )  # fmt: skip
+
+
+def user_health(
+    username: str, reader: Reader, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+) -> UserHealth:
+    """The health of one user at `now`, read through `reader`."""
+    return assess_user(username, read_user(reader), now, stale_seconds, consecutive_errors)
 
 
 def unreadable_user(username: str, error: Exception) -> UserHealth:

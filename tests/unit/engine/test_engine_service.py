@@ -503,14 +503,16 @@ def test_manager_check_health_restarts_stalled_runner_and_writes_position_alert(
         rate_counters=lambda: {"quotation:candles": GroupCounts(requests=5, throttled=1)},
     )  # fmt: skip
     manager.runners["alice"] = runner
-    harness.send("start")
-    runner.tick()
     position = Position(
         mode="TEST", market="KRW-BTC", volume=Decimal("0.1"), entry_price=Decimal(1000), peak_price=None,
         entry_candle_start=None, bars_held=0, updated_at=START,
     )  # fmt: skip
     with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
         transaction.set_position(position)
+    harness.send("start")
+    runner.tick()  # also takes the health reading the manager uses (no database opened per user)
+    assert runner.reading is not None
+    assert runner.reading.open_positions == 1
     harness.clock.advance(31.0)
 
     report = manager.check_health()

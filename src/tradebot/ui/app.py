@@ -1,0 +1,117 @@
+"""The dashboard's entrypoint: `streamlit run src/tradebot/ui/app.py` (a thin client, it never trades).
+
+Each run builds the authenticator once (it renders the cookie component, so a second one would
+clash), re-authenticates from the cookie before `st.navigation` (so reloading a deep link keeps its
+page) and offers the pages a logged-in user may open. Login stays registered (hidden) after login
+and Logout after logout: the cookie component's answer reruns the page the browser is on, which
+must still exist or Streamlit shows "Page not found".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from streamlit.navigation.page import StreamlitPage
+
+from tradebot.core.errors import SettingsError
+from tradebot.services.credentials import cookie_key, load_credentials
+from tradebot.ui.components.sidebar import render_sidebar
+from tradebot.ui.session import AUTH_STATUS_KEY, home, logged_in_username
+
+UI_DIRECTORY = Path(__file__).resolve().parent
+AUTHENTICATOR_KEY = "authenticator"
+COOKIE_NAME = "tradebot_auth"
+LOGIN_FILE = "views/login.py"
+# Pages another part of the dashboard provides: (file relative to this one, title, icon, URL path).
+FEATURE_PAGES = (
+    ("views/set_config.py", "Set Config", "⚙️", "config"),
+    ("views/set_conditions.py", "Set Buy/Sell Conditions", "🎯", "conditions"),
+    ("views/audit_viewer.py", "Audit Viewer", "🔎", "audit"),
+    ("views/health.py", "Health", "🩺", "health"),
+)
+
+
+def build_authenticator() -> Any:
+    """The streamlit-authenticator instance of this run, or an error shown and the run stopped."""
+    try:
+        key = cookie_key(home())
+        credentials = load_credentials(home())
+    except SettingsError as error:
+        st.error(str(error))
+        st.stop()
+    return stauth.Authenticate(
+        credentials,
+        cookie_name=COOKIE_NAME,
+        cookie_key=key,
+        cookie_expiry_days=1,
+        auto_hash=False,
+        login_sleep_time=0,  # the library's default 0.7 s sleep before st.navigation breaks routing
+    )
+
+
+def show_logout() -> None:
+    """The Logout page: ends the session and deletes the login cookie."""
+    if st.session_state.get(AUTH_STATUS_KEY):
+        st.session_state[AUTHENTICATOR_KEY].logout(location="unrendered")
+    st.title("🚪 Logged out")
+    st.success("You are logged out.")
+    st.page_link(LOGIN_FILE, label="Log in again", icon="🔐")
+
+
+def file_page(relative: str, title: str, icon: str, url_path: str) -> StreamlitPage | None:
+    """A page backed by a file next to this one, or None while that file does not exist."""
+    if not (UI_DIRECTORY / relative).exists():
+        return None
+    return st.Page(relative, title=title, icon=icon, url_path=url_path)
+
+
+def login_page(visibility: Literal["visible", "hidden"]) -> StreamlitPage:
+    """The Login page at `/`; logged in, it is hidden and forwards to the Dashboard."""
+    return st.Page(
+        LOGIN_FILE, title="Login", icon="🔐", url_path="login", default=True, visibility=visibility
+    )
+
+
+def logout_page(visibility: Literal["visible", "hidden"]) -> StreamlitPage:
+    """The Logout page; logged out, it stays registered (hidden) for the rerun that follows a logout."""
+    return st.Page(show_logout, title="Logout", icon="🚪", url_path="logout", visibility=visibility)
+
+
+def logged_in_pages() -> list[StreamlitPage]:
+    """Dashboard, the feature pages, Account & Mode and Logout; `/` (Login, hidden) opens the Dashboard.
+
+    The Dashboard is not the default page itself: a default page lives at `/`, so a reload of
+    `/dashboard` would find no page.
+    """
+    features = [file_page(*entry) for entry in FEATURE_PAGES]
+    return [
+        login_page("hidden"),
+        st.Page("views/dashboard.py", title="Dashboard", icon="📈", url_path="dashboard"),
+        *[page for page in features if page is not None],
+        st.Page("views/account.py", title="Account & Mode", icon="🔑", url_path="account"),
+        logout_page("visible"),
+    ]
+
+
+def main() -> None:
+    """Authenticate, choose the pages, draw the sidebar and run the chosen page."""
+    st.set_page_config(page_title="tradebot", page_icon="📈", layout="wide")
+    authenticator = build_authenticator()
+    st.session_state[AUTHENTICATOR_KEY] = authenticator
+    if not st.session_state.get(AUTH_STATUS_KEY):
+        authenticator.login(location="unrendered")  # cookie re-auth, before the pages are chosen
+    username = logged_in_username()
+    if username is None and st.session_state.get(AUTH_STATUS_KEY):
+        authenticator.logout(location="unrendered")  # the login was removed since this session began
+    if username is None:
+        st.navigation([login_page("visible"), logout_page("hidden")]).run()
+        return
+    page = st.navigation(logged_in_pages())
+    render_sidebar(username)
+    page.run()
+
+
+main()

@@ -1,0 +1,167 @@
+"""Audit Viewer: why each buy and sell happened, one row per candle, sorted by candle start.
+
+Three tabs: `buy_eval` (every closed candle while flat), `sell_eval` (every closed candle in a
+position, plus price-rule triggers between closes) and `trade_audit` (every executed trade). Only
+the logged-in user's database is opened, read-only; filters, sort and row limit run in SQLite
+(`services.audit_query`), so the page stays fast with 100,000 rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import get_args
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from tradebot.core.errors import TradebotError
+from tradebot.services.audit_query import (
+    AUDIT_TABLES,
+    CONDITION_KEYS,
+    DECISIONS,
+    LEGEND,
+    AuditFilter,
+    AuditTable,
+    audit_csv,
+    audit_frame,
+    count_rows,
+    market_intervals,
+    open_audit_connection,
+    settings_versions,
+)
+from tradebot.services.paths import database_path
+from tradebot.services.records import TradeCause, TriggerKind
+from tradebot.services.schema import KST
+from tradebot.ui.session import home, require_user
+
+ANY = "any"
+DEFAULT_ROWS = 500
+MAX_ROWS = 10_000
+TAB_TITLES: dict[AuditTable, str] = {
+    "buy_eval": "Buy evaluations (buy_eval)",
+    "sell_eval": "Sell evaluations (sell_eval)",
+    "trade_audit": "Trades (trade_audit)",
+}
+CAUSES: dict[str, TradeCause] = {cause: cause for cause in get_args(TradeCause)}
+TRIGGERS: dict[str, TriggerKind] = {kind: kind for kind in get_args(TriggerKind)}
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=KST)
+
+
+def _date_range(
+    column_from: DeltaGenerator, column_to: DeltaGenerator
+) -> tuple[datetime | None, datetime | None]:
+    chosen_from = column_from.date_input("From (KST)", value=None, key="audit_from")
+    chosen_to = column_to.date_input("To (KST, inclusive)", value=None, key="audit_to")
+    start = _day_start(chosen_from) if isinstance(chosen_from, date) else None
+    end = _day_start(chosen_to + timedelta(days=1)) if isinstance(chosen_to, date) else None
+    if start is not None and end is not None and start >= end:
+        st.error("'From' is after 'To': no row can match.")
+    return start, end
+
+
+def _common_filter(connection: sqlite3.Connection) -> tuple[AuditFilter, int]:
+    """The filters above the tabs (dates, market, order) and the number of rows to show."""
+    columns = st.columns([2, 2, 3, 2, 2])
+    start, end = _date_range(columns[0], columns[1])
+    pairs = {f"{market} {interval}": (market, interval) for market, interval in market_intervals(connection)}
+    chosen = columns[2].selectbox("Market and interval", [ANY, *pairs], key="audit_market")
+    market, interval = pairs.get(chosen or ANY, (None, None))
+    limit = columns[3].number_input(
+        "Rows shown", min_value=1, max_value=MAX_ROWS, value=DEFAULT_ROWS, step=100, key="audit_limit"
+    )
+    newest_first = columns[4].toggle("Newest first", value=True, key="audit_newest")
+    common = AuditFilter(start=start, end=end, market=market, interval=interval, newest_first=newest_first)
+    return common, int(limit or DEFAULT_ROWS)
+
+
+def _choice(label: str, options: tuple[str, ...], key: str, column: DeltaGenerator) -> str | None:
+    chosen = column.selectbox(label, [ANY, *options], key=key)
+    return None if chosen in (None, ANY) else str(chosen)
+
+
+def _table_filter(table: AuditTable, common: AuditFilter) -> AuditFilter:
+    """The tab's own filters (decision, failed condition, trigger or cause) on top of the common ones."""
+    columns = st.columns(3)
+    label = "Side" if table == "trade_audit" else "Decision"
+    decision = _choice(label, DECISIONS[table], f"audit_{table}_decision", columns[0])
+    criteria = replace(common, decision=decision)
+    if table != "trade_audit":
+        failed = _choice("Condition failed", CONDITION_KEYS[table], f"audit_{table}_failed", columns[1])
+        criteria = replace(criteria, failed_condition=failed)
+    if table == "sell_eval":
+        trigger = _choice("Trigger", tuple(TRIGGERS), "audit_sell_eval_trigger", columns[2])
+        criteria = replace(criteria, trigger_kind=TRIGGERS.get(trigger or ANY))
+    if table == "trade_audit":
+        cause = _choice("Cause", tuple(CAUSES), "audit_trade_audit_cause", columns[1])
+        criteria = replace(criteria, cause=CAUSES.get(cause or ANY))
+    return criteria
+
+
+def _csv_maker(path: Path, table: AuditTable, criteria: AuditFilter) -> Callable[[], str]:
+    # Streamlit calls this on another thread when the button is clicked: it opens its own connection
+    # (SQLite connections are per thread) and builds the whole file only then, not on every rerun.
+    def build() -> str:
+        with open_audit_connection(path) as connection:
+            return audit_csv(connection, table, criteria)
+
+    return build
+
+
+def _table_tab(
+    path: Path, connection: sqlite3.Connection, table: AuditTable, common: AuditFilter, limit: int
+) -> None:
+    criteria = _table_filter(table, common)
+    total = count_rows(connection, table, criteria)
+    frame = audit_frame(connection, table, criteria, limit)
+    order = "newest" if criteria.newest_first else "oldest"
+    st.caption(
+        f"{len(frame):,} of {total:,} matching rows, by candle start ({order} first); times in KST; "
+        "`params_version` / `conditions_version`: the settings in force (see Settings versions below)."
+    )
+    st.dataframe(frame, hide_index=True)
+    st.download_button(
+        f"Download CSV ({total:,} rows)", data=_csv_maker(path, table, criteria), file_name=f"{table}.csv",
+        mime="text/csv", key=f"audit_{table}_csv", on_click="ignore", disabled=total == 0,
+    )  # fmt: skip
+
+
+def _settings_versions(connection: sqlite3.Connection) -> None:
+    with st.expander("Settings versions"):
+        versions = settings_versions(connection)
+        if versions.empty:
+            st.info("No settings version recorded yet.")
+            return
+        st.dataframe(versions.drop(columns=["content"]), hide_index=True)
+        numbers = [int(number) for number in versions["version"]]
+        chosen = st.selectbox("Show version", numbers, index=len(numbers) - 1, key="audit_version")
+        content = versions.loc[versions["version"] == chosen, "content"]
+        if not content.empty:
+            st.json(str(content.iloc[0]))
+
+
+def _render() -> None:
+    st.title("Audit Viewer")
+    username = require_user()
+    path = database_path(home(), username)
+    st.caption(f"Why the bot bought, sold or held on each closed candle. {LEGEND}.")
+    try:
+        with open_audit_connection(path) as connection:
+            common, limit = _common_filter(connection)
+            for table, tab in zip(
+                AUDIT_TABLES, st.tabs([TAB_TITLES[table] for table in AUDIT_TABLES]), strict=True
+            ):
+                with tab:
+                    _table_tab(path, connection, table, common, limit)
+            _settings_versions(connection)
+    except (TradebotError, sqlite3.Error, ValueError) as error:
+        st.error(f"Cannot read your audit records: {error}")
+
+
+_render()

@@ -1,0 +1,108 @@
+"""The dashboard's entrypoint (AppTest): login, the pages offered, the missing cookie key, logout.
+
+Cookie re-authentication cannot be tested here (AppTest has no cookies); the browser tests do that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from tests.unit.ui.conftest import PASSWORDS, UI_DIR, page_test
+from tradebot.services.credentials import COOKIE_KEY_FILE, COOKIE_KEY_VARIABLE
+
+APP = "app.py"
+LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
+    ("Login", "🔐", "", "views/login.py"),
+    ("Dashboard", "📈", "dashboard", "views/dashboard.py"),
+    ("Set Config", "⚙️", "config", "views/set_config.py"),
+    ("Set Buy/Sell Conditions", "🎯", "conditions", "views/set_conditions.py"),
+    ("Audit Viewer", "🔎", "audit", "views/audit_viewer.py"),
+    ("Health", "🩺", "health", "views/health.py"),
+    ("Account & Mode", "🔑", "account", "views/account.py"),
+    ("Logout", "🚪", "logout", None),
+]
+
+
+def registered(app: AppTest) -> list[tuple[str, str, str, str | None]]:
+    """The pages `st.navigation` registered in the last run (AppTest keeps them privately)."""
+    pages = app._registered_pages.values()
+    return [
+        (
+            page["page_name"],
+            page["icon"],
+            page["url_pathname"],
+            str(Path(page["script_path"]).relative_to(UI_DIR)) if page["script_path"] else None,
+        )
+        for page in pages
+    ]
+
+
+def log_in(app: AppTest, username: str, password: str) -> AppTest:
+    app.text_input[0].input(username)
+    app.text_input[1].input(password)
+    app.button[0].click()
+    return app.run()
+
+
+def test_app_logged_out_shows_login_form_and_no_dashboard(ui_home: Path) -> None:
+    app = page_test(APP, username=None).run()
+    assert not app.exception
+    assert [field.label for field in app.text_input] == ["Username", "Password"]
+    assert app.info[0].value == "Please enter your username and password"
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]  # Logout hidden
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        app.switch_page("views/dashboard.py")
+
+
+def test_app_wrong_password_refused_stays_logged_out(ui_home: Path) -> None:
+    app = log_in(page_test(APP, username=None).run(), "alice", "wrong-password-1")
+    assert app.error[0].value == "Username/password is incorrect"
+    assert app.session_state["authentication_status"] is False
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+
+
+def test_app_login_form_then_dashboard_of_that_user(ui_home: Path) -> None:
+    app = log_in(page_test(APP, username=None).run(), "bob", PASSWORDS["bob"])
+    assert app.success[0].value == "Logged in as bob: opening the Dashboard…"
+    app.run()  # the rerun the cookie component starts in a browser
+    assert not app.exception
+    assert app.title[0].value == "📈 Dashboard"
+    assert app.sidebar.text[0].value == "👤 bob"
+
+
+def test_app_logged_in_offers_every_page_with_emoji_icons_and_url_paths(ui_home: Path) -> None:
+    app = page_test(APP).run()
+    expected = [page for page in LOGGED_IN_PAGES if page[3] is None or (UI_DIR / page[3]).exists()]
+    assert registered(app) == expected
+    assert app.title[0].value == "📈 Dashboard"  # `/` forwards to the Dashboard
+    assert [caption.value for caption in app.sidebar.caption][:2] == [
+        "Mode: **TEST**",
+        "Engine: ⚪ never started",
+    ]
+    app.switch_page("views/account.py").run()
+    assert app.title[0].value == "🔑 Account & Mode"
+
+
+def test_app_no_cookie_key_configured_shows_error_and_stops(
+    ui_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(COOKIE_KEY_VARIABLE)
+    (ui_home / COOKIE_KEY_FILE).unlink()
+    app = page_test(APP, username=None).run()
+    assert app.error[0].value.startswith(f"no cookie key: set {COOKIE_KEY_VARIABLE}")
+    assert not app.text_input
+
+
+def test_app_logout_page_ends_session_and_links_back_to_login(ui_home: Path) -> None:
+    app = page_test(APP).run()
+    app._page_hash = calc_hash("logout")  # AppTest switches only to file pages; Logout is a function
+    app.run()
+    assert app.success[0].value == "You are logged out."
+    assert app.session_state["authentication_status"] is None
+    assert app.session_state["username"] is None
+    app.run()
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
