@@ -207,6 +207,7 @@ def dashboard_command_line(port: int) -> list[str]:
         sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.headless", "true",
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
 
 

@@ -126,6 +126,12 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], stack: St
     return {**browser_type_launch_args, "executable_path": chromium_path(), "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    """A tall window, so each screenshot shows the whole page (Streamlit scrolls inside the app)."""
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 2000}}
+
+
 @pytest.fixture
 def context(context: BrowserContext) -> BrowserContext:
     """Every page records when its DOM last changed (for `wait_app_settled`)."""
