@@ -180,6 +180,10 @@ class Reader:
         found = self._all(record_type, sql, parameters)
         return found[0] if found else None
 
+    def query(self, sql: str, parameters: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
+        """Rows of one SELECT, for a feature package that owns its tables (`ai_review.store`)."""
+        return self._rows(sql, parameters)
+
     def user(self, username: str) -> User | None:
         """The user row, if saved."""
         return self._one(User, "SELECT * FROM users WHERE username = ?", (username,))
@@ -284,6 +288,12 @@ class Transaction(Reader):
     ) -> int:
         values = encode_record(record) | dict(extra or {})
         return self._write(_insert_sql(table, tuple(values), keys), values).lastrowid or 0
+
+    def execute(
+        self, sql: str, parameters: Sequence[SqlValue] | Mapping[str, SqlValue] = ()
+    ) -> sqlite3.Cursor:
+        """Run one write statement of a feature package that owns its tables (`ai_review.store`)."""
+        return self._write(sql, parameters)
 
     def save_user(self, user: User) -> None:
         """Insert or replace the user row; a password_hash that is not a bcrypt hash is refused."""

@@ -17,6 +17,9 @@ current layout. Upgrading 1 -> 2 renames each old table to `v1_<name>` (kept rea
 untouched, for reference), creates the new tables and carries the state over: users, the paper
 balance and the coin positions. Old evaluations and audit rows stay only in the `v1_*` tables: they
 have no candle key, duplicate rows and no settings version, so they cannot meet the new guarantees.
+Version 3 adds the optional AI review's tables (`ai_settings`, `ai_keys`, `ai_calls`,
+`ai_explanations`; read and written by `services.ai_review.store`); upgrading 2 -> 3 only creates
+them, and a fresh file is created at version 2 and upgraded, so both paths give the same layout.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import datetime_to_nanos, nanos_to_datetime
 from tradebot.core.strategy import ConditionResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 KST = timezone(timedelta(hours=9), "KST")  # the original system wrote naive Korean wall-clock times
 
@@ -212,6 +215,43 @@ VERSION_2: tuple[str, ...] = (
     close TEXT NOT NULL,
     volume TEXT NOT NULL,
     PRIMARY KEY (market, interval, start)) STRICT, WITHOUT ROWID""",
+)
+
+# Version 3: the optional AI review (issue 8). Settings are JSON validated by
+# `ai_review.config.AiSettings`; the API key is Fernet ciphertext like `api_keys`. `ai_calls` keeps
+# every request whatever its outcome: `pending` is the reservation written before a request is
+# sent (its cost is the estimate, so concurrent callers and a crash mid-request stay under the cap).
+VERSION_3: tuple[str, ...] = (
+    """CREATE TABLE ai_settings (
+    username TEXT PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+    settings TEXT NOT NULL CHECK (json_valid(settings) AND json_type(settings) = 'object'),
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL CHECK (updated_by <> '')) STRICT""",
+    """CREATE TABLE ai_keys (
+    username TEXT PRIMARY KEY REFERENCES users (username) ON DELETE CASCADE,
+    api_key_ciphertext BLOB NOT NULL,
+    updated_at INTEGER NOT NULL) STRICT""",
+    """CREATE TABLE ai_calls (
+    id INTEGER PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('explain', 'review', 'advisor')),
+    row_ref TEXT,
+    model TEXT NOT NULL CHECK (model <> ''),
+    prompt TEXT NOT NULL CHECK (json_valid(prompt) AND json_type(prompt) = 'array'),
+    response TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok', 'error', 'timeout', 'budget')),
+    error TEXT,
+    input_tokens INTEGER CHECK (input_tokens >= 0),
+    output_tokens INTEGER CHECK (output_tokens >= 0),
+    cost_usd TEXT NOT NULL CHECK (cost_usd NOT LIKE '-%'),
+    duration INTEGER CHECK (duration >= 0),
+    created_at INTEGER NOT NULL) STRICT""",
+    "CREATE INDEX ai_calls_by_time ON ai_calls (created_at)",
+    """CREATE TABLE ai_explanations (
+    row_ref TEXT PRIMARY KEY CHECK (row_ref <> ''),
+    row_evaluated_at INTEGER NOT NULL,
+    call_id INTEGER NOT NULL REFERENCES ai_calls (id),
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL) STRICT""",
 )
 
 
@@ -445,6 +485,11 @@ def _create_version_2(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
+def _create_version_3(connection: sqlite3.Connection) -> None:
+    for statement in VERSION_3:
+        connection.execute(statement)
+
+
 def _upgrade_version_1(connection: sqlite3.Connection) -> None:
     present = _tables(connection) & set(V1_TABLES)
     for table in sorted(present):
@@ -510,4 +555,5 @@ def _legacy_time(value: object, fallback: int) -> int:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=0, target=2, apply=_create_version_2),
     Migration(source=1, target=2, apply=_upgrade_version_1),
+    Migration(source=2, target=3, apply=_create_version_3),
 )

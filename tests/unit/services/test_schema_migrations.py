@@ -17,6 +17,7 @@ from tradebot.services.db import Store
 from tradebot.services.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    VERSION_2,
     CorruptDatabaseError,
     SchemaVersionError,
     StorageError,
@@ -85,9 +86,20 @@ def build_version_1(path: Path) -> None:
         connection.executescript(VERSION_1_DDL + VERSION_1_ROWS)
 
 
+def build_version_2(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        for statement in VERSION_2:
+            connection.execute(statement)
+        connection.execute("PRAGMA user_version = 2")
+
+
 # Every version a file on disk can be at, except the current one; a new schema version must add
 # the builder of the version it replaces (see test_every_earlier_version_has_a_builder).
-EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {0: build_empty, 1: build_version_1}
+EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
+    0: build_empty,
+    1: build_version_1,
+    2: build_version_2,
+}
 
 
 def schema_of(path: Path) -> list[tuple[str, str, str]]:
@@ -210,7 +222,9 @@ def test_file_from_newer_tradebot_refused_and_untouched(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as connection:
         connection.executescript("CREATE TABLE future (x); PRAGMA user_version = 99;")
     before = path.read_bytes()
-    with pytest.raises(SchemaVersionError, match=r"schema version 99 is newer .* supports \(2\)") as error:
+    with pytest.raises(
+        SchemaVersionError, match=rf"schema version 99 is newer .* supports \({SCHEMA_VERSION}\)"
+    ) as error:
         Store.open(path)
     assert "\n" not in str(error.value)
     assert str(path) in str(error.value)

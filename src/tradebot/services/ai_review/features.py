@@ -1,0 +1,192 @@
+"""The AI review's features: explain one evaluation, review a day or a week, advise on entries.
+
+Each feature first checks the user's set-up; while it is off, nothing is sent and the result's
+status is `disabled` with how to enable it. Results never raise for a failed request: the status
+says what happened (see `client.CallStatus`) and every request is recorded in `ai_calls`.
+`EntryAdvisor` (the go / no-go before an entry) lives in `advisor` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tradebot.core.models import Candle
+from tradebot.services.ai_review.advisor import EntryAdvisor
+from tradebot.services.ai_review.client import AiClient, AiResult, CallStatus
+from tradebot.services.ai_review.prompts import (
+    explain_messages,
+    market_context,
+    parse_conditions,
+    parse_params,
+    review_messages,
+    settings_document,
+)
+from tradebot.services.ai_review.setup import AiAvailability, AiRuntime, AiSetup, load_setup
+from tradebot.services.ai_review.statistics import ReviewStatistics, review_statistics
+from tradebot.services.ai_review.store import (
+    CachedExplanation,
+    EvaluationKey,
+    EvaluationTable,
+    cached_explanation,
+    row_reference,
+    save_explanation,
+)
+from tradebot.services.db import Reader, Store, Window
+from tradebot.services.records import BuyEvaluation, SellEvaluation, TradeAudit
+from tradebot.services.schema import SqlValue, decode_record
+
+__all__ = [
+    "AiRuntime",
+    "DailyReview",
+    "EntryAdvisor",
+    "EvaluationKey",
+    "ai_status",
+    "daily_review",
+    "evaluation_for_order",
+    "evaluation_for_trade",
+    "explain_evaluation",
+    "find_evaluation",
+]
+
+LOOKBACK_CANDLES = 500  # indicators of the recent candles are recomputed over this many
+REVIEW_DAYS = (1, 7)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyReview:
+    """The locally computed statistics of the period and the model's review of them."""
+
+    statistics: ReviewStatistics
+    result: AiResult
+
+
+def ai_status(store: Store, username: str, runtime: AiRuntime) -> AiAvailability:
+    """Whether the AI features are on for the user, or how to turn them on."""
+    return load_setup(store, username, runtime.box, runtime.environment).availability()
+
+
+def explain_evaluation(
+    store: Store, username: str, table: EvaluationTable, key: EvaluationKey, runtime: AiRuntime
+) -> AiResult:
+    """A short plain-language explanation of one evaluation row, cached per row.
+
+    The cache holds while the row keeps its `evaluated_at` (a re-processed candle is explained
+    again). A cache hit sends nothing and has `cached=True`.
+    """
+    setup, refusal = _usable_setup(store, username, runtime)
+    if refusal is not None:
+        return refusal
+    evaluation = find_evaluation(store, table, key)
+    if evaluation is None:
+        return AiResult(status=CallStatus.ERROR, text=f"no {table} row for {row_reference(table, key)}")
+    reference = row_reference(table, key)
+    cached = cached_explanation(store, reference)
+    if cached is not None and cached.row_evaluated_at == evaluation.evaluated_at:
+        return AiResult(status=CallStatus.OK, text=cached.text, call_id=cached.call_id, cached=True)
+    params = parse_params(store.settings_version(evaluation.params_version))
+    conditions = parse_conditions(store.settings_version(evaluation.conditions_version))
+    recent = market_context(_candles_until(store, evaluation), params) if params is not None else []
+    messages = explain_messages(table, evaluation, settings_document(params, conditions), recent)
+    with AiClient(store, setup, runtime.clock, runtime.prices) as client:
+        result = client.complete("explain", messages, row_ref=reference)
+    if result.ok and result.call_id is not None:
+        _remember(store, reference, evaluation, result.call_id, result.text, runtime)
+    return result
+
+
+def daily_review(store: Store, username: str, runtime: AiRuntime, days: int = 1) -> DailyReview:
+    """Statistics of the last `days` (1 or 7) computed locally, and the model's review of them.
+
+    The review may suggest parameters to try in a backtest; nothing is ever applied.
+    """
+    if days not in REVIEW_DAYS:
+        raise ValueError(f"a review covers 1 or 7 days, not {days}")
+    end = runtime.clock.now()
+    statistics = review_statistics(store, end, days)
+    setup, refusal = _usable_setup(store, username, runtime)
+    if refusal is not None:
+        return DailyReview(statistics, refusal)
+    reference = f"review/{days}d/{end.isoformat()}"
+    with AiClient(store, setup, runtime.clock, runtime.prices) as client:
+        result = client.complete("review", review_messages(statistics.as_document()), row_ref=reference)
+    return DailyReview(statistics, result)
+
+
+def find_evaluation(
+    reader: Reader, table: EvaluationTable, key: EvaluationKey
+) -> BuyEvaluation | SellEvaluation | None:
+    """The `buy_eval` / `sell_eval` row `key` names, if it exists."""
+    window = Window(start=key.candle_start, end=key.candle_start + timedelta(microseconds=1), limit=2)
+    if table == "buy_eval":
+        buys = reader.buy_evaluations(key.market, key.interval, window)
+        return buys[0] if buys else None
+    sells = [
+        row
+        for row in reader.sell_evaluations(key.market, key.interval, window)
+        if row.trigger_kind == key.trigger_kind
+    ]
+    return sells[0] if sells else None
+
+
+def evaluation_for_trade(reader: Reader, trade_id: int) -> tuple[EvaluationTable, EvaluationKey] | None:
+    """The evaluation row behind a `trade_audit` row ("explain this trade"); None for manual trades."""
+    return _evaluation_of(reader, "SELECT * FROM trade_audit WHERE id = ?", (trade_id,))
+
+
+def evaluation_for_order(
+    reader: Reader, order_identifier: str
+) -> tuple[EvaluationTable, EvaluationKey] | None:
+    """The same, found by the trade's order identifier (the Audit Viewer's trade frame shows it)."""
+    return _evaluation_of(reader, "SELECT * FROM trade_audit WHERE order_identifier = ?", (order_identifier,))
+
+
+def _evaluation_of(
+    reader: Reader, sql: str, parameters: tuple[SqlValue, ...]
+) -> tuple[EvaluationTable, EvaluationKey] | None:
+    rows = reader.query(sql, parameters)
+    trade = decode_record(TradeAudit, rows[0]) if rows else None
+    if trade is None or trade.interval is None or trade.candle_start is None:
+        return None
+    market, interval, start = trade.market, trade.interval, trade.candle_start
+    if trade.side == "bid":
+        key = EvaluationKey(market=market, interval=interval, candle_start=start)
+        return ("buy_eval", key) if find_evaluation(reader, "buy_eval", key) else None
+    for trigger in ("tick", "close"):  # a price exit between closes sold on a tick evaluation
+        key = EvaluationKey(market=market, interval=interval, candle_start=start, trigger_kind=trigger)
+        found = find_evaluation(reader, "sell_eval", key)
+        if found is not None and found.decision == "sell":
+            return "sell_eval", key
+    return None
+
+
+def _usable_setup(store: Store, username: str, runtime: AiRuntime) -> tuple[AiSetup, AiResult | None]:
+    setup = load_setup(store, username, runtime.box, runtime.environment)
+    availability = setup.availability()
+    if availability.enabled:
+        return setup, None
+    return setup, AiResult(status=CallStatus.DISABLED, text=availability.message)
+
+
+def _remember(
+    store: Store,
+    reference: str,
+    evaluation: BuyEvaluation | SellEvaluation,
+    call_id: int,
+    text: str,
+    runtime: AiRuntime,
+) -> None:
+    explanation = CachedExplanation(
+        row_ref=reference,
+        row_evaluated_at=evaluation.evaluated_at,
+        call_id=call_id,
+        text=text,
+        created_at=runtime.clock.now(),
+    )
+    with store.transaction() as transaction:
+        save_explanation(transaction, explanation)
+
+
+def _candles_until(reader: Reader, evaluation: BuyEvaluation | SellEvaluation) -> list[Candle]:
+    end = evaluation.candle_start + evaluation.interval.duration  # the row's own candle included
+    return reader.candles(evaluation.market, evaluation.interval, Window(end=end, limit=LOOKBACK_CANDLES))
