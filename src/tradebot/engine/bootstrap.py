@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradebot.core.advisor import EntryAdvisorProtocol
 from tradebot.core.broker import Broker
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import SettingsError, TradebotError
@@ -76,7 +77,19 @@ def build_loop(
     feed = MarketFeed(source, params.market, params.interval, clock)
     broker = _broker(request, store, session, params, clock)
     desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
-    return LiveLoop(store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode)
+    advisor = _entry_advisor(request, store, clock)
+    return LiveLoop(
+        store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode, advisor=advisor
+    )
+
+
+def _entry_advisor(request: RunRequest, store: Store, clock: Clock) -> EntryAdvisorProtocol:
+    """The optional AI entry advisor (off until the user enables it; it checks at every entry)."""
+    # Imported here: it loads the OpenAI client, which `tradebot --help` and tests need not pay for.
+    from tradebot.services.ai_review.advisor import EntryAdvisor  # noqa: PLC0415
+    from tradebot.services.ai_review.setup import AiRuntime  # noqa: PLC0415
+
+    return EntryAdvisor(store, request.username, AiRuntime(box=SecretBox.for_home(request.home), clock=clock))
 
 
 def _broker(

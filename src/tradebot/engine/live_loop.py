@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from tradebot.core.advisor import AdvisorContext, EntryAdvisorProtocol
 from tradebot.core.clock import Clock
 from tradebot.core.errors import TradebotError
 from tradebot.core.indicators import IndicatorRow, IndicatorState
@@ -77,9 +78,11 @@ class LiveLoop:
         watcher: SettingsWatcher,
         mode: Mode,
         engine_id: str = "local",
+        advisor: EntryAdvisorProtocol | None = None,
     ) -> None:
         self._store, self._feed, self._desk, self._clock = store, feed, desk, clock
         self._watcher, self._mode, self._engine_id = watcher, mode, engine_id
+        self._advisor = advisor
         self._settings = watcher.load()
         self._pending: Settings | None = None
         self._versions = (0, 0)
@@ -159,6 +162,8 @@ class LiveLoop:
             budget = buy_budget(self._desk.holdings().krw, ratio, self._desk.fee_rate)
             if budget < MIN_ORDER_KRW:
                 note = f"below_min_order: budget {budget:,} KRW is under {MIN_ORDER_KRW:,} KRW"
+        if decision.action is Action.BUY and not note and self._advisor is not None:
+            note = self._advice(candle, row, decision, budget)
         evaluation = buy_evaluation(context, decision, row, note)
 
         def record(transaction: Transaction) -> None:
@@ -173,6 +178,17 @@ class LiveLoop:
         outcome = self._desk.place(intent, budget, to_decimal(candle.close), record)
         status = outcome.status.value if outcome else NOT_SENT
         return f"{_stamp(candle.start)} buy {budget} KRW: {status}"
+
+    def _advice(self, candle: Candle, row: IndicatorRow, decision: Decision, budget: Decimal) -> str:
+        """The optional entry advisor's veto as a note ("" to trade); it never raises, by contract."""
+        assert self._advisor is not None
+        settings = self._settings
+        context = AdvisorContext(
+            candle=candle, indicators=row, decision=decision, params=settings.params,
+            conditions=settings.conditions, budget_krw=budget,
+        )  # fmt: skip
+        verdict = self._advisor.advise(context)
+        return "" if verdict.go else f"advisor: no-go ({verdict.reason})"
 
     def _in_position(
         self,
