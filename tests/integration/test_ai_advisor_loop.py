@@ -44,11 +44,9 @@ def _trades(simulators: SimulatorFactory, home: Path, fake: FakeOpenAI | None) -
     path = params_path(home, USER)
     path.write_text(json.dumps(json.loads(path.read_text()) | {"take_profit": 0.01, "stop_loss": 0.01}))
     if fake is not None:
+        ai = AiRuntime(box=SecretBox.for_home(home), clock=SystemClock())  # the box the engine uses
         with open_user_store(home, USER) as store:
-            runtime_box = SecretBox.for_home(home)
-            enable(
-                store, _Runtime(runtime_box), fake.base_url, advisor_enabled=True, advisor_timeout_seconds=1.0
-            )
+            enable(store, ai, fake.base_url, advisor_enabled=True, advisor_timeout_seconds=1.0)
     exchange = simulators(markets=["KRW-BTC"], seed=11, rate_limits={"enforce": False})
     with ExitStack() as resources:
         request = RunRequest(home, USER, "TEST", exchange.base_url)
