@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tradebot.core.clock import SystemClock
 from tradebot.core.models import Interval
 from tradebot.core.strategy import Action
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
+from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import recent_calls
 from tradebot.services.db import open_user_store
 from tradebot.services.secrets import SecretBox
