@@ -38,7 +38,7 @@ from tradebot.services.health_monitor import HealthReport, ProcessHealth, UserHe
 from tradebot.services.records import BuyEvaluation, OrderRequest, OrderUpdate, SellEvaluation, TradeAudit
 from tradebot.services.user_admin import create_user
 
-PAGES = Path(__file__).resolve().parents[1] / "src" / "tradebot" / "ui" / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "src" / "tradebot" / "ui" / "views"
 USERNAME = "alice"
 MARKET = "KRW-BTC"
 START = datetime(2026, 1, 1, tzinfo=UTC)

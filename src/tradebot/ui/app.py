@@ -30,6 +30,7 @@ FEATURE_PAGES = (
     ("views/set_config.py", "Set Config", "⚙️", "config"),
     ("views/set_conditions.py", "Set Buy/Sell Conditions", "🎯", "conditions"),
     ("views/audit_viewer.py", "Audit Viewer", "🔎", "audit"),
+    ("views/ai_review.py", "AI Review", "🤖", "ai"),
     ("views/health.py", "Health", "🩺", "health"),
 )
 

@@ -21,6 +21,7 @@ LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
     ("Set Config", "⚙️", "config", "views/set_config.py"),
     ("Set Buy/Sell Conditions", "🎯", "conditions", "views/set_conditions.py"),
     ("Audit Viewer", "🔎", "audit", "views/audit_viewer.py"),
+    ("AI Review", "🤖", "ai", "views/ai_review.py"),
     ("Health", "🩺", "health", "views/health.py"),
     ("Account & Mode", "🔑", "account", "views/account.py"),
     ("Logout", "🚪", "logout", None),

@@ -47,10 +47,19 @@ __all__ = [
     "evaluation_for_trade",
     "explain_evaluation",
     "find_evaluation",
+    "result_message",
 ]
 
 LOOKBACK_CANDLES = 500  # indicators of the recent candles are recomputed over this many
 REVIEW_DAYS = (1, 7)
+HEADLINES: dict[CallStatus, str] = {
+    CallStatus.TIMEOUT: "The model did not answer in time",
+    CallStatus.RATE_LIMITED: "The AI service refused the request for now (rate limit); try again later",
+    CallStatus.SERVER_ERROR: "The AI service failed to answer; try again later",
+    CallStatus.MALFORMED: "The AI service's answer could not be read",
+    CallStatus.BUDGET: "Monthly AI budget reached: nothing was sent (raise the cap or wait for next month)",
+    CallStatus.ERROR: "The AI request failed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,12 @@ def daily_review(store: Store, username: str, runtime: AiRuntime, days: int = 1)
     with AiClient(store, setup, runtime.clock, runtime.prices) as client:
         result = client.complete("review", review_messages(statistics.as_document()), row_ref=reference)
     return DailyReview(statistics, result)
+
+
+def result_message(result: AiResult) -> str:
+    """One line for the user: the answer itself, or why there is none (budget, timeout, 429, ...)."""
+    headline = HEADLINES.get(result.status)
+    return result.text if headline is None else f"{headline}: {result.text}"
 
 
 def find_evaluation(

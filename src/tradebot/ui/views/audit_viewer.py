@@ -4,21 +4,39 @@ Three tabs: `buy_eval` (every closed candle while flat), `sell_eval` (every clos
 position, plus price-rule triggers between closes) and `trade_audit` (every executed trade). Only
 the logged-in user's database is opened, read-only; filters, sort and row limit run in SQLite
 (`services.audit_query`), so the page stays fast with 100,000 rows.
+
+When the user's AI review is on (issue 8), each tab can also explain one of its first rows shown
+(a trade through the evaluation behind it); the explanation and the call are recorded in the
+user's database, so only that request opens it for writing. While it is off, one caption says where
+to enable it and nothing is sent.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
+import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from tradebot.core.clock import SystemClock
 from tradebot.core.errors import TradebotError
+from tradebot.core.models import Interval
+from tradebot.services.ai_review.client import CallStatus
+from tradebot.services.ai_review.features import (
+    EvaluationKey,
+    ai_status,
+    evaluation_for_order,
+    explain_evaluation,
+    result_message,
+)
+from tradebot.services.ai_review.setup import AiRuntime
+from tradebot.services.ai_review.store import EvaluationTable, read_settings
 from tradebot.services.audit_query import (
     AUDIT_TABLES,
     CONDITION_KEYS,
@@ -33,10 +51,12 @@ from tradebot.services.audit_query import (
     open_audit_connection,
     settings_versions,
 )
+from tradebot.services.db import Store
 from tradebot.services.paths import database_path
 from tradebot.services.records import TradeCause, TriggerKind
 from tradebot.services.schema import KST
-from tradebot.ui.session import home, require_user
+from tradebot.services.secrets import SecretBox
+from tradebot.ui.session import home, require_user, user_store
 
 ANY = "any"
 DEFAULT_ROWS = 500
@@ -48,6 +68,15 @@ TAB_TITLES: dict[AuditTable, str] = {
 }
 CAUSES: dict[str, TradeCause] = {cause: cause for cause in get_args(TradeCause)}
 TRIGGERS: dict[str, TriggerKind] = {kind: kind for kind in get_args(TriggerKind)}
+EVALUATION_TABLES: dict[AuditTable, EvaluationTable] = {"buy_eval": "buy_eval", "sell_eval": "sell_eval"}
+EXPLAIN_CHOICES = 200  # the first rows shown can be explained: the choice list stays small
+LABEL_COLUMNS: dict[AuditTable, tuple[str, ...]] = {  # what labels a row and finds its evaluation
+    "buy_eval": ("candle_start", "market", "interval", "decision"),
+    "sell_eval": ("candle_start", "trigger_kind", "market", "interval", "decision"),
+    "trade_audit": ("candle_start", "market", "side", "order_identifier"),
+}
+Row = Mapping[Hashable, Any]  # one row of a shown frame, as `DataFrame.to_dict("records")` gives it
+AI_OFF = "🤖 AI explanations are off: the AI Review page says how to enable them."
 
 
 def _day_start(day: date) -> datetime:
@@ -114,8 +143,111 @@ def _csv_maker(path: Path, table: AuditTable, criteria: AuditFilter) -> Callable
     return build
 
 
+@dataclass(frozen=True, slots=True)
+class Explainer:
+    """Whose rows are explained, and the AI runtime that explains them."""
+
+    username: str
+    runtime: AiRuntime
+
+
+def _explainer(username: str) -> Explainer | None:
+    """An explainer while the user's AI review is on; otherwise one caption and None."""
+    try:
+        with user_store(username) as store:
+            settings = read_settings(store, username)
+            if settings is None or not settings.enabled:
+                st.caption(AI_OFF)  # checked first: no key box is opened (or created) while off
+                return None
+            runtime = AiRuntime(box=SecretBox.for_home(home()), clock=SystemClock())
+            if ai_status(store, username, runtime).enabled:
+                return Explainer(username, runtime)
+    except TradebotError as error:
+        st.caption(f"🤖 AI explanations are unavailable: {error}")
+        return None
+    st.caption(AI_OFF)
+    return None
+
+
+def _row_label(table: AuditTable, number: int, row: Row) -> str:
+    when = row["candle_start"].strftime("%Y-%m-%d %H:%M KST")
+    if table == "trade_audit":
+        return f"{number}. {when} · {row['market']} · {row['side']} · {row['order_identifier']}"
+    trigger = f" ({row['trigger_kind']})" if table == "sell_eval" else ""
+    return f"{number}. {when}{trigger} · {row['market']} {row['interval']} · {row['decision']}"
+
+
+def _explainable(table: AuditTable, frame: pd.DataFrame) -> dict[str, Row]:
+    """The first rows shown that can be explained, by their label (numbered as shown)."""
+    choices: dict[str, Row] = {}
+    shown = frame.head(EXPLAIN_CHOICES)[list(LABEL_COLUMNS[table])]
+    for number, row in enumerate(shown.to_dict("records"), start=1):
+        if table == "trade_audit" and (pd.isna(row["order_identifier"]) or pd.isna(row["candle_start"])):
+            continue  # a manual trade has no candle and no evaluation behind it
+        choices[_row_label(table, number, row)] = row
+    return choices
+
+
+def _target(store: Store, table: AuditTable, row: Row) -> tuple[EvaluationTable, EvaluationKey] | None:
+    evaluation_table = EVALUATION_TABLES.get(table)
+    if evaluation_table is None:  # a trade: the evaluation that placed its order
+        return evaluation_for_order(store, str(row["order_identifier"]))
+    key = EvaluationKey(
+        market=str(row["market"]),
+        interval=Interval(str(row["interval"])),
+        candle_start=row["candle_start"].to_pydatetime(),
+        trigger_kind=TRIGGERS[str(row["trigger_kind"])] if table == "sell_eval" else "close",
+    )
+    return evaluation_table, key
+
+
+def _explain(explainer: Explainer, table: AuditTable, row: Row) -> None:
+    try:
+        with user_store(explainer.username) as store:
+            target = _target(store, table, row)
+            if target is None:
+                st.info("No strategy evaluation behind this trade (manual or recovery): nothing to explain.")
+                return
+            with st.spinner("Asking the model…"):
+                result = explain_evaluation(
+                    store, explainer.username, target[0], target[1], explainer.runtime
+                )
+    except TradebotError as error:
+        st.error(f"Cannot explain this row: {error}")
+        return
+    if not result.ok:
+        warning = result.status in (CallStatus.BUDGET, CallStatus.DISABLED)
+        (st.warning if warning else st.error)(result_message(result))
+        return
+    st.markdown(result.text)
+    if result.cached:
+        st.caption("From the cache: this row was explained before, so nothing was sent.")
+    else:
+        st.caption(f"AI call #{result.call_id}, {result.cost_usd:.6f} USD (logged on the AI Review page).")
+
+
+def _explain_controls(explainer: Explainer, table: AuditTable, frame: pd.DataFrame) -> None:
+    choices = _explainable(table, frame)
+    if not choices:
+        return
+    columns = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = columns[0].selectbox(
+        f"Explain a row with AI (one of the first {EXPLAIN_CHOICES} shown)",
+        list(choices),
+        key=f"audit_{table}_explain_row",
+    )
+    clicked = columns[1].button("Explain this evaluation", key=f"audit_{table}_explain")
+    if clicked and chosen is not None:
+        _explain(explainer, table, choices[chosen])
+
+
 def _table_tab(
-    path: Path, connection: sqlite3.Connection, table: AuditTable, common: AuditFilter, limit: int
+    path: Path,
+    connection: sqlite3.Connection,
+    table: AuditTable,
+    common: AuditFilter,
+    limit: int,
+    explainer: Explainer | None,
 ) -> None:
     criteria = _table_filter(table, common)
     total = count_rows(connection, table, criteria)
@@ -130,6 +262,8 @@ def _table_tab(
         f"Download CSV ({total:,} rows)", data=_csv_maker(path, table, criteria), file_name=f"{table}.csv",
         mime="text/csv", key=f"audit_{table}_csv", on_click="ignore", disabled=total == 0,
     )  # fmt: skip
+    if explainer is not None:
+        _explain_controls(explainer, table, frame)
 
 
 def _settings_versions(connection: sqlite3.Connection) -> None:
@@ -153,12 +287,13 @@ def _render() -> None:
     st.caption(f"Why the bot bought, sold or held on each closed candle. {LEGEND}.")
     try:
         with open_audit_connection(path) as connection:
+            explainer = _explainer(username)
             common, limit = _common_filter(connection)
             for table, tab in zip(
                 AUDIT_TABLES, st.tabs([TAB_TITLES[table] for table in AUDIT_TABLES]), strict=True
             ):
                 with tab:
-                    _table_tab(path, connection, table, common, limit)
+                    _table_tab(path, connection, table, common, limit, explainer)
             _settings_versions(connection)
     except (TradebotError, sqlite3.Error, ValueError) as error:
         st.error(f"Cannot read your audit records: {error}")
