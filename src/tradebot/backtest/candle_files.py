@@ -206,7 +206,17 @@ def _read_json(path: Path) -> _RawCandles:
         raise CandleDataError("expected a JSON array of candle objects")
     table = pa.Table.from_pylist(document)
     layout, time_column = _detect_layout(table.column_names, None)
+    _refuse_booleans(document, layout.price_columns)
     return table, layout, time_column
+
+
+def _refuse_booleans(records: list[dict[str, object]], names: tuple[str, ...]) -> None:
+    # Arrow reads JSON `true` in a number column as 1.0, which could pass as a price or volume.
+    for name in names:
+        row = next((row for row, record in enumerate(records) if isinstance(record.get(name), bool)), None)
+        if row is not None:
+            shown = json.dumps(records[row][name])
+            raise CandleDataError(f"{_label(name)} row {row + 1}: {shown} is not a number")
 
 
 _READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".json": _read_json}
@@ -243,6 +253,8 @@ def _parse_times(column: pa.ChunkedArray, label: str) -> pa.ChunkedArray:
 
 
 def _float_column(column: pa.ChunkedArray, label: str) -> FloatArray:
+    if pa.types.is_boolean(column.type):
+        raise CandleDataError(f"{label} holds true/false values, not numbers")
     if column.type != pa.float64():
         try:
             column = column.cast(pa.float64())

@@ -99,7 +99,7 @@ class StrategyParams(BaseModel):
         if isinstance(value, str):
             value = value.strip().upper()
             if not MARKET_PATTERN.fullmatch(value):
-                raise ValueError(f"'{value}' is not a KRW market code like KRW-BTC")
+                raise ValueError(f"{value!r} is not a KRW market code like KRW-BTC")
         return value
 
     @model_validator(mode="after")

@@ -29,12 +29,21 @@ from tradebot.exchange.upbit import (
     UpbitSession,
 )
 from tradebot.services.db import Store, open_user_store
+from tradebot.services.paths import database_path
 from tradebot.services.records import Mode
 from tradebot.services.secrets import SecretBox
 from tradebot.services.user_admin import load_keys
 from tradebot.services.users import conditions_path, params_path
 
 CYCLE_SECONDS = 5.0
+StoreOpener = Callable[[Path, str], Store]  # (home, username) -> the user's open database
+
+
+def open_existing_store(home: Path, username: str) -> Store:
+    """The user's database; a missing file is refused, never replaced by a new empty one."""
+    if not database_path(home, username).exists():
+        raise SettingsError(f"no user {username} in {home}; create it with: tradebot user add")
+    return open_user_store(home, username, create=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +63,17 @@ def build_loop(
     resources: ExitStack,
     session: UpbitSession | None = None,
     quotations: Quotations | None = None,
+    open_store: StoreOpener = open_existing_store,
 ) -> LiveLoop:
     """Open everything the loop needs; `resources` closes it all when the run ends.
 
     `session` replaces the HTTP session built from `request.exchange_url` (the engine shares one
     across users; tests pass one whose rate limiter runs on their clock), and `quotations` the
     market data source (the engine's `SharedQuotations`; by default the loop's own client).
-    Neither is closed with the loop: their owner closes them.
+    Neither is closed with the loop: their owner closes them. `open_store` opens the user's
+    database (tests pass one with a short busy timeout or a size limit).
     """
-    store = resources.enter_context(open_user_store(request.home, request.username))
+    store = resources.enter_context(open_store(request.home, request.username))
     if store.user(request.username) is None:
         raise SettingsError(
             f"no user {request.username} in {request.home}; create it with: tradebot user add"

@@ -37,6 +37,7 @@ from tradebot.services.health_monitor import (
     unreadable_user,
     write_health,
 )
+from tradebot.services.schema import StorageError
 from tradebot.services.users import validate_username
 
 DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"
@@ -109,7 +110,9 @@ class EngineManager:
             if thread is not None and thread.is_alive():
                 continue
             if thread is not None and username not in self._skipped:
-                self.report(f"{username}: runner thread ended unexpectedly; starting it again")
+                lost = username in self.runners and self.runners[username].database_lost is not None
+                why = "its database file is back" if lost else "runner thread ended unexpectedly"
+                self.report(f"{username}: {why}; starting it again")
             thread = threading.Thread(
                 target=self._serve, args=(username,), name=f"user-{username}", daemon=True
             )
@@ -132,8 +135,12 @@ class EngineManager:
         """The engine's health now: the process, rate groups and every user's loop."""
         now, stale = self.clock.now(), self.settings.stall_limit
         users = []
-        for username in discover_users(self.settings.home):
+        lost = {name for name, runner in self.runners.items() if runner.database_lost is not None}
+        for username in sorted(lost | set(discover_users(self.settings.home))):
             runner = self.runners.get(username)
+            if runner is not None and runner.database_lost is not None:  # no file to read: say why
+                users.append(unreadable_user(username, StorageError(runner.database_lost)))
+                continue
             errors = None if runner is None else runner.consecutive_errors
             reading = None if runner is None else runner.reading
             try:
@@ -157,7 +164,7 @@ class EngineManager:
     def _serve(self, username: str) -> None:
         """A runner thread: its own database connection (SQLite's are per thread), then `run()`."""
         try:
-            store = open_user_store(self.settings.home, username)
+            store = open_user_store(self.settings.home, username, create=False)
         except Exception as error:  # an unreadable file is that user's problem; retried next cycle
             if username not in self._skipped:
                 self.report(f"{username}: database not opened, skipped: {error}")

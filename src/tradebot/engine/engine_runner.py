@@ -3,8 +3,11 @@
 `UserRunner.tick()` is one engine cycle for one user: apply the user's pending commands, start the
 loop if it should run (and no backoff delay is pending), run one loop cycle, and turn any crash into
 a restart after a delay (5 s, 30 s, 5 min by default). After more crashes in a row than there are
-delays the user is parked as `failed` until a start or restart command. `run()` ticks every cycle in
-the user's own thread until the engine stops.
+delays the user is parked as `failed` until a start or restart command. Exchange errors are not
+crashes: the loop stays up and retries every cycle. A database that cannot record (locked, disk
+full) closes the loop until it can, never parking the user; a database file deleted or replaced
+under the engine parks the user for good. `run()` ticks every cycle in the user's own thread until
+the engine stops.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ import threading
 import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
-from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitTemporaryError
-from tradebot.services.db import Store
+from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
+from tradebot.services.db import DatabaseUnavailableError, Store
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import UserReading, read_user
 from tradebot.services.records import EngineState, EngineStatus, Side
@@ -98,6 +102,10 @@ class UserRunner:
         self.consecutive_errors = 0  # crashes and cycle errors since the last clean cycle
         self.last_progress = clock.monotonic()  # when the loop last started or finished a cycle
         self.stalled = False  # set by the watchdog (another thread); the next tick restarts the loop
+        self.exchange_down_since: datetime | None = None  # first of the cycles failing on the exchange
+        self.storage_problem: str | None = None  # why the database cannot record now (locked, disk full)
+        self.storage_faults = 0  # in a row, for the retry delay
+        self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
         self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
 
@@ -105,6 +113,8 @@ class UserRunner:
 
     def tick(self) -> None:
         """Apply pending commands, keep the loop in its desired state and cycle it once."""
+        if self._database_gone():
+            return
         try:
             apply_pending_commands(self)
         except Exception as error:  # one user's storage problem stays this user's
@@ -126,9 +136,44 @@ class UserRunner:
         """The engine's health report reads this instead of opening every database every cycle."""
         try:
             with self.store.snapshot() as reader:
-                self.reading = read_user(reader, self.desired)
+                reading = read_user(reader, self.desired)
         except Exception:  # health is for display; the report falls back to reading the file
             self.reading = None
+            return
+        if self.storage_problem is not None and reading.status is not None:  # the file cannot say it
+            status = replace(reading.status, state="stopped", last_error=self.storage_problem)
+            reading = replace(reading, status=status)
+        self.reading = reading
+
+    def _database_gone(self) -> bool:
+        """True, with the user parked for good, once the database file was deleted or replaced.
+
+        SQLite would go on writing into the deleted file, and every order record would be lost
+        with it: the loop is closed and no new empty database is made in its place.
+        """
+        if self.database_lost is not None:
+            return True
+        problem = self.store.file_problem()
+        if problem is None:
+            return False
+        self.close_loop()
+        self.database_lost = self.failed_reason = (
+            f"ALERT: {problem}: trading stopped for {self.username}, nothing is written to a new "
+            f"empty database ({self._recorded_positions()}); restore the file from a backup or "
+            "recreate the user, then start it again"
+        )
+        self.say(self.database_lost)
+        return True
+
+    def _recorded_positions(self) -> str:
+        try:  # the open connection still reads the deleted file
+            held = [*self.store.positions("TEST"), *self.store.positions("LIVE")]
+        except Exception:
+            return "its open positions are unknown"
+        if not held:
+            return "it recorded no open position"
+        listed = ", ".join(f"{item.mode} {item.volume} {item.market}" for item in held)
+        return f"open positions it recorded, no longer watched: {listed}"
 
     def start_loop(self) -> bool:
         """Build and start the loop in the desired mode; a failure counts as a crash."""
@@ -137,12 +182,15 @@ class UserRunner:
             loop = self._factory(self._request(), self._resources)
             loop.paused = self.desired.paused
             loop.start()
-        except (UpbitTemporaryError, UpbitBlockedError) as error:  # retried, never parks the user
+        except (UpbitTemporaryError, UpbitBlockedError, UpbitResponseError) as error:  # retried, never parks
             self.close_loop()
             self.consecutive_errors += 1
             self.retry_at = self.clock.monotonic() + self.settings.backoff[0]
             self.last_crash = f"exchange error: {error}"
             self._announce("stopped", f"{self.last_crash}; starting again in {self.settings.backoff[0]:g} s")
+            return False
+        except DatabaseUnavailableError as error:  # locked or disk full: retried, never parks the user
+            self._storage_fault(error)
             return False
         except Exception as error:  # bad params, keys or a bug: this user only
             self._crashed(error)
@@ -193,19 +241,61 @@ class UserRunner:
         assert self.loop is not None
         try:
             self.loop.cycle()
-        except UpbitError as error:
+        except UpbitError as error:  # the loop stays up and retries: not a crash
             self.consecutive_errors += 1
-            self.say(f"exchange error, retrying next cycle: {error}")
+            self._exchange_trouble(error)
+            return
+        except DatabaseUnavailableError as error:
+            self._storage_fault(error)
             return
         except Exception as error:  # a crash restarts this user's loop only
             self._crashed(error)
             return
         finally:
             self.last_progress = self.clock.monotonic()
-        self.consecutive_errors = 0
+        if self.exchange_down_since is not None:
+            since = self.exchange_down_since.isoformat(timespec="seconds")
+            self.say(f"exchange answering again after {self.consecutive_errors} failed cycles since {since}")
+            self.exchange_down_since = None
+        self.consecutive_errors, self.storage_problem, self.storage_faults = 0, None, 0
         self._clean_cycles += 1
         if self._clean_cycles >= self.settings.healthy_cycles:
             self.crashes = 0
+
+    def _exchange_trouble(self, error: UpbitError) -> None:
+        """Log the error and show it as the status row's last error (its heartbeat stays old)."""
+        if self.exchange_down_since is None:
+            self.exchange_down_since = self.clock.now()
+        self.say(f"exchange error, retrying next cycle: {error}")
+        since = self.exchange_down_since.isoformat(timespec="seconds")
+        message = (
+            f"exchange error in {self.consecutive_errors} cycle(s) in a row since {since}: {error}; "
+            "retrying every cycle (price exits are checked again with the first price)"
+        )
+        try:
+            with self.store.transaction() as transaction:
+                status = transaction.engine_status()
+                if status is not None:
+                    transaction.set_engine_status(replace(status, last_error=message))
+        except Exception as problem:  # the status is for display
+            self.say(f"status not recorded: {problem}")
+
+    def _storage_fault(self, error: DatabaseUnavailableError) -> None:
+        """The database cannot record (locked, disk full): close the loop, retry later, never park.
+
+        Nothing trades while the loop is closed, so no order is sent that cannot be recorded; it
+        starts again from what the file holds. Not a crash: the cause is outside the bot.
+        """
+        self.close_loop()
+        self.consecutive_errors += 1
+        backoff = self.settings.backoff
+        delay = backoff[min(self.storage_faults, len(backoff) - 1)]
+        self.storage_faults += 1
+        self.retry_at = self.clock.monotonic() + delay
+        self.storage_problem = (
+            f"database unavailable: {error}; not trading until it can record again, retrying in {delay:g} s"
+        )
+        self._announce("stopped", self.storage_problem)
 
     def _crashed(self, error: Exception) -> None:
         self.close_loop()
@@ -258,6 +348,7 @@ class UserRunner:
     def reset_failures(self) -> None:
         """Forget earlier crashes (a start or restart command un-parks a failed user)."""
         self.crashes, self.failed_reason, self.retry_at, self._clean_cycles = 0, None, 0.0, 0
+        self.storage_faults = 0
 
     def _announce(self, state: EngineState, message: str) -> None:
         self.write_status(state, None if state in ("running", "paused") else message)
@@ -285,7 +376,7 @@ class UserRunner:
         """Tick every `cycle_seconds` until `stop` is set, then shut down cleanly."""
         next_tick = self.clock.monotonic()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and self.database_lost is None:
                 self.tick()
                 next_tick += self.settings.cycle_seconds
                 wait_until(self.clock, stop, next_tick)

@@ -49,7 +49,7 @@ def health_command(arguments: argparse.Namespace) -> int:
     now, max_age = datetime.now(UTC), arguments.max_age_cycles * arguments.cycle_seconds
     document = read_health(home)
     users, unreadable = _read_users(home, now, max_age, _engine_errors(document))
-    problems = [*health_problems(users, document, now, max_age), *unreadable]
+    problems = [*health_problems(users, document, now, max_age), *unreadable, *_lost_users(document, users)]
     if arguments.json:
         users_data = [to_jsonable(asdict(user)) for user in users]
         print(json.dumps({"engine": document, "users": users_data, "problems": problems}, ensure_ascii=False))
@@ -75,6 +75,18 @@ def _read_users(
             users.append(unreadable_user(name, error))
             problems.append(f"{name}: database not read: {error}")
     return users, problems
+
+
+def _lost_users(document: dict[str, Any] | None, users: list[UserHealth]) -> list[str]:
+    """Users the engine reports as unreadable whose database file is gone from the data directory."""
+    listed = {user.username for user in users}
+    entries = [] if document is None else document.get("users") or []
+    lost = [entry for entry in entries if isinstance(entry, dict) and entry.get("username") not in listed]
+    return [
+        f"{entry['username']}: {entry.get('last_error')}"
+        for entry in lost
+        if entry.get("state") == "unreadable"
+    ]
 
 
 def _engine_errors(document: dict[str, Any] | None) -> dict[str, int]:

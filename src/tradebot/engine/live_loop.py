@@ -87,6 +87,7 @@ class LiveLoop:
         self._pending: Settings | None = None
         self._versions = (0, 0)
         self._series = self._new_series()
+        self._resync = False  # a candle failed half way: rebuild the indicators from what was recorded
         self._last_error: str | None = None
         self.paused = False
 
@@ -100,11 +101,8 @@ class LiveLoop:
         self._versions = self._record_settings(self._settings)
         self._desk.resume_unfinished(self._versions)
         self._last_error = self._desk.reconcile(self._versions)
-        cached = self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES)
-        if cached:
-            for candle in cached:
-                self._series.push(candle)
-        else:
+        self._series = self._recorded_series()
+        if self._series.last_start is None:  # nothing cached yet: warm up from the exchange
             history = self._feed.history(self._settings.params.warmup_bars)
             with self._store.transaction() as transaction:
                 transaction.save_candles(self._feed.market, self._feed.interval, history)
@@ -113,17 +111,24 @@ class LiveLoop:
         self._heartbeat(None, timedelta(0))
 
     def cycle(self) -> CycleReport:
-        """One pass: new settings, closed candles, price exits, heartbeat."""
+        """One pass: new settings, closed candles, price exits (even without candles), heartbeat."""
         started = self._clock.monotonic()
+        if self._resync:
+            self._series, self._resync = self._recorded_series(), False
         self._pending = self._watcher.changed() or self._pending
         if self._desk.resume_unfinished(self._versions):  # a trade outside the bot is noticed within a cycle
             self._last_error = self._desk.reconcile(self._versions) or self._last_error
         quote = self._feed.quote()
-        decisions = []
         if self._series.last_start is None:
             raise RuntimeError("start() must run before cycle()")
-        for candle in self._feed.closed_after(self._series.last_start):
-            decisions.append(self._on_closed(candle))
+        try:
+            closed = self._feed.closed_after(self._series.last_start)
+        except Exception:
+            self._check_price_exits(quote)  # the price exits do not wait for the candles
+            raise
+        self._resync = True  # until every candle is recorded: a failure half way is decided again
+        decisions = [self._on_closed(candle) for candle in closed]
+        self._resync = False
         tick = self._check_price_exits(quote)
         if tick:
             decisions.append(tick)
@@ -342,6 +347,13 @@ class LiveLoop:
     def _new_series(self) -> _Series:
         params = self._settings.params
         return _Series(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
+
+    def _recorded_series(self) -> _Series:
+        """The indicators over the cached candles: exactly the candles whose evaluation was recorded."""
+        series = self._new_series()
+        for candle in self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES):
+            series.push(candle)
+        return series
 
     def _heartbeat(self, quote: Quote | None, duration: timedelta) -> EngineState:
         warming = self._series.seen <= self._settings.params.warmup_bars

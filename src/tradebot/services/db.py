@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -90,6 +91,7 @@ __all__ = [
     "CommandKind",
     "CommandRequest",
     "CommandStatus",
+    "DatabaseUnavailableError",
     "EngineState",
     "EngineStatus",
     "Mode",
@@ -118,6 +120,19 @@ DEFAULT_LIMIT = 1000
 BCRYPT_HASH = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
 TIME_RANGE = (-(2**63), 2**63 - 1)
 RecordT = TypeVar("RecordT")
+# SQLite result codes (prefixes of the extended names) of a file that cannot be used right now.
+UNAVAILABLE = (
+    ("SQLITE_BUSY", "the database is locked by another program"),
+    ("SQLITE_LOCKED", "the database is locked by another connection"),
+    ("SQLITE_FULL", "the disk is full"),
+    ("SQLITE_IOERR", "disk I/O error"),
+    ("SQLITE_READONLY", "the file cannot be written"),
+    ("SQLITE_CANTOPEN", "the file cannot be opened"),
+)
+
+
+class DatabaseUnavailableError(StorageError):
+    """The file cannot be used now (locked, disk full, I/O error): nothing changed; retry later."""
 
 
 @contextmanager
@@ -125,10 +140,22 @@ def _translated(name: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as error:
-        code = getattr(error, "sqlite_errorname", "")
+        code = getattr(error, "sqlite_errorname", "") or ""
         if code in {"SQLITE_CORRUPT", "SQLITE_NOTADB"}:
             raise CorruptDatabaseError(f"{name}: damaged or not an SQLite database ({error})") from error
+        problem = next((text for prefix, text in UNAVAILABLE if code.startswith(prefix)), None)
+        if problem is not None:
+            raise DatabaseUnavailableError(f"{name}: {problem} ({error})") from error
         raise StorageError(f"{name}: {error}") from error
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, or None when there is none."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 @cache
@@ -422,16 +449,25 @@ class Store(Reader):
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         super().__init__(connection, str(path))
         self.path = path
+        self._identity = _file_identity(path)
 
     @classmethod
-    def open(cls, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Store:
-        """Open the database at `path`, creating or upgrading it.
+    def open(
+        cls, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, create: bool = True
+    ) -> Store:
+        """Open the database at `path`, upgrading it, and creating it unless `create` is False.
 
         A file of a newer or unknown schema raises SchemaVersionError, one that is not SQLite
-        CorruptDatabaseError; neither is changed.
+        CorruptDatabaseError; neither is changed. Without `create`, a missing file raises
+        StorageError and nothing is created.
         """
+        if not create and not path.exists():
+            raise StorageError(f"{path}: no such database file")
+        target = str(path) if create else f"{path.absolute().as_uri()}?mode=rw"  # rw: never creates
         with _translated(str(path)):
-            connection = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+            connection = sqlite3.connect(
+                target, isolation_level=None, timeout=busy_timeout_ms / 1000, uri=not create
+            )
         try:
             with _translated(str(path)):
                 connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
@@ -506,6 +542,20 @@ class Store(Reader):
             if self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
 
+    def file_problem(self) -> str | None:
+        """Why `path` no longer holds the file this Store opened (deleted or replaced), else None.
+
+        SQLite goes on writing to a deleted file through an open connection without any error,
+        and all of it is lost when the connection closes: a writer must check before it trusts
+        the file.
+        """
+        identity = _file_identity(self.path)
+        if identity is None:
+            return f"{self.path} was deleted while it was open"
+        if identity != self._identity:
+            return f"{self.path} was replaced by another file while it was open"
+        return None
+
     def close(self) -> None:
         """Close the connection (the last one to close checkpoints the WAL into the file)."""
         self._connection.close()
@@ -519,8 +569,14 @@ class Store(Reader):
         self.close()
 
 
-def open_user_store(home: Path, username: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Store:
-    """Open `{home}/tradebot_{username}.db`; the username is validated before any path is built."""
+def open_user_store(
+    home: Path, username: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, create: bool = True
+) -> Store:
+    """Open `{home}/tradebot_{username}.db`; the username is validated before any path is built.
+
+    `create=False` (the engine) refuses a missing file instead of starting an empty one.
+    """
     path = database_path(home, username)
-    home.mkdir(parents=True, exist_ok=True)
-    return Store.open(path, busy_timeout_ms=busy_timeout_ms)
+    if create:
+        home.mkdir(parents=True, exist_ok=True)
+    return Store.open(path, busy_timeout_ms=busy_timeout_ms, create=create)

@@ -47,12 +47,17 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line naming each bad field: `slow_period: Input should be ...; market: ...`."""
     parts = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "settings"
-        message = str(item["msg"]).removeprefix("Value error, ")
+        field = ".".join(_printable(str(part)) for part in item["loc"]) or "settings"
+        message = _printable(str(item["msg"]).removeprefix("Value error, "))
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         parts.append(f"{field}: {message}")
     return "; ".join(parts)
+
+
+def _printable(text: str) -> str:
+    # A key or value from the file may hold a newline; the message must stay one line.
+    return text if text.isprintable() else repr(text)
 
 
 def _load(path: Path, model: type[Model]) -> Model:
@@ -66,6 +71,8 @@ def _load(path: Path, model: type[Model]) -> Model:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise SettingsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise SettingsError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a JSON object of settings")
     missing = _missing_keys(data, model)

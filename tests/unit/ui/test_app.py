@@ -5,6 +5,8 @@ Cookie re-authentication cannot be tested here (AppTest has no cookies); the bro
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from streamlit.util import calc_hash
 
 from tests.unit.ui.conftest import PASSWORDS, UI_DIR, page_test
 from tradebot.services.credentials import COOKIE_KEY_FILE, COOKIE_KEY_VARIABLE
+from tradebot.services.login_guard import FAILURES_FILE
 
 APP = "app.py"
 LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
@@ -107,3 +110,28 @@ def test_app_logout_page_ends_session_and_links_back_to_login(ui_home: Path) -> 
     assert app.session_state["username"] is None
     app.run()
     assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+
+
+def test_app_five_wrong_passwords_lock_the_login_even_with_the_right_password(ui_home: Path) -> None:
+    app = page_test(APP, username=None).run()
+    for _ in range(4):
+        app = log_in(app, "alice", "wrong-password-1")
+        assert app.error[0].value == "Username/password is incorrect"
+    app = log_in(app, "alice", "wrong-password-1")
+    locked = "Too many failed logins for alice: login is locked for 15 more minutes"
+    assert app.error[0].value.startswith(locked)
+    app = log_in(app, "alice", PASSWORDS["alice"])
+    assert not app.exception
+    assert app.error[0].value.startswith(locked)
+    assert app.session_state["authentication_status"] is not True
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+    app = log_in(app, "bob", PASSWORDS["bob"])  # another user is not locked
+    assert app.success[0].value == "Logged in as bob: opening the Dashboard…"
+
+
+def test_app_expired_lock_lets_the_right_password_in(ui_home: Path) -> None:
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    (ui_home / FAILURES_FILE).write_text(json.dumps({"alice": {"failures": [], "locked_until": past}}))
+    app = log_in(page_test(APP, username=None).run(), "alice", PASSWORDS["alice"])
+    assert app.success[0].value == "Logged in as alice: opening the Dashboard…"
+    assert json.loads((ui_home / FAILURES_FILE).read_text()) == {}

@@ -8,11 +8,13 @@ secret: the mapping only sees the status, the body and the `Retry-After` header.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from tradebot.core.errors import OrderRejected, TradebotError
 
 MAX_BODY_EXCERPT = 200
+MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 AUTH_ERROR_NAMES = frozenset(
     {
@@ -154,7 +156,7 @@ def parse_error_body(body: str) -> tuple[str | int | None, str]:
         error = document["error"]
         name = error.get("name")
         message = error.get("message")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None, _excerpt(body)
     if not isinstance(name, str | int) or isinstance(name, bool):
         name = None
@@ -215,4 +217,5 @@ def _seconds_or_none(value: str | None) -> float | None:
         seconds = float(value)
     except ValueError:
         return None
-    return seconds if seconds >= 0 else None
+    # "inf" or 1e300 would block the client for ever (and overflow time.sleep): at most a day.
+    return min(seconds, MAX_RETRY_AFTER_SECONDS) if math.isfinite(seconds) and seconds >= 0 else None

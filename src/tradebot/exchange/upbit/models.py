@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from tradebot.core.models import Candle
+from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.parsing import Fields
 
 
@@ -118,15 +120,21 @@ def parse_market(fields: Fields) -> Market:
 
 
 def parse_candle(fields: Fields) -> Candle:
-    """A minute or day candle; `candle_date_time_utc` becomes the aware UTC start."""
-    return Candle(
-        start=fields.utc_datetime("candle_date_time_utc"),
-        open=float(fields.decimal("opening_price")),
-        high=float(fields.decimal("high_price")),
-        low=float(fields.decimal("low_price")),
-        close=float(fields.decimal("trade_price")),
-        volume=float(fields.decimal("candle_acc_trade_volume")),
-    )
+    """A minute or day candle; `candle_date_time_utc` becomes the aware UTC start.
+
+    Prices must be positive and finite as floats, the volume not negative, and high and low must
+    contain open and close: an impossible candle is a malformed response, never a signal.
+    """
+    keys = ("opening_price", "high_price", "low_price", "trade_price", "candle_acc_trade_volume")
+    open_, high, low, close, volume = (float(fields.decimal(key)) for key in keys)
+    for key, value in zip(keys, (open_, high, low, close, volume), strict=True):
+        floor_ok = value >= 0 if key == "candle_acc_trade_volume" else value > 0
+        if not (math.isfinite(value) and floor_ok):
+            raise UpbitResponseError(f"candle: field {key!r} is out of range: {value}")
+    if high < max(open_, close) or low > min(open_, close):
+        raise UpbitResponseError(f"candle: high {high} / low {low} do not contain open and close")
+    start = fields.utc_datetime("candle_date_time_utc")
+    return Candle(start=start, open=open_, high=high, low=low, close=close, volume=volume)
 
 
 def parse_ticker(fields: Fields) -> Ticker:

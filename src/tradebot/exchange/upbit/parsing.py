@@ -21,6 +21,8 @@ def decode_json(body: str, what: str) -> object:
     except ValueError as error:
         # ValueError covers JSONDecodeError and invalid UTF-8 surrogates alike.
         raise UpbitResponseError(f"{what}: body is not valid JSON ({error})") from None
+    except RecursionError:
+        raise UpbitResponseError(f"{what}: body is not valid JSON (nested too deeply)") from None
     return document
 
 
@@ -105,9 +107,12 @@ class Fields:
     def utc_datetime(self, key: str) -> datetime:
         """An offset-less ISO-8601 time known to be UTC (`candle_date_time_utc`), made aware."""
         moment = self._iso(key)
-        if moment.tzinfo is not None:
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
             return moment.astimezone(UTC)
-        return moment.replace(tzinfo=UTC)
+        except OverflowError:  # year 1 or 9999 moved across midnight
+            raise self._fail(key, f"is out of range: {moment.isoformat()}") from None
 
     def epoch_millis(self, key: str) -> datetime:
         """Epoch milliseconds (`timestamp`) as an aware UTC datetime."""

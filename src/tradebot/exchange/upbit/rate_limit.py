@@ -55,6 +55,7 @@ class RemainingRequests:
 
 
 _FIELD = re.compile(r"^\s*([A-Za-z_-]+)\s*=\s*([^;]*?)\s*$")
+_COUNT = re.compile(r"[0-9]{1,9}")
 
 
 def parse_remaining_req(header: str | None) -> RemainingRequests | None:
@@ -74,7 +75,9 @@ def parse_remaining_req(header: str | None) -> RemainingRequests | None:
 
 
 def _non_negative_int(text: str | None) -> int | None:
-    if text is None or not text.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses, and a huge count
+    # would exceed Python's digit limit for int(); nine digits are far above any real limit.
+    if text is None or not _COUNT.fullmatch(text):
         return None
     return int(text)
 

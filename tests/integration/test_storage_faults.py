@@ -1,0 +1,391 @@
+"""Storage faults under the engine: the database locked, the disk full, the file deleted.
+
+A `UserRunner` drives a real LIVE `LiveLoop` against the in-process simulator (stopped clock, stepped
+by the test). Every faulty condition is made deterministically and without privileges:
+
+- locked: another connection holds `BEGIN EXCLUSIVE` far longer than the engine's busy timeout
+  (50 ms here, through `build_loop`'s `open_store`);
+- disk full: `PRAGMA max_page_count` clamped to the file's size on the engine's connections, so a
+  write that needs a new page fails with SQLITE_FULL, as on a full disk;
+- deleted: the `.db`, `-wal` and `-shm` files unlinked while the engine has them open.
+
+`OrderWitness` sits between the engine and the exchange: each order that reaches the simulator is
+looked up in the user's file at that moment, which proves it was recorded as `requested` before it
+was sent, so no order ever leaves while the database cannot record it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tradebot.cli import main
+from tradebot.core.krw_rules import round_to_tick
+from tradebot.engine.bootstrap import RunRequest, build_loop
+from tradebot.engine.engine_manager import EngineManager
+from tradebot.engine.engine_runner import Loop, LoopFactory, RunnerSettings, UserRunner
+from tradebot.engine.live_loop import LiveLoop
+from tradebot.exchange.simulator.server import SimulatedTimeClock
+from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
+from tradebot.services.db import DatabaseUnavailableError, Store, open_user_store
+from tradebot.services.health_monitor import read_health
+from tradebot.services.paths import database_path
+from tradebot.services.records import CommandKind, CommandRequest
+from tradebot.services.schema import StorageError, decode_time
+from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
+from tradebot.services.users import params_path
+
+from .conftest import NoWaitClock, Simulator, SimulatorFactory
+
+USER = "alice"
+MARKET = "KRW-BTC"
+LIVE_ACCESS = "storage-live-access-key"
+LIVE_SECRET = "storage0live0secret0key0for0tests0only00"  # noqa: S105 - fake key of the fake exchange
+BUSY_TIMEOUT_MS = 50
+UNCAPPED_PAGES = 1_073_741_823  # SQLite's default max_page_count
+
+
+class SteppedClock:
+    """The simulator's time as wall time, and a monotonic counter that moves with its steps."""
+
+    def __init__(self, exchange: Simulator) -> None:
+        self._exchange = exchange
+        self._simulated = SimulatedTimeClock(exchange.server)
+        self.seconds = 0.0
+
+    def now(self) -> datetime:
+        return self._simulated.now()
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        return None  # the broker's fill polling must not block a stopped clock
+
+    def step(self, seconds: float) -> None:
+        self._exchange.step(seconds)
+        self.seconds += seconds
+
+
+@dataclass
+class Disk:
+    """How the engine opens the user's file here: a short busy timeout, and a size cap to clamp."""
+
+    full: bool = False
+    stores: list[Store] = field(default_factory=list)
+
+    def open(self, home: Path, username: str) -> Store:
+        store = open_user_store(home, username, busy_timeout_ms=BUSY_TIMEOUT_MS, create=False)
+        self.stores.append(store)
+        if self.full:
+            _cap(store, None)
+        return store
+
+    def fill(self) -> None:
+        """No room left: a write that needs one more page fails with SQLITE_FULL."""
+        self.full = True
+        for store in self._open_stores():
+            _cap(store, None)
+
+    def free(self) -> None:
+        self.full = False
+        for store in self._open_stores():
+            _cap(store, UNCAPPED_PAGES)
+
+    def _open_stores(self) -> list[Store]:
+        alive = []
+        for store in self.stores:
+            try:
+                store.query("SELECT 1")
+            except StorageError:  # closed with its loop
+                continue
+            alive.append(store)
+        self.stores = alive
+        return alive
+
+
+def _cap(store: Store, pages: int | None) -> None:
+    limit = int(store.query("PRAGMA page_count")[0][0]) if pages is None else pages
+    store.query(f"PRAGMA max_page_count = {limit:d}")
+
+
+class OrderWitness(httpx.BaseTransport):
+    """Looks each order reaching the exchange up in the user's file: it must be recorded first."""
+
+    def __init__(self, database: Path) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._database = database
+        self.orders: list[tuple[str, str | None]] = []  # (identifier, state recorded when it was sent)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v1/orders":
+            identifier = str(json.loads(request.content)["identifier"])
+            self.orders.append((identifier, self._recorded_state(identifier)))
+        return self._inner.handle_request(request)
+
+    def _recorded_state(self, identifier: str) -> str | None:
+        uri = f"{self._database.absolute().as_uri()}?mode=ro"
+        try:
+            with closing(sqlite3.connect(uri, uri=True, timeout=5)) as reader:
+                found = reader.execute("SELECT state FROM orders WHERE identifier = ?", (identifier,))
+                row = found.fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else str(row[0])
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass
+class Engine:
+    """One user's runner as the engine runs it, and the health report it writes."""
+
+    exchange: Simulator
+    home: Path
+    clock: SteppedClock
+    disk: Disk
+    witness: OrderWitness
+    factory: LoopFactory
+    runner: UserRunner
+    lines: list[str]
+
+    @property
+    def database(self) -> Path:
+        return database_path(self.home, USER)
+
+    def tick(self, minutes: int = 1) -> None:
+        for _ in range(minutes):
+            self.clock.step(60)
+            self.runner.tick()
+
+    def new_runner(self) -> UserRunner:
+        """The runner the engine starts for the user's file (again)."""
+        store = self.disk.open(self.home, USER)
+        return UserRunner(USER, store, self.factory, self.clock, self.runner.settings, self.lines.append)
+
+    def send(self, kind: CommandKind, **options: object) -> int:
+        request = CommandRequest(
+            kind=kind, requested_by="test", requested_at=self.clock.now(), args=dict(options),
+            live_confirmed=kind == "start",
+        )  # fmt: skip
+        with self.runner.store.transaction() as transaction:
+            return transaction.submit_command(request)
+
+    def health(self) -> dict[str, Any]:
+        settings = self.runner.settings
+        manager = EngineManager(settings, self.clock, self.factory, self.lines.append, rate_counters=dict)
+        manager.runners[USER] = self.runner
+        assert manager.check_health() is not None
+        document = read_health(self.home)
+        assert document is not None
+        [user] = document["users"]
+        assert isinstance(user, dict)
+        return user
+
+    def exchange_orders(self) -> int:
+        return len(self.exchange.orders(LIVE_ACCESS))
+
+
+@pytest.fixture
+def exchange(simulator_factory: SimulatorFactory) -> Simulator:
+    accounts = [{"access_key": LIVE_ACCESS, "secret_key": LIVE_SECRET, "balances": {"KRW": "1000000"}}]
+    return simulator_factory(markets=[MARKET], accounts=accounts, seed=11, rate_limits={"enforce": False})
+
+
+@pytest.fixture
+def engine(exchange: Simulator, tmp_path: Path) -> Iterator[Engine]:
+    """alice in LIVE with quick exits (so orders keep flowing), started by a command."""
+    create_user(tmp_path, USER, None, datetime.now(UTC))
+    path = params_path(tmp_path, USER)
+    params = json.loads(path.read_text())
+    params.update(interval="minute1", warmup_bars=40, take_profit=0.004, stop_loss=0.004, trailing_stop=0.003)
+    path.write_text(json.dumps(params))
+    save_keys(tmp_path, USER, UpbitKeys(LIVE_ACCESS, LIVE_SECRET), datetime.now(UTC))
+    clock, disk = SteppedClock(exchange), Disk()
+    witness = OrderWitness(database_path(tmp_path, USER))
+    session = UpbitSession(
+        base_url=exchange.base_url, transport=witness, rate_limits=RateLimitRegistry(NoWaitClock()),
+        backoff_seconds=0.01,
+    )  # fmt: skip
+    exchange.sessions.append(session)  # closed with the simulator
+
+    def factory(request: RunRequest, resources: ExitStack) -> Loop:
+        return build_loop(request, clock, resources, session=session, open_store=disk.open)
+
+    lines: list[str] = []
+    settings = RunnerSettings(tmp_path, exchange.base_url, "storage-engine", cycle_seconds=60.0)
+    runner = UserRunner(USER, disk.open(tmp_path, USER), factory, clock, settings, lines.append)
+    engine = Engine(exchange, tmp_path, clock, disk, witness, factory, runner, lines)
+    engine.send("start", mode="LIVE")
+    yield engine
+    runner.close_loop()
+    for store in disk.stores:
+        store.close()
+
+
+def integrity(database: Path) -> str:
+    with closing(sqlite3.connect(database, timeout=5)) as connection:
+        return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def evaluated_candles(engine: Engine) -> list[datetime]:
+    """Starts of every closed-candle evaluation, by start."""
+    with open_user_store(engine.home, USER, create=False) as store:
+        rows = store.query(
+            "SELECT candle_start FROM buy_eval UNION ALL "
+            "SELECT candle_start FROM sell_eval WHERE trigger_kind = 'close' ORDER BY candle_start"
+        )
+    return [decode_time(row["candle_start"]) for row in rows]
+
+
+def assert_every_candle_once(engine: Engine) -> None:
+    starts = evaluated_candles(engine)
+    assert starts == [starts[0] + timedelta(minutes=index) for index in range(len(starts))]
+
+
+def assert_books_match_the_exchange(engine: Engine) -> None:
+    """Every order final, and KRW and coin as the simulator's account holds them: no lost fill."""
+    with open_user_store(engine.home, USER, create=False) as store:
+        assert store.unfinished_orders("LIVE") == []
+        account = store.account("LIVE")
+        assert account is not None
+        balances = engine.exchange.balances(LIVE_ACCESS)
+        assert account.krw_balance == balances["KRW"]["balance"]
+        held = balances.get("BTC", {"balance": Decimal(0)})["balance"]
+        positions = store.positions("LIVE")
+        assert held == (positions[0].volume if positions else Decimal(0))
+
+
+def assert_every_order_recorded_before_it_was_sent(engine: Engine) -> None:
+    assert engine.witness.orders
+    assert [state for _, state in engine.witness.orders] == ["requested"] * len(engine.witness.orders)
+
+
+def assert_readable_log(engine: Engine, problem: str) -> None:
+    assert any(f"alice: database unavailable: {engine.database}: {problem}" in line for line in engine.lines)
+    assert not [line for line in engine.lines if "Traceback" in line]
+
+
+def recover(engine: Engine) -> None:
+    """Tick until the loop runs again (within the longest retry delay), then five minutes more."""
+    for _ in range(6):
+        engine.tick()
+        if engine.runner.loop is not None:
+            break
+    assert engine.runner.loop is not None
+    engine.tick(5)
+    assert engine.runner.storage_problem is None
+    assert (engine.runner.crashes, engine.runner.failed_reason) == (0, None)
+
+
+def test_runner_database_locked_sends_nothing_parks_and_resumes_when_released(engine: Engine) -> None:
+    engine.tick(60)
+    assert engine.witness.orders  # trading before the lock
+    locker = sqlite3.connect(engine.database, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # held for ten simulated minutes, far past the busy timeout
+    sent = engine.exchange_orders()
+    loop = engine.runner.loop
+    assert isinstance(loop, LiveLoop)
+    held = bool(engine.runner.store.positions("LIVE"))
+    with pytest.raises(DatabaseUnavailableError, match="locked by another program"):
+        loop.force("ask" if held else "bid", 1, "test", "while locked")
+    assert engine.exchange_orders() == sent  # the order was not sent: it could not be recorded
+
+    engine.tick(10)
+
+    assert engine.runner.loop is None  # parked: nothing trades
+    assert (engine.runner.crashes, engine.runner.failed_reason) == (0, None)  # not a crash, not failed
+    assert_readable_log(engine, "the database is locked by another program (database is locked)")
+    health = engine.health()
+    assert health["state"] == "stopped"
+    assert "database is locked" in health["last_error"]
+    assert "not trading until it can record again" in health["last_error"]
+    assert engine.exchange_orders() == sent
+    locker.execute("ROLLBACK")
+    locker.close()
+
+    recover(engine)
+    assert integrity(engine.database) == "ok"
+    assert engine.health()["last_error"] is None
+    assert_every_candle_once(engine)  # the locked minutes were caught up, none skipped
+    assert_every_order_recorded_before_it_was_sent(engine)
+    assert_books_match_the_exchange(engine)
+
+
+def test_runner_disk_full_sends_nothing_unrecorded_parks_and_resumes_when_space_is_back(
+    engine: Engine,
+) -> None:
+    engine.tick(60)
+    engine.disk.fill()
+    for _ in range(60):  # until a write needs a page the disk does not have
+        engine.tick()
+        if engine.runner.storage_problem is not None:
+            break
+    engine.tick(5)
+
+    assert engine.runner.storage_problem is not None
+    assert (engine.runner.crashes, engine.runner.failed_reason) == (0, None)
+    assert_readable_log(engine, "the disk is full (database or disk is full)")
+    health = engine.health()
+    assert "the disk is full" in health["last_error"]
+    assert integrity(engine.database) == "ok"
+    assert_every_order_recorded_before_it_was_sent(engine)
+
+    engine.disk.free()
+    recover(engine)
+    assert integrity(engine.database) == "ok"
+    assert_every_candle_once(engine)
+    assert_every_order_recorded_before_it_was_sent(engine)
+    assert_books_match_the_exchange(engine)
+
+
+def test_runner_database_deleted_parks_loudly_and_never_trades_on_a_new_empty_file(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine.tick(50)
+    if not engine.runner.store.positions("LIVE"):
+        engine.send("force_buy", reason="hold a position when the file goes")
+        engine.runner.tick()
+    [position] = engine.runner.store.positions("LIVE")
+    assert position.entry_price is not None
+    sent = engine.exchange_orders()
+    for suffix in ("", "-wal", "-shm"):
+        os.unlink(f"{engine.database}{suffix}")
+    crash = round_to_tick(position.entry_price * Decimal("0.9"), up=False)
+    engine.exchange.set_price(MARKET, str(crash))  # the stop loss would sell, if it could be recorded
+
+    engine.tick(3)
+
+    lost = engine.runner.database_lost or ""
+    assert lost.startswith(f"ALERT: {engine.database} was deleted while it was open: trading stopped")
+    assert f"LIVE {position.volume} {MARKET}" in lost  # the position it can no longer watch
+    assert engine.runner.loop is None
+    assert [line for line in engine.lines if "ALERT" in line] == [f"alice: {lost}"]  # said once
+    assert engine.exchange_orders() == sent
+    assert not engine.database.exists()  # no new empty database in its place
+    health = engine.health()
+    assert (health["state"], health["last_error"]) == ("unreadable", f"database not read: {lost}")
+    capsys.readouterr()
+    assert main(["health", "--home", str(engine.home)]) == 1
+    assert f"PROBLEM: alice: database not read: {lost}" in capsys.readouterr().out
+    engine.runner.run(threading.Event())  # the runner's thread ends by itself
+    assert not engine.database.exists()
+
+    create_user(engine.home, USER, None, datetime.now(UTC))  # a new, empty file for alice
+    fresh = engine.new_runner()
+    fresh.tick()
+    assert fresh.loop is None  # its own commands do not say run: nothing trades on it
+    assert engine.exchange_orders() == sent
