@@ -58,11 +58,22 @@ class MarketFeed:
         if slots > MAX_CATCH_UP:
             # A long outage: take the oldest missed window first (all closed, it ends in the
             # past); the next cycles continue from there, so no candle is skipped.
-            end = after + MAX_CATCH_UP * self.interval.duration
-            candles = self._client.get_candles(self.market, self.interval, MAX_CATCH_UP, to=end)
-            return [candle for candle in candles if candle.start > after]
-        candles = self._client.get_candles(self.market, self.interval, max(slots, 2))
+            return self._window_after(after, MAX_CATCH_UP)
+        count = max(slots, 2)
+        candles = self._client.get_candles(self.market, self.interval, count)
+        if len(candles) == count and candles[0].start > after + self.interval.duration:
+            # The exchange moved on while we asked (a slow, retried or rate-limited request): the
+            # newest `count` candles no longer reach back to `after`. Its time is at least the
+            # newest candle's start; take the window right after `after` first, as after an outage.
+            self._exchange_time = max(self.exchange_now(), candles[-1].start)
+            return self._window_after(after, count)
         return [candle for candle in self._closed(candles) if candle.start > after]
+
+    def _window_after(self, after: datetime, count: int) -> list[Candle]:
+        """The candles after `after` that start before `count` intervals after it (all closed)."""
+        end = after + count * self.interval.duration
+        candles = self._client.get_candles(self.market, self.interval, count, to=end)
+        return [candle for candle in candles if candle.start > after]
 
     def _closed(self, candles: list[Candle]) -> list[Candle]:
         if candles and not candles[-1].is_closed(self.interval, self.exchange_now()):

@@ -68,6 +68,37 @@ def test_long_outage_catches_up_oldest_window_first_without_skipping() -> None:
     assert all(later.start - earlier.start == MINUTE for earlier, later in itertools.pairwise(closed))
 
 
+class MovingQuotation(FakeQuotation):
+    """The exchange's time jumps to `later` while the newest candles are asked for (a slow answer)."""
+
+    def __init__(self, until: datetime, later: datetime) -> None:
+        super().__init__(until)
+        self.later = later
+
+    def get_candles(
+        self, market: str, interval: Interval, count: int, *, to: datetime | None = None
+    ) -> list[Candle]:
+        if to is None:
+            self.until = self.later
+        return super().get_candles(market, interval, count, to=to)
+
+
+def test_an_answer_newer_than_asked_for_skips_no_candle_and_trades_none_of_them_late() -> None:
+    # Regression (soak, issue 7): a retried request answered half an hour of exchange time later;
+    # the newest few candles no longer reached back to the last one evaluated and the feed
+    # silently skipped the minutes in between.
+    now = START + timedelta(minutes=10, seconds=30)
+    client = MovingQuotation(until=START + timedelta(minutes=11), later=START + timedelta(minutes=30))
+    feed = MarketFeed(client, "KRW-BTC", Interval.MINUTE1, FixedClock(now))  # type: ignore[arg-type]
+    after = START + timedelta(minutes=8)
+    first = feed.closed_after(after)
+    assert [candle.start for candle in first] == [START + MINUTE * minute for minute in (9, 10, 11)]
+    assert feed.exchange_now() == START + timedelta(minutes=29)  # the old candles are judged stale
+    second = feed.closed_after(first[-1].start)
+    starts = [candle.start for candle in first + second]
+    assert starts == [START + MINUTE * minute for minute in range(9, 29)]
+
+
 def test_history_returns_only_closed_candles() -> None:
     feed, _ = feed_at(START + timedelta(minutes=100, seconds=1))
     history = feed.history(20)

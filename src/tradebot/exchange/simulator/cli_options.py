@@ -17,6 +17,7 @@ from tradebot.exchange.simulator.faults import FaultSettings
 from tradebot.exchange.simulator.ratelimit import RateLimitSettings
 
 MAX_LATENCY_SECONDS = 60.0
+MAX_BURST_LENGTH = 10_000
 ParserT = TypeVar("ParserT", bound=argparse.ArgumentParser)
 HELP = "run a local Upbit-compatible exchange (REST API on loopback) for demos, TEST mode and tests"
 DESCRIPTION = """\
@@ -48,8 +49,11 @@ admin endpoints (NO authentication - never expose them: keep --host on loopback)
                                     "bid": "102902000", "ask": "102945000"}  set price / best quotes
   PUT    /_admin/faults            {"error_rate": 0.05, ...}  random faults from now on
   POST   /_admin/faults/next       {"kind": "drop", "method": "POST", "path": "/v1/orders"}
-                                    fault the next matching request (error|timeout|drop|malformed)
+                                    fault the next matching request
+                                    (error|timeout|drop|malformed|throttle|spike)
   DELETE /_admin/faults            switch every fault off
+  GET    /_admin/faults/counts     faults injected by kind, 429/418 answers of the rate limits
+  DELETE /_admin/faults/counts     count from zero
   PUT    /_admin/rate-limits       {"enforce": true, "block_after": 10, "block_seconds": 10}
   DELETE /_admin/rate-limits       forget request counts, lift 418 blocks
   GET    /_admin/accounts          balances of every account
@@ -97,6 +101,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
     if not 0 <= value <= MAX_LATENCY_SECONDS:
         raise argparse.ArgumentTypeError(f"seconds must be between 0 and {MAX_LATENCY_SECONDS:g}, got {text}")
+    return value
+
+
+def _burst_length(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 1 <= value <= MAX_BURST_LENGTH:
+        raise argparse.ArgumentTypeError(f"a burst is 1 to {MAX_BURST_LENGTH} answers, got {text}")
     return value
 
 
@@ -165,6 +179,22 @@ def _add_fault_options(command: argparse.ArgumentParser) -> None:
         "--drop-order-rate", type=_share, default=0.0, metavar="SHARE", help="orders placed, answer dropped"
     )
     faults.add_argument("--malformed-rate", type=_share, default=0.0, metavar="SHARE", help="truncated JSON")
+    faults.add_argument(
+        "--throttle-burst-rate", type=_share, default=0.0, metavar="SHARE", help="share starting a 429 burst"
+    )
+    faults.add_argument(
+        "--throttle-burst-length",
+        type=_burst_length,
+        default=5,
+        metavar="N",
+        help="429s in a row per burst (default 5)",
+    )
+    faults.add_argument(
+        "--spike-rate", type=_share, default=0.0, metavar="SHARE", help="share of answers delayed by a spike"
+    )
+    faults.add_argument(
+        "--spike-seconds", type=_seconds, default=2.0, metavar="SECONDS", help="a spike's delay (default 2)"
+    )
 
 
 def run_simulator_command(arguments: argparse.Namespace) -> int:
@@ -176,6 +206,10 @@ def run_simulator_command(arguments: argparse.Namespace) -> int:
         timeout_rate=arguments.timeout_rate,
         drop_order_rate=arguments.drop_order_rate,
         malformed_rate=arguments.malformed_rate,
+        throttle_burst_rate=arguments.throttle_burst_rate,
+        throttle_burst_length=arguments.throttle_burst_length,
+        spike_rate=arguments.spike_rate,
+        spike_seconds=arguments.spike_seconds,
     )
     config = build_config(
         host=arguments.host,

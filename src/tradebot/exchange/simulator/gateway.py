@@ -1,8 +1,8 @@
 """What wraps every request before and after the routes (upbit-api.md §5, §11.7).
 
-Counts the request against its rate-limit group, answers 429/418 when over budget, injects the
-configured faults, adds `Remaining-Req` (and `Limit-By-Ip` for quotation) to every answer, and
-turns any crash into Upbit's error shape instead of a stack trace.
+Counts the request against its rate-limit group, answers 429/418 when over budget (and counts
+those answers), injects the configured faults, adds `Remaining-Req` (and `Limit-By-Ip` for
+quotation) to every answer, and turns any crash into Upbit's error shape instead of a stack trace.
 """
 
 from __future__ import annotations
@@ -55,17 +55,22 @@ class Gateway:
         if group in QUOTATION_GROUPS:
             headers.append((b"limit-by-ip", b"Yes"))
         if verdict.status != 200:
+            self.faults.note_rate_limited(verdict.status)
             await self._throttled(send, verdict.status, headers, verdict.retry_after)
             return
         fault = self.faults.choose(method, path)
-        await asyncio.sleep(self.faults.settings.latency_seconds)
+        settings = self.faults.settings
+        await asyncio.sleep(settings.latency_seconds + (settings.spike_seconds if fault == "spike" else 0))
         if fault == "error":
             await self._server_error(send, headers)
+            return
+        if fault == "throttle":
+            await self._throttled(send, 429, headers, None)
             return
         if fault == "timeout":
             # Read the request first: it is processed after the stall even if the client is gone.
             receive = await _buffered(receive)
-            await asyncio.sleep(self.faults.settings.timeout_seconds)
+            await asyncio.sleep(settings.timeout_seconds)
         await self._guarded(scope, receive, send, headers, fault)
 
     async def _guarded(

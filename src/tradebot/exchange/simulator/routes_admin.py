@@ -171,6 +171,17 @@ async def clear_faults(request: Request) -> Response:
     return UpbitJSONResponse({"faults": FaultSettings().model_dump()})
 
 
+async def fault_counts(request: Request) -> Response:
+    """`GET /_admin/faults/counts`: injected faults by kind, the rate limits' 429s / 418s by status."""
+    return UpbitJSONResponse(_faults(request).counts())
+
+
+async def reset_fault_counts(request: Request) -> Response:
+    """`DELETE /_admin/faults/counts`: count from zero."""
+    _faults(request).reset_counts()
+    return UpbitJSONResponse(_faults(request).counts())
+
+
 async def set_rate_limits(request: Request) -> Response:
     """`PUT /_admin/rate-limits`: enforcement, 418 threshold and block time, 429 body format."""
     settings = await _body(request, RateLimitSettings)
@@ -250,6 +261,8 @@ ROUTES = [
     Route("/_admin/faults", set_faults, methods=["PUT"]),
     Route("/_admin/faults", clear_faults, methods=["DELETE"]),
     Route("/_admin/faults/next", schedule_fault, methods=["POST"]),
+    Route("/_admin/faults/counts", fault_counts, methods=["GET"]),
+    Route("/_admin/faults/counts", reset_fault_counts, methods=["DELETE"]),
     Route("/_admin/rate-limits", set_rate_limits, methods=["PUT"]),
     Route("/_admin/rate-limits", reset_rate_limits, methods=["DELETE"]),
     Route("/_admin/accounts", list_accounts, methods=["GET"]),
