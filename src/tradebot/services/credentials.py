@@ -63,14 +63,14 @@ def set_credential(home: Path, username: str, password_hash: str, display_name: 
         "failed_login_attempts": 0,
         "logged_in": False,
     }
-    _write_private(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
+    write_private_file(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
 
 
 def remove_credential(home: Path, username: str) -> None:
     """Remove the user's login (the user's database is left alone)."""
     credentials = load_credentials(home)
     if credentials["usernames"].pop(validate_username(username), None) is not None:
-        _write_private(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
+        write_private_file(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
 
 
 def cookie_key(home: Path, environment: Mapping[str, str] | None = None) -> str:
@@ -93,7 +93,7 @@ def ensure_cookie_key(home: Path) -> None:
     """Create `{home}/cookie.key` with a random key if it does not exist yet."""
     path = home / COOKIE_KEY_FILE
     if not path.exists():
-        _write_private(path, secrets.token_urlsafe(48) + "\n")
+        write_private_file(path, secrets.token_urlsafe(48) + "\n")
 
 
 def _is_valid_entry(name: object, entry: object) -> bool:
@@ -107,7 +107,7 @@ def _is_valid_entry(name: object, entry: object) -> bool:
     return True
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private_file(path: Path, text: str) -> None:
     """Write `text` to `path` atomically, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

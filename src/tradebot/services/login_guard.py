@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from tradebot.core.clock import Clock, SystemClock
 from tradebot.core.errors import SettingsError, TradebotError
+from tradebot.services.credentials import write_private_file
 from tradebot.services.users import validate_username
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class LoginGuard:
             }
             for name, record in records.items()
         }
-        _write_private(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        write_private_file(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 PasswordCheck = Callable[[str, str], bool | None]
@@ -207,18 +207,3 @@ def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("login times must carry their UTC offset")
     return moment
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by the owner only."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
