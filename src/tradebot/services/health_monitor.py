@@ -142,7 +142,7 @@ def read_user_health(
     home: Path, username: str, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
 ) -> UserHealth:
     """`user_health` read from `{home}/tradebot_{username}.db` in one snapshot."""
-    with open_user_store(home, username) as store, store.snapshot() as reader:
+    with open_user_store(home, username, create=False) as store, store.snapshot() as reader:
         return user_health(username, reader, now, stale_seconds, consecutive_errors)
 
 

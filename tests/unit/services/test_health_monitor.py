@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tradebot.cli import main
+from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
@@ -261,3 +262,9 @@ def test_health_cli_unreadable_database_is_a_problem(home: Path, capsys: pytest.
     output = capsys.readouterr().out
     assert "carol            unreadable" in output
     assert "PROBLEM: carol: database not read" in output
+
+
+def test_read_user_health_missing_database_raises_and_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TradebotError):
+        read_user_health(tmp_path, "ghost", datetime(2026, 3, 1, tzinfo=UTC), 15.0)
+    assert list(tmp_path.iterdir()) == []  # a health reader never starts an empty database
