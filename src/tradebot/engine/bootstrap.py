@@ -85,7 +85,7 @@ def build_loop(
     if session is None:
         session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
     source = quotations if quotations is not None else UpbitQuotationClient(session)
-    feed = MarketFeed(source, params.market, params.interval, clock)
+    feed = MarketFeed(source, params.market, params.interval)
     broker = _broker(request, store, session, params, clock)
     desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
     advisor = _entry_advisor(request, store, clock)

@@ -12,7 +12,7 @@ import pytest
 from tradebot.core.models import Candle, Interval
 from tradebot.engine.market_feed import MarketFeed
 from tradebot.engine.shared_feed import SharedQuotations
-from tradebot.exchange.upbit import Ticker, UpbitNotFoundError
+from tradebot.exchange.upbit import Dated, Ticker, UpbitNotFoundError
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -51,22 +51,24 @@ class CountingExchange:
         self.ticker_calls: list[list[str]] = []
         self.lock = threading.Lock()
 
-    def get_candles(
+    def read_candles(
         self, market: str, interval: Interval, count: int, *, to: datetime | None = None
-    ) -> list[Candle]:
+    ) -> Dated[list[Candle]]:
         with self.lock:
             self.candle_calls.append((market, count, to))
-        newest = Interval.MINUTE1.floor(to or self.clock.now())
+        now = self.clock.now()
+        newest = Interval.MINUTE1.floor(now if to is None else to - timedelta(microseconds=1))
         starts = [newest - MINUTE * offset for offset in range(count)]
-        return [Candle(start, 1.0, 1.0, 1.0, 1.0, 1.0) for start in reversed(starts)]
+        candles = [Candle(start, 1.0, 1.0, 1.0, 1.0, 1.0) for start in reversed(starts)]
+        return Dated(candles, now.replace(microsecond=0))
 
-    def get_tickers(self, markets: Sequence[str]) -> list[Ticker]:
+    def read_tickers(self, markets: Sequence[str]) -> Dated[list[Ticker]]:
         self.ticker_calls.append(list(markets))
         if self.unknown & set(markets):
             raise UpbitNotFoundError("Code not found", name=404, status=404)
-        return [
-            _ticker(market, self.clock.now()) for market in markets if market not in self.silently_missing
-        ]
+        now = self.clock.now()
+        tickers = [_ticker(market, now) for market in markets if market not in self.silently_missing]
+        return Dated(tickers, now.replace(microsecond=0))
 
 
 def _setup(**exchange_options: Sequence[str]) -> tuple[StepClock, CountingExchange, SharedQuotations]:
@@ -79,7 +81,7 @@ def _setup(**exchange_options: Sequence[str]) -> tuple[StepClock, CountingExchan
 def _feeds(
     shared: SharedQuotations, clock: StepClock, count: int, market: str = "KRW-BTC"
 ) -> list[MarketFeed]:
-    return [MarketFeed(shared, market, Interval.MINUTE1, clock) for _ in range(count)]
+    return [MarketFeed(shared, market, Interval.MINUTE1) for _ in range(count)]
 
 
 def test_shared_candles_hundred_users_same_market_one_request_per_close() -> None:
@@ -96,9 +98,12 @@ def test_shared_candles_hundred_users_same_market_one_request_per_close() -> Non
 def test_shared_candles_after_close_every_user_sees_the_new_candle() -> None:
     clock, _exchange, shared = _setup()
     first, second = _feeds(shared, clock, 2)
+    first.quote()
     assert first.closed_after(START - 5 * MINUTE)[-1].start == START - MINUTE
     clock.sleep(30.0)  # 00:01:00: the 00:00 candle has closed
+    second.quote()
     assert second.closed_after(START - 5 * MINUTE)[-1].start == START
+    first.quote()
     assert first.closed_after(START - 5 * MINUTE)[-1].start == START
 
 
@@ -176,9 +181,43 @@ def test_shared_tickers_market_missing_from_answer_raises_not_found() -> None:
         shared.get_tickers(["KRW-GONE"])
 
 
-def test_shared_exchange_now_follows_newest_trade() -> None:
-    clock, _exchange, shared = _setup()
-    assert shared.exchange_now() == clock.now()
+def test_shared_exchange_now_follows_the_exchanges_answers_only() -> None:
+    host, exchange_clock = StepClock(), StepClock()
+    exchange_clock.seconds = 30.0
+    shared = SharedQuotations(CountingExchange(exchange_clock), host, ticker_max_age=1.0)
+    assert shared.exchange_now() is None  # no answer yet; the host's clock is not a guess
     shared.get_tickers(["KRW-BTC"])
-    clock.seconds -= 10  # our clock behind the exchange's
+    exchange_clock.seconds -= 10  # the next answer is dated earlier (another server behind it)
+    host.sleep(1.5)
+    shared.get_tickers(["KRW-BTC"])
     assert shared.exchange_now() == START + timedelta(seconds=30)
+
+
+def test_shared_cached_candles_keep_the_time_they_were_fetched_at() -> None:
+    clock, _exchange, shared = _setup()
+    first = shared.read_candles("KRW-BTC", Interval.MINUTE1, 3)
+    clock.sleep(20.0)
+    shared.read_tickers(["KRW-BTC"])  # the exchange's time moves to 00:00:50
+    again = shared.read_candles("KRW-BTC", Interval.MINUTE1, 3)
+    assert again.value == first.value
+    assert again.server_time == START + timedelta(seconds=30)  # not 00:00:50: its candle was forming then
+
+
+class WallClockless(StepClock):
+    """A host clock whose wall time must never be read: only its monotonic seconds."""
+
+    def now(self) -> datetime:
+        raise AssertionError("the host's wall clock decided something")
+
+
+def test_shared_feed_never_reads_the_hosts_wall_clock() -> None:
+    exchange_clock = StepClock()
+    exchange_clock.seconds = 90.0
+    exchange = CountingExchange(exchange_clock)
+    shared = SharedQuotations(exchange, WallClockless(), ticker_max_age=1.0)
+    feed = MarketFeed(shared, "KRW-BTC", Interval.MINUTE1)
+    feed.quote()
+    assert [candle.start for candle in feed.closed_after(START - 2 * MINUTE)] == [
+        START - MINUTE, START
+    ]  # fmt: skip
+    assert feed.exchange_now() == START + timedelta(seconds=90)

@@ -59,4 +59,4 @@ def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInje
     app.state.throttle = throttle
     app.state.faults = faults
     app.state.requests = RequestTally()
-    return Gateway(app, throttle, faults, app.state.requests)
+    return Gateway(app, throttle, faults, app.state.requests, now=exchange.clock.now)

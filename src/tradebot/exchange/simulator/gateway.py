@@ -3,13 +3,21 @@
 Counts the request against its rate-limit group, answers 429/418 when over budget (and counts
 those answers), injects the configured faults, adds `Remaining-Req` (and `Limit-By-Ip` for
 quotation) to every answer, and turns any crash into Upbit's error shape instead of a stack trace.
+
+Every answer carries a `Date` header from the **simulated** clock (uvicorn's own, from the host
+clock, is switched off in `server.py`): clients judge closed candles by the exchange's time, and
+tests make it differ from the host's. It is read when the request arrives, before the route
+reads any market data, so it is never later than what the answer shows (as a real server's
+whole-second `Date` is never later than the moment it answered).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,12 +39,19 @@ class Gateway:
     """ASGI middleware: rate limits, faults and common headers around the Starlette app."""
 
     def __init__(
-        self, app: ASGIApp, throttle: Throttle, faults: FaultInjector, tally: RequestTally | None = None
+        self,
+        app: ASGIApp,
+        throttle: Throttle,
+        faults: FaultInjector,
+        tally: RequestTally | None = None,
+        *,
+        now: Callable[[], datetime],
     ) -> None:
         self.app = app
         self.throttle = throttle
         self.faults = faults
         self.tally = tally if tally is not None else RequestTally()
+        self.now = now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one request."""
@@ -44,14 +59,15 @@ class Gateway:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
+        date = (b"date", format_datetime(self.now(), usegmt=True).encode())
         group = group_of(method, path)
         if group is not None:
             self.tally.count(method, path, scope.get("query_string", b""))
         if group is None:
-            await self._guarded(scope, receive, send, [CACHE_CONTROL], None)
+            await self._guarded(scope, receive, send, [CACHE_CONTROL, date], None)
             return
         verdict = self.throttle.check(_scope_key(scope, group), group)
-        headers: Headers = [CACHE_CONTROL, (b"remaining-req", verdict.remaining_req.encode())]
+        headers: Headers = [CACHE_CONTROL, date, (b"remaining-req", verdict.remaining_req.encode())]
         if group in QUOTATION_GROUPS:
             headers.append((b"limit-by-ip", b"Yes"))
         if verdict.status != 200:

@@ -64,6 +64,7 @@ class SimulatorServer:
                 ws="none",
                 loop="asyncio",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                date_header=False,  # the gateway writes the simulated clock's `Date` instead
             )
         )
         self._thread: threading.Thread | None = None

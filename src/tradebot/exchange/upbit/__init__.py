@@ -24,6 +24,7 @@ from tradebot.exchange.upbit.errors import (
 from tradebot.exchange.upbit.exchange_api import UpbitExchangeClient
 from tradebot.exchange.upbit.models import (
     Account,
+    Dated,
     Instrument,
     Market,
     MarketRules,
@@ -58,6 +59,7 @@ __all__ = [
     "Account",
     "Clock",
     "Credentials",
+    "Dated",
     "Instrument",
     "Market",
     "MarketRules",

@@ -6,10 +6,26 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from tradebot.core.models import Candle
 from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.parsing import Fields
+
+ValueT = TypeVar("ValueT")
+
+
+@dataclass(frozen=True, slots=True)
+class Dated(Generic[ValueT]):
+    """What the exchange answered and its own time when it answered.
+
+    `server_time` is the exchange's clock (the answer's `Date` header, whole seconds, never later
+    than the moment it answered), None when the answer had no usable `Date`. It is what decides
+    that a candle has closed; this host's clock never does (TRADING_RULES.md, Candles).
+    """
+
+    value: ValueT
+    server_time: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

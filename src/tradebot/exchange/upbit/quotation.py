@@ -11,6 +11,7 @@ from typing import TypeVar
 from tradebot.core.models import Candle, Interval
 from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.models import (
+    Dated,
     Instrument,
     Market,
     Orderbook,
@@ -66,27 +67,44 @@ class UpbitQuotationClient:
         trades, so a quiet market gives gaps; they are kept, never filled. The newest candle may
         still be in progress (see `Candle.is_closed`).
         """
+        return self.read_candles(market, interval, count, to=to).value
+
+    def read_candles(
+        self, market: str, interval: Interval, count: int, *, to: datetime | None = None
+    ) -> Dated[list[Candle]]:
+        """`get_candles` with the exchange's time of the answer holding the newest candles.
+
+        That is the first page's `Date`: later pages only reach further back. Every page after the
+        first, and every page of a request with `to`, is history paging and goes through the rate
+        limiter's background lane, so it never holds up a price or the newest candles.
+        """
         check_market_code(market)
         if count < 1:
             raise ValueError(f"candle count must be at least 1, got {count}")
         path = _candle_path(interval)
         newest_first: list[Candle] = []
         cursor = _ceil_to_second(to) if to is not None else None
+        server_time: datetime | None = None
         while len(newest_first) < count:
             wanted = min(MAX_CANDLES_PER_REQUEST, count - len(newest_first))
             page = self._candle_page(path, market, wanted, cursor)
-            if not page:
+            if not newest_first:  # the first page: the one with the newest candles
+                server_time = page.server_time
+            if not page.value:
                 break  # no older candles exist
-            newest_first.extend(page)
-            cursor = page[-1].start
+            newest_first.extend(page.value)
+            cursor = page.value[-1].start
         newest_first.reverse()
-        return newest_first
+        return Dated(newest_first, server_time)
 
-    def _candle_page(self, path: str, market: str, count: int, cursor: datetime | None) -> list[Candle]:
+    def _candle_page(
+        self, path: str, market: str, count: int, cursor: datetime | None
+    ) -> Dated[list[Candle]]:
         query = [("market", market), ("count", str(count))]
         if cursor is not None:
             query.append(("to", cursor.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        page = self._get_list(path, "candles", tuple(query), parse_candle)
+        answer = self._read_list(path, "candles", tuple(query), parse_candle, background=cursor is not None)
+        page = answer.value
         page.sort(key=lambda candle: candle.start, reverse=True)
         del page[count:]
         for newer, older in itertools.pairwise(page):
@@ -95,11 +113,15 @@ class UpbitQuotationClient:
         if page and cursor is not None and page[0].start >= cursor:
             # `to` is exclusive; a candle at or after it would make paging loop forever.
             raise UpbitResponseError(f"{path}: candle {page[0].start.isoformat()} is not before to")
-        return page
+        return answer
 
     def get_tickers(self, markets: Sequence[str]) -> list[Ticker]:
         """Current prices of several markets in one request (`markets=KRW-BTC,KRW-ETH`)."""
-        return self._get_list("/v1/ticker", "ticker", _markets_query(markets), parse_ticker)
+        return self.read_tickers(markets).value
+
+    def read_tickers(self, markets: Sequence[str]) -> Dated[list[Ticker]]:
+        """`get_tickers` with the exchange's time of the answer (its `Date`)."""
+        return self._read_list("/v1/ticker", "ticker", _markets_query(markets), parse_ticker)
 
     def get_orderbooks(self, markets: Sequence[str]) -> list[Orderbook]:
         """Order books of several markets in one request."""
@@ -117,11 +139,23 @@ class UpbitQuotationClient:
         query: tuple[tuple[str, str], ...],
         parse: Callable[[Fields], ParsedT],
     ) -> list[ParsedT]:
-        call = ApiCall("GET", path, group, query)
+        return self._read_list(path, group, query, parse).value
+
+    def _read_list(
+        self,
+        path: str,
+        group: str,
+        query: tuple[tuple[str, str], ...],
+        parse: Callable[[Fields], ParsedT],
+        *,
+        background: bool = False,
+    ) -> Dated[list[ParsedT]]:
+        call = ApiCall("GET", path, group, query, background=background)
         limiter = self.session.rate_limits.quotation(group)
-        document = self.session.send_with_retry(call, limiter, None)
-        items = as_list(document, call.label)
-        return [parse(Fields(item, f"{call.label}[{index}]")) for index, item in enumerate(items)]
+        answer = self.session.answer_with_retry(call, limiter, None)
+        items = as_list(answer.body, call.label)
+        parsed = [parse(Fields(item, f"{call.label}[{index}]")) for index, item in enumerate(items)]
+        return Dated(parsed, answer.server_time)
 
 
 def _candle_path(interval: Interval) -> str:

@@ -43,6 +43,9 @@ EXCHANGE_LIMITS: Mapping[str, RateLimit] = {
     "order-cancel-all": RateLimit(1, 2.0),
 }
 THROTTLE_PENALTY_SECONDS = 1.0
+# History paging (warm-up, catch-up) may fill at most this share of a window: prices and the newest
+# candles of every other user keep the rest, whatever one user's warm-up asks for (issue 19 #2).
+BACKGROUND_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +129,16 @@ class RateLimiter:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Wait (on the clock) until one more request fits in the window, then count it."""
+    def acquire(self, *, background: bool = False) -> None:
+        """Wait (on the clock) until one more request fits in the window, then count it.
+
+        A `background` request (history paging) only goes while the window holds fewer than
+        `BACKGROUND_SHARE` of the limit, and waits without holding the lock: a foreground request
+        never queues behind it.
+        """
+        if background:
+            self._acquire_background()
+            return
         with self._lock:
             while True:
                 now = self._clock.monotonic()
@@ -139,13 +150,29 @@ class RateLimiter:
                 logger.debug("rate limit: waiting %.3f s", wait)
                 self._clock.sleep(wait)
 
-    def _wait_needed(self, now: float) -> float:
+    def _acquire_background(self) -> None:
+        capacity = max(1, int(self.limit.requests * BACKGROUND_SHARE))
+        while True:
+            with self._lock:
+                now = self._clock.monotonic()
+                wait = self._wait_needed(now, capacity)
+                if wait <= 0:
+                    self._sent.append(now)
+                    self.counters.record(self.group, requests=1)
+                    return
+            logger.debug("rate limit: background request waiting %.3f s", wait)
+            self._clock.sleep(wait)
+
+    def _wait_needed(self, now: float, capacity: int | None = None) -> float:
+        """Seconds until one more request fits while at most `capacity` (default: the limit) are sent."""
         window = self.limit.window_seconds
+        capacity = self.limit.requests if capacity is None else capacity
         while self._sent and self._sent[0] <= now - window:
             self._sent.popleft()
         wait = self._blocked_until - now
-        if len(self._sent) >= self.limit.requests:
-            wait = max(wait, self._sent[0] + window - now)
+        if len(self._sent) >= capacity:
+            # The request that must leave the window for the count to drop under `capacity`.
+            wait = max(wait, self._sent[len(self._sent) - capacity] + window - now)
         return wait
 
     def observe(self, remaining: RemainingRequests | None) -> None:

@@ -12,6 +12,8 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import httpx
@@ -51,7 +53,8 @@ class ApiCall:
     """One request: method, path under the base URL, rate-limit group and parameters.
 
     `body` is None for GET/DELETE; for POST it holds the JSON fields in sending order.
-    `creates_order` makes 4xx answers order rejections.
+    `creates_order` makes 4xx answers order rejections. `background` sends it in the rate
+    limiter's background lane (history paging: it takes only a share of the group's budget).
     """
 
     method: str
@@ -60,11 +63,24 @@ class ApiCall:
     query: QueryPairs = ()
     body: QueryPairs | None = None
     creates_order: bool = False
+    background: bool = False
 
     @property
     def label(self) -> str:
         """`METHOD /path`, for messages and logs."""
         return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A decoded 2xx body and the exchange's time when it answered.
+
+    `server_time` is the answer's `Date` header (whole seconds, so it is at or before the moment
+    the exchange wrote it: the safe side for deciding that a candle closed), None without one.
+    """
+
+    body: object
+    server_time: datetime | None
 
 
 class UpbitSession:
@@ -121,9 +137,13 @@ class UpbitSession:
 
     def send_with_retry(self, call: ApiCall, limiter: RateLimiter, signer: Signer | None) -> object:
         """`send`, tried up to `attempts` times on temporary errors. Only for idempotent calls."""
+        return self.answer_with_retry(call, limiter, signer).body
+
+    def answer_with_retry(self, call: ApiCall, limiter: RateLimiter, signer: Signer | None) -> Answer:
+        """`answer`, tried up to `attempts` times on temporary errors. Only for idempotent calls."""
         for attempt in range(1, self.attempts):
             try:
-                return self.send(call, limiter, signer)
+                return self.answer(call, limiter, signer)
             except UpbitTemporaryError as error:
                 delay = self.backoff(attempt)
                 logger.warning(
@@ -135,12 +155,16 @@ class UpbitSession:
                     delay,
                 )
                 self.clock.sleep(delay)
-        return self.send(call, limiter, signer)
+        return self.answer(call, limiter, signer)
 
     def send(self, call: ApiCall, limiter: RateLimiter, signer: Signer | None) -> object:
         """One attempt: the decoded JSON body of a 2xx answer, else a typed `UpbitError`."""
+        return self.answer(call, limiter, signer).body
+
+    def answer(self, call: ApiCall, limiter: RateLimiter, signer: Signer | None) -> Answer:
+        """One attempt: the decoded body of a 2xx answer with its `Date`, else a typed `UpbitError`."""
         request, token = self._build(call, signer)
-        limiter.acquire()
+        limiter.acquire(background=call.background)
         outcome = self._transmit(call, request, lambda text: _redact(text, token, signer))
         # Raised outside the except blocks: the httpx exception holds the request and with it
         # the Authorization header, and must not be chained into ours.
@@ -151,7 +175,7 @@ class UpbitSession:
         logger.debug("%s -> %d", call.label, outcome.status_code)
         if not outcome.is_success:
             raise self._failure(call, outcome, body, limiter)
-        return decode_json(body, call.label)
+        return Answer(decode_json(body, call.label), parse_http_date(outcome.headers.get("Date")))
 
     def _build(self, call: ApiCall, signer: Signer | None) -> tuple[httpx.Request, str]:
         query = render_query(call.query)
@@ -201,6 +225,19 @@ class UpbitSession:
         # Info, not warning: a 404 from an order lookup or a rejected order is an expected answer.
         logger.info("%s -> %s", call.label, error)
         return error
+
+
+def parse_http_date(header: str | None) -> datetime | None:
+    """An HTTP `Date` header (`Fri, 04 Dec 2026 15:31:13 GMT`) as aware UTC, None if absent or bad."""
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # `-0000` means "UTC, source unknown" to the parser
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def _redact(text: str, token: str, signer: Signer | None) -> str:
