@@ -40,6 +40,12 @@ class PriceExitCheck(StrEnum):
 
 Fraction = Annotated[float, Field(allow_inf_nan=False)]
 
+# Upbit sends at most 200 candles a request and 10 candle requests a second per IP, shared by every
+# user of one engine: 2,000 bars are 10 pages, and more than the longest indicator the form allows
+# needs (slow 1,000 + signal 500). An older settings file with more loads as this many (warm-up
+# history is fetched at start, so the first decision comes at the same candle either way).
+MAX_WARMUP_BARS = 2_000
+
 
 class StrategyParams(BaseModel):
     """The MACD strategy's parameters (`{user}_latest_params.json`)."""
@@ -82,8 +88,11 @@ class StrategyParams(BaseModel):
     warmup_bars: int = Field(
         200,
         ge=1,
-        le=100_000,
-        description="Closed candles used to warm up the indicators before the first decision.",
+        le=MAX_WARMUP_BARS,
+        description=(
+            "Closed candles used to warm up the indicators before the first decision "
+            f"(at most {MAX_WARMUP_BARS:,}; applies when the loop restarts)."
+        ),
     )
     slippage_bps: float = Field(
         5.0,
@@ -100,6 +109,14 @@ class StrategyParams(BaseModel):
             value = value.strip().upper()
             if not MARKET_PATTERN.fullmatch(value):
                 raise ValueError(f"{value!r} is not a KRW market code like KRW-BTC")
+        return value
+
+    @field_validator("warmup_bars", mode="before")
+    @classmethod
+    def _clamp_warmup(cls, value: object) -> object:
+        # Files saved when the form allowed 100,000 keep loading (docs/TRADING_RULES.md, Warm-up).
+        if isinstance(value, int) and not isinstance(value, bool) and value > MAX_WARMUP_BARS:
+            return MAX_WARMUP_BARS
         return value
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from tradebot.core.models import Interval
 from tradebot.core.params import (
     BUY_CONDITION_KEYS,
+    MAX_WARMUP_BARS,
     SELL_CONDITION_KEYS,
     BuyConditions,
     Conditions,
@@ -99,3 +100,17 @@ def test_buy_side_with_nothing_enabled_refused() -> None:
 def test_condition_switch_must_be_boolean() -> None:
     with pytest.raises(ValidationError):
         BuyConditions(golden_cross="yes")  # type: ignore[arg-type]
+
+
+def test_warmup_bars_bounded_to_what_upbit_pages_allow() -> None:
+    schema = StrategyParams.model_json_schema()["properties"]["warmup_bars"]
+    assert schema["maximum"] == MAX_WARMUP_BARS == 2_000
+    assert str(MAX_WARMUP_BARS) in schema["description"].replace(",", "")
+
+
+def test_warmup_bars_above_bound_in_an_old_file_loads_clamped() -> None:
+    # Files saved while the form allowed 100,000 keep loading, as the bound.
+    assert StrategyParams.model_validate({"warmup_bars": 100_000}).warmup_bars == MAX_WARMUP_BARS
+    assert StrategyParams.model_validate_json('{"warmup_bars": 2001}').warmup_bars == MAX_WARMUP_BARS
+    with pytest.raises(ValidationError, match="warmup_bars"):
+        StrategyParams(warmup_bars=0)

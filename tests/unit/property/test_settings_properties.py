@@ -25,7 +25,7 @@ from tests.unit.property.strategies import (
 )
 from tradebot.core.errors import SettingsError
 from tradebot.core.models import Interval
-from tradebot.core.params import Conditions, PriceExitCheck, StrategyParams
+from tradebot.core.params import MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
 
 
@@ -50,7 +50,7 @@ def valid_params(draw: st.DrawFn) -> StrategyParams:
         min_holding_bars=draw(st.integers(0, 10_000)),
         order_ratio=draw(ratio),
         price_exit_check=draw(st.sampled_from(PriceExitCheck)),
-        warmup_bars=draw(st.integers(slow + signal, 100_000)),
+        warmup_bars=draw(st.integers(slow + signal, MAX_WARMUP_BARS)),
         slippage_bps=draw(st.floats(min_value=0.0, max_value=1000.0)),
     )
 
