@@ -305,12 +305,11 @@ class LiveLoop:
             old.fast_period, old.slow_period, old.signal_period,
         ):  # fmt: skip
             self._last_error = "MACD period changes take effect when the loop restarts"
-            periods = {
-                "fast_period": old.fast_period,
-                "slow_period": old.slow_period,
-                "signal_period": old.signal_period,
-            }
+            periods = {key: getattr(old, key) for key in ("fast_period", "slow_period", "signal_period")}
             new = Settings(new.params.model_copy(update=periods), new.conditions)
+        if new.params.warmup_bars != old.warmup_bars:  # a running series never re-enters warm-up
+            self._last_error = "warmup_bars changes take effect when the loop restarts"
+            new = Settings(new.params.model_copy(update={"warmup_bars": old.warmup_bars}), new.conditions)
         self._settings = new
         self._versions = self._record_settings(new)
 

@@ -17,6 +17,7 @@ from tradebot.exchange.upbit import (
     UpbitResponseError,
     UpbitTimeoutError,
 )
+from tradebot.exchange.upbit.session import parse_http_date
 
 from . import TICKER, FakeClock, make_session, upbit_response
 
@@ -288,3 +289,32 @@ def test_get_tickers_every_attempt_times_out_raises_timeout() -> None:
 def test_get_tickers_bad_market_list_raises_value_error(markets: list[str]) -> None:
     with pytest.raises(ValueError, match="market"):
         UpbitQuotationClient(make_session(FakeCandles([]))).get_tickers(markets)
+
+
+def test_read_candles_carries_the_date_header_of_the_newest_page() -> None:
+    fake = FakeCandles(minutes(0, 500))
+    dates = iter(["Wed, 11 Mar 2026 08:20:07 GMT", "Wed, 11 Mar 2026 08:20:09 GMT"])
+
+    def dated(request: httpx.Request) -> httpx.Response:
+        response = fake(request)
+        response.headers["Date"] = next(dates)
+        return response
+
+    answer = UpbitQuotationClient(make_session(dated)).read_candles("KRW-BTC", Interval.MINUTE1, 300)
+    assert answer.server_time == datetime(2026, 3, 11, 8, 20, 7, tzinfo=UTC)
+    assert len(answer.value) == 300
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Sun, 22 Mar 2026 12:47:10 GMT", datetime(2026, 3, 22, 12, 47, 10, tzinfo=UTC)),
+        ("Sun, 22 Mar 2026 21:47:10 +0900", datetime(2026, 3, 22, 12, 47, 10, tzinfo=UTC)),
+        ("Sun, 22 Mar 2026 12:47:10 -0000", datetime(2026, 3, 22, 12, 47, 10, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+        ("yesterday", None),
+    ],
+)
+def test_parse_http_date_gives_utc_or_none(header: str | None, expected: datetime | None) -> None:
+    assert parse_http_date(header) == expected

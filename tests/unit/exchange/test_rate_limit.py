@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from tradebot.core.models import Interval
 from tradebot.exchange.upbit import (
     RateLimit,
     RateLimiter,
@@ -23,6 +25,7 @@ from tradebot.exchange.upbit import (
 from tradebot.exchange.upbit.rate_limit import GroupCounts, RateCounters
 
 from . import ACCESS_KEY, CREDENTIALS, TICKER, FakeClock, make_session, upbit_response
+from .test_quotation import FakeCandles
 
 
 @pytest.mark.parametrize(
@@ -263,3 +266,49 @@ def test_limiter_count_status_ignores_other_status_codes() -> None:
         limiter.count_status(status)
 
     assert limiter.counters.snapshot() == {"quotation:ticker": GroupCounts(throttled=1)}
+
+
+def test_limiter_background_requests_take_at_most_half_of_each_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+    sent: list[float] = []
+    for _ in range(20):
+        limiter.acquire(background=True)
+        sent.append(clock.seconds)
+    assert len(sent) == 20
+    for start in sent:  # any one-second window holds at most five of them
+        assert sum(1 for moment in sent if start <= moment < start + 1.0) <= 5
+
+
+def test_limiter_foreground_request_never_waits_behind_background_paging() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+    for _ in range(5):
+        limiter.acquire(background=True)
+    for _ in range(5):  # the other half of the window is the foreground's
+        limiter.acquire()
+    assert clock.sleeps == []
+
+
+def test_limiter_background_waits_while_foreground_fills_its_share() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(10), clock)
+    for _ in range(5):
+        limiter.acquire()
+    limiter.acquire(background=True)
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+def test_quotation_history_pages_go_in_the_background_lane() -> None:
+    clock = FakeClock()
+    starts = [datetime(2026, 3, 11, tzinfo=UTC) + timedelta(minutes=index) for index in range(3000)]
+    fake = FakeCandles(starts)
+    session = make_session(fake, clock)
+    UpbitQuotationClient(session).get_candles("KRW-BTC", Interval.MINUTE1, 2001)
+    assert len(fake.queries) == 11
+    # The first page at once, then at most five requests in any second: two waits of a second.
+    assert clock.sleeps == [pytest.approx(1.0), pytest.approx(1.0)]
+    limiter = session.rate_limits.quotation("candles")
+    for _ in range(9):  # meanwhile the rest of the window is free for users' newest candles
+        limiter.acquire()
+    assert len(clock.sleeps) == 2
