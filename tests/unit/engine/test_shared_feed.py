@@ -11,7 +11,7 @@ import pytest
 
 from tradebot.core.models import Candle, Interval
 from tradebot.engine.market_feed import MarketFeed
-from tradebot.engine.shared_feed import SharedQuotations
+from tradebot.engine.shared_feed import NEWEST_PAGE, SharedQuotations
 from tradebot.exchange.upbit import Dated, Ticker, UpbitNotFoundError
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -221,3 +221,55 @@ def test_shared_feed_never_reads_the_hosts_wall_clock() -> None:
         START - MINUTE, START
     ]  # fmt: skip
     assert feed.exchange_now() == START + timedelta(seconds=90)
+
+
+def test_shared_warm_up_history_fetched_once_per_market_and_kept_up_to_date() -> None:
+    clock, exchange, shared = _setup()
+    alice, bob = _feeds(shared, clock, 2)
+    assert len(alice.history(2000)) == 2000
+    assert len(bob.history(2000)) == 2000
+    assert [count for _, count, _ in exchange.candle_calls] == [2001]  # bob shared alice's pages
+    clock.sleep(30.0)  # 00:01:00: a candle closed
+    alice.quote()
+    alice.closed_after(START - MINUTE)
+    assert exchange.candle_calls[-1][1] <= NEWEST_PAGE  # only the newest page is fetched again
+    carol = _feeds(shared, clock, 1)[0]
+    history = carol.history(2000)
+    assert len(exchange.candle_calls) == 2  # carol's warm-up came from the store
+    assert history[-1].start == START  # and includes the candle that closed meanwhile
+    assert [candle.start for candle in history] == [START - MINUTE * offset for offset in range(1999, -1, -1)]
+
+
+class BlockingHistory(CountingExchange):
+    """Holds every long read (a warm-up's paging) until `release` is set."""
+
+    def __init__(self, clock: StepClock) -> None:
+        super().__init__(clock)
+        self.paging, self.release = threading.Event(), threading.Event()
+
+    def read_candles(
+        self, market: str, interval: Interval, count: int, *, to: datetime | None = None
+    ) -> Dated[list[Candle]]:
+        if count > NEWEST_PAGE:
+            self.paging.set()
+            assert self.release.wait(30), "never released"
+        return super().read_candles(market, interval, count, to=to)
+
+
+def test_shared_warm_up_in_progress_does_not_hold_up_other_readers_of_the_market() -> None:
+    clock = StepClock()
+    clock.seconds = 30.0
+    exchange = BlockingHistory(clock)
+    shared = SharedQuotations(exchange, clock, ticker_max_age=1.0)
+    hostile, other = _feeds(shared, clock, 2)
+    warming = threading.Thread(target=hostile.history, args=(2000,))
+    warming.start()
+    try:
+        assert exchange.paging.wait(30)
+        other.quote()
+        assert other.closed_after(START - 3 * MINUTE)[-1].start == START - MINUTE
+        assert warming.is_alive()  # the warm-up is still paging: nobody waited for it
+    finally:
+        exchange.release.set()
+        warming.join(30)
+    assert not warming.is_alive()
