@@ -123,8 +123,10 @@ def test_hostile_warm_up_never_delays_another_users_stop_loss(
             assert position.entry_price is not None
             crash = round_to_tick(position.entry_price * Decimal("0.95"), up=False)
             simulator.set_price(MARKET, str(crash))
-            simulator.step(20)
+            simulator.step(60)  # a candle closes too: the victim must read candles as well as a price
+            requests_before = shared.candle_requests
             report = victim.cycle()
+            assert shared.candle_requests > requests_before
             assert any("stop_loss" in line for line in report.decisions), report.decisions
             assert gate.other_waits == []  # the victim never waited for the rate budget
             assert gate.hostile.is_alive()  # while the hostile warm-up was still going on
