@@ -138,3 +138,33 @@ def test_hostile_warm_up_never_delays_another_users_stop_loss(
         assert store.positions("TEST") == []
     with open_user_store(tmp_path, HOSTILE) as store:
         assert len(store.candles(MARKET, victim.settings.params.interval, ALL_CANDLES)) == MAX_WARMUP_BARS
+
+
+def test_raising_warmup_bars_while_running_does_not_go_back_into_warm_up(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    # Issue 19 #10: the raise applies at the next restart, and the status says so.
+    simulator = simulator_factory(markets=[MARKET], seed=3, rate_limits={"enforce": False})
+    add_user(tmp_path, VICTIM, warmup_bars=40)
+    session = simulator.session()
+    shared = SharedQuotations(
+        UpbitQuotationClient(session), SimulatedTimeClock(simulator.server), ticker_max_age=0.0
+    )
+    with ExitStack() as resources:
+        loop = build(simulator, tmp_path, VICTIM, session, shared, resources)
+        loop.start()
+        simulator.step(60)
+        assert loop.cycle().state == "running"
+        path = params_path(tmp_path, VICTIM)
+        document = json.loads(path.read_text())
+        document["warmup_bars"] = 1_000
+        path.write_text(json.dumps(document))
+        simulator.step(60)
+        report = loop.cycle()
+        assert report.state == "running"
+        assert not any("warming up" in line for line in report.decisions), report.decisions
+        assert loop.settings.params.warmup_bars == 40
+        with open_user_store(tmp_path, VICTIM) as store:
+            status = store.engine_status()
+        assert status is not None
+        assert status.last_error == "warmup_bars changes take effect when the loop restarts"
