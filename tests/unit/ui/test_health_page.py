@@ -106,3 +106,31 @@ def test_health_page_throttled_group_is_flagged(ui_home: Path) -> None:
     groups = app.dataframe[0].value
     assert groups.loc[groups["group"] == "market", "status"].tolist() == ["throttled (429)"]
     assert any("throttled (429)" in warning.value for warning in app.warning)
+
+
+def test_health_page_lists_own_positions_with_their_guard_and_alert(ui_home: Path) -> None:
+    from dataclasses import replace
+
+    from tradebot.services.health_monitor import GUARD, NOTHING, PositionHealth
+
+    positions = [
+        PositionHealth(mode="LIVE", market="KRW-BTC", volume="0.01", entry_price="90000000", guarded_by=GUARD),
+        PositionHealth(mode="TEST", market="KRW-ETH", volume="2", entry_price="4000000", guarded_by=NOTHING),
+    ]
+    alice = replace(
+        user("alice"), positions=positions, alert="ALERT: open position whose stop loss ... : TEST KRW-ETH"
+    )
+    report = HealthReport(
+        generated_at=datetime.now(UTC), engine_id="engine-1", cycle_seconds=5.0, process=None, users=[alice]
+    )
+    write_health(ui_home, report)
+
+    app = page_test(PAGE).run()
+
+    assert not app.exception
+    table = next(frame.value for frame in app.dataframe if "guarded by" in frame.value.columns)
+    assert table[["mode", "market", "guarded by"]].values.tolist() == [
+        ["LIVE", "KRW-BTC", "guard"],
+        ["TEST", "KRW-ETH", "NOTHING"],
+    ]
+    assert any("TEST KRW-ETH" in str(error.value) for error in app.error)
