@@ -353,11 +353,13 @@ def test_stopped_user_with_position_keeps_its_guard_until_the_position_closes(ha
     runner.tick()
     assert runner.loop is None
     live = [item for item in _guards(harness) if not item.closed]
-    assert len(live) == 1 and live[0].guards >= 2  # stop: entries stop, the price exits do not
+    assert len(live) == 1
+    assert live[0].guards >= 2
     with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
         transaction.clear_position("TEST", "KRW-BTC")
     runner.tick()
-    assert guard.closed and all(item.closed for item in _guards(harness))
+    assert guard.closed
+    assert all(item.closed for item in _guards(harness))
     assert runner.guards.guarding() == {}
 
 
@@ -372,7 +374,8 @@ def test_parked_user_guard_failing_reports_unguarded_position(harness: Harness) 
     assert "guard failed: boom in guard" in (error or "")
     assert runner.reading is not None
     [position] = runner.reading.positions
-    assert position.unguarded and "boom in guard" in (position.problem or "")
+    assert position.unguarded
+    assert "boom in guard" in (position.problem or "")
 
 
 def test_position_in_the_old_market_is_guarded_after_a_market_change(harness: Harness) -> None:
@@ -383,7 +386,8 @@ def test_position_in_the_old_market_is_guarded_after_a_market_change(harness: Ha
     harness.send("start", mode="TEST")
     runner.tick()
     runner.tick()
-    assert runner.loop is not None and runner.loop.market == "KRW-ETH"
+    assert runner.loop is not None
+    assert runner.loop.market == "KRW-ETH"
     [guard] = _guards(harness)
     assert (guard.request.mode, guard.request.guard_market) == ("LIVE", "KRW-BTC")
     assert guard.request.live_confirmed  # a LIVE position keeps LIVE orders after a switch to TEST

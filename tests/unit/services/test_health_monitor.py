@@ -15,8 +15,8 @@ from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
-    HEALTH_FILE,
     GUARD,
+    HEALTH_FILE,
     LOOP,
     POSITION_ALERT,
     Guarding,

@@ -30,7 +30,7 @@ def engine_file(home: Path, positions: list[PositionHealth], username: str = "al
         heartbeat_age_seconds=0.0, last_fetch_at=now, last_closed_candle=None, cycle_duration_seconds=0.1,
         consecutive_errors=0, last_error=None, open_positions=len(positions), positions=positions,
     )  # fmt: skip
-    report = HealthReport(generated_at=now, engine_id="engine-1", cycle_seconds=5.0, process=None, users=[user])
+    report = HealthReport(generated_at=now, engine_id="e-1", cycle_seconds=5.0, process=None, users=[user])
     write_health(home, report)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.unit.ui.conftest import page_test
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.health_monitor import HealthReport, ProcessHealth, UserHealth, write_health
+from tradebot.services.health_monitor import (
+    GUARD,
+    NOTHING,
+    HealthReport,
+    PositionHealth,
+    ProcessHealth,
+    UserHealth,
+    write_health,
+)
 
 PAGE = "views/health.py"
 BOB_ERROR = "bob's private failure: invalid key xyz"
@@ -109,13 +118,9 @@ def test_health_page_throttled_group_is_flagged(ui_home: Path) -> None:
 
 
 def test_health_page_lists_own_positions_with_their_guard_and_alert(ui_home: Path) -> None:
-    from dataclasses import replace
-
-    from tradebot.services.health_monitor import GUARD, NOTHING, PositionHealth
-
     positions = [
-        PositionHealth(mode="LIVE", market="KRW-BTC", volume="0.01", entry_price="90000000", guarded_by=GUARD),
-        PositionHealth(mode="TEST", market="KRW-ETH", volume="2", entry_price="4000000", guarded_by=NOTHING),
+        PositionHealth(mode="LIVE", market="KRW-BTC", volume="0.01", entry_price="9000", guarded_by=GUARD),
+        PositionHealth(mode="TEST", market="KRW-ETH", volume="2", entry_price="4000", guarded_by=NOTHING),
     ]
     alice = replace(
         user("alice"), positions=positions, alert="ALERT: open position whose stop loss ... : TEST KRW-ETH"
