@@ -66,13 +66,15 @@ class PositionGuards:
         problems = []
         for key in sorted(needed):
             before = self._problem(key)
-            guard = self._guards.get(key) or self._build(key)
+            guard = self._guards.get(key) or self._build(key, quietly=before is not None)
             if guard is not None:
                 self._check(key, guard)
             after = self._problem(key)
             if after is not None and after != before:
                 problems.append(f"{_name(key)}: {after}")
                 self._say(f"{_name(key)} position: {after}")
+            elif after is None and before is not None:
+                self._say(f"{_name(key)} position: price exits checked again")
         return problems
 
     def guarding(self) -> dict[PositionKey, Guarding]:
@@ -92,7 +94,8 @@ class PositionGuards:
         self._not_built.clear()
         self._covered = None
 
-    def _build(self, key: PositionKey) -> _Guard | None:
+    def _build(self, key: PositionKey, quietly: bool) -> _Guard | None:
+        """A new guard, or None with the reason kept; `quietly`: a retry, announced by its outcome."""
         resources = ExitStack()
         try:
             guard = _Guard(self._factory(self._request_for(*key), resources), resources)
@@ -102,7 +105,8 @@ class PositionGuards:
             return None
         self._not_built.pop(key, None)
         self._guards[key] = guard
-        self._say(f"{_name(key)} position: price exits guarded (no loop runs in this mode and market)")
+        if not quietly:
+            self._say(f"{_name(key)} position: price exits guarded (no loop runs in this mode and market)")
         return guard
 
     def _check(self, key: PositionKey, guard: _Guard) -> None:
