@@ -95,6 +95,22 @@ def crashing(factory: LoopFactory, switch: CrashSwitch) -> LoopFactory:
     return build
 
 
+class FeedClock:
+    """The shared feed's clock: the simulator's time, and cycles of 5 s that pass only when told."""
+
+    def __init__(self, clock: SimulatedTimeClock) -> None:
+        self._clock, self.seconds = clock, 0.0
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        return None
+
+
 @dataclass
 class Engine:
     """One user's runner on the simulator, the way `tradebot engine` builds it."""
@@ -103,6 +119,8 @@ class Engine:
     home: Path
     store: Store
     runner: UserRunner
+    quotations: SharedQuotations
+    feed_clock: FeedClock
     lines: list[str] = field(default_factory=list)
 
     def send(self, kind: CommandKind, *, mode: Mode | None = None, reason: str | None = None) -> None:
@@ -119,6 +137,7 @@ class Engine:
 
     def tick(self, seconds: float = 1.0) -> None:
         self.exchange.step(seconds)
+        self.feed_clock.seconds += 5.0  # one engine cycle: every cached price is stale
         self.runner.tick()
 
     def position(self, mode: Mode, market: str) -> Position | None:
@@ -161,7 +180,8 @@ def engine_for(exchange: Simulator, tmp_path: Path) -> Callable[..., Engine]:
         prepare(tmp_path)
         clock = SimulatedTimeClock(exchange.server)
         session = exchange.session(clock=NoWaitClock())
-        quotations = SharedQuotations(UpbitQuotationClient(session), clock, ticker_max_age=0.0)
+        feed_clock = FeedClock(clock)
+        quotations = SharedQuotations(UpbitQuotationClient(session), feed_clock, ticker_max_age=1.0)
         factory = live_loop_factory(clock, session, quotations)
         if switch is not None:
             factory = crashing(factory, switch)
@@ -169,7 +189,7 @@ def engine_for(exchange: Simulator, tmp_path: Path) -> Callable[..., Engine]:
         store = open_user_store(tmp_path, USER)
         lines: list[str] = []
         runner = UserRunner(USER, store, factory, clock, settings, lines.append)
-        return Engine(exchange, tmp_path, store, runner, lines)
+        return Engine(exchange, tmp_path, store, runner, quotations, feed_clock, lines)
 
     return build
 
@@ -201,7 +221,9 @@ def test_live_position_in_the_old_market_sells_at_its_stop_after_a_market_change
     engine.send("restart", mode="LIVE")
     assert engine.runner.loop is not None
     assert engine.runner.loop.market == "KRW-ETH"
+    requests = engine.quotations.ticker_requests
     engine.tick(5)
+    assert engine.quotations.ticker_requests == requests + 1  # the loop's and the guard's prices at once
     assert engine.position("LIVE", "KRW-BTC") is not None  # price inside the exits: kept
     assert engine.runner.reading is not None
     guarded = {(item.mode, item.market): item.guarded_by for item in engine.runner.reading.positions}
