@@ -325,8 +325,11 @@ class UserRunner:
         try:
             held = self._held()
         except Exception as error:  # unknown positions cannot be guarded: health shows the alert
-            self.say(f"open positions not read, their guards not checked: {error}")
+            if self.guards.unreadable is None:
+                self.say(f"open positions not read, their guards not checked: {error}")
+            self.guards.unreadable = str(error)
             return
+        self.guards.unreadable = None
         covered = None if self.loop is None else (self.desired.mode, self.loop.market)
         problems = self.guards.check(held, covered)
         if problems and self.failed_reason is not None and self.database_lost is None:
@@ -344,8 +347,8 @@ class UserRunner:
         """What a parked user is told about its positions' price exits."""
         try:
             holding = bool(self._held())
-        except Exception:  # the guards are tried anyway; health shows whether they run
-            return "open positions unknown: their price exits are checked if they can be read"
+        except Exception:  # unknown: guards are tried anyway, and health shows whether they run
+            holding = True
         if not holding:
             return "no open position"
         return "position open: its stop loss, take profit and trailing stop are still checked on every price"

@@ -55,6 +55,7 @@ class PositionGuards:
         self._guards: dict[PositionKey, _Guard] = {}
         self._not_built: dict[PositionKey, str] = {}  # why a position has no guard yet
         self._covered: PositionKey | None = None
+        self.unreadable: str | None = None  # why the positions could not be read (said once)
 
     def check(self, held: Iterable[PositionKey], covered: PositionKey | None) -> list[str]:
         """Guard every position in `held` but `covered` (the loop's), check each once; new problems."""
