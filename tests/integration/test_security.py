@@ -221,6 +221,7 @@ class RecordingLoop:
     request: RunRequest
     paused: bool = False
     forced: list[tuple[Side, str, str]] = field(default_factory=list)
+    market: str = "KRW-BTC"
 
     def start(self) -> None:
         pass

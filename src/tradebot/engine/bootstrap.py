@@ -12,15 +12,14 @@ from tradebot.core.advisor import EntryAdvisorProtocol
 from tradebot.core.broker import Broker
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import SettingsError, TradebotError
-from tradebot.core.ledger import PaperAccount
 from tradebot.core.params import StrategyParams
 from tradebot.engine.live_loop import CycleReport, LiveLoop
 from tradebot.engine.market_feed import MarketFeed
 from tradebot.engine.order_desk import OrderDesk
+from tradebot.engine.paper_ledger import RecordedPaperBroker
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.live_broker import LiveBroker
-from tradebot.exchange.paper_broker import PaperBroker
 from tradebot.exchange.upbit import (
     Credentials,
     UpbitError,
@@ -55,6 +54,7 @@ class RunRequest:
     mode: Mode
     exchange_url: str
     live_confirmed: bool = False
+    guard_market: str | None = None  # a price-exit guard of the position in this market, not a loop
 
 
 def build_loop(
@@ -71,7 +71,9 @@ def build_loop(
     across users; tests pass one whose rate limiter runs on their clock), and `quotations` the
     market data source (the engine's `SharedQuotations`; by default the loop's own client).
     Neither is closed with the loop: their owner closes them. `open_store` opens the user's
-    database (tests pass one with a short busy timeout or a size limit).
+    database (tests pass one with a short busy timeout or a size limit). A request with a
+    `guard_market` builds the loop of that market's position, whatever the settings' market, for
+    `LiveLoop.guard()` only (no entry advisor: a guard never buys).
     """
     store = resources.enter_context(open_store(request.home, request.username))
     if store.user(request.username) is None:
@@ -85,10 +87,11 @@ def build_loop(
     if session is None:
         session = resources.enter_context(UpbitSession(base_url=request.exchange_url))
     source = quotations if quotations is not None else UpbitQuotationClient(session)
-    feed = MarketFeed(source, params.market, params.interval)
-    broker = _broker(request, store, session, params, clock)
-    desk = OrderDesk(store, broker, clock, request.username, request.mode, params.market, params.interval)
-    advisor = _entry_advisor(request, store, clock)
+    market = request.guard_market or params.market
+    feed = MarketFeed(source, market, params.interval)
+    broker = _broker(request, store, session, params.model_copy(update={"market": market}), clock)
+    desk = OrderDesk(store, broker, clock, request.username, request.mode, market, params.interval)
+    advisor = None if request.guard_market else _entry_advisor(request, store, clock)  # guards never buy
     return LiveLoop(
         store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode, advisor=advisor
     )
@@ -107,7 +110,7 @@ def _broker(
     request: RunRequest, store: Store, session: UpbitSession, params: StrategyParams, clock: Clock
 ) -> Broker:
     if request.mode == "TEST":
-        return PaperBroker(_paper_account(store, params.market), params.slippage_bps)
+        return RecordedPaperBroker(store, params.market, params.slippage_bps)
     if not request.live_confirmed:
         raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
     keys = load_keys(store, SecretBox.for_home(request.home), request.username)
@@ -116,22 +119,6 @@ def _broker(
     client = UpbitExchangeClient(Credentials(keys.access_key, keys.secret_key), session)
     fee = client.get_order_chance(params.market).bid_fee
     return LiveBroker(client, params.market, clock, fee)
-
-
-def _paper_account(store: Store, market: str) -> PaperAccount:
-    """The TEST ledger as the database last recorded it."""
-    account = store.account("TEST")
-    if account is None:
-        raise SettingsError("the user has no TEST account row; recreate it with: tradebot user add")
-    position = next((item for item in store.positions("TEST") if item.market == market), None)
-    if position is None:
-        return PaperAccount(krw=account.krw_balance)
-    return PaperAccount(
-        krw=account.krw_balance,
-        volume=position.volume,
-        entry_price=position.entry_price,
-        peak=position.peak_price,
-    )
 
 
 def run_loop(

@@ -3,7 +3,9 @@
 `UserRunner.tick()` is one engine cycle for one user: apply the user's pending commands, start the
 loop if it should run (and no backoff delay is pending), run one loop cycle, and turn any crash into
 a restart after a delay (5 s, 30 s, 5 min by default). After more crashes in a row than there are
-delays the user is parked as `failed` until a start or restart command. Exchange errors are not
+delays the user is parked as `failed` until a start or restart command. Every open position the
+loop does not watch (another market or mode; a stopped, crashed or parked user) keeps its price
+exits checked by a guard (`position_guards`) until it closes. Exchange errors are not
 crashes: the loop stays up and retries every cycle. A database that cannot record (locked, disk
 full) closes the loop until it can, never parking the user; a database file deleted or replaced
 under the engine parks the user for good. `run()` ticks every cycle in the user's own thread until
@@ -24,11 +26,12 @@ from typing import Protocol
 from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
+from tradebot.engine.position_guards import PositionGuards
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.db import DatabaseUnavailableError, Store
 from tradebot.services.desired_state import DesiredState, desired_state
-from tradebot.services.health_monitor import UserReading, read_user
-from tradebot.services.records import EngineState, EngineStatus, Side
+from tradebot.services.health_monitor import PositionKey, UserReading, read_user
+from tradebot.services.records import EngineState, EngineStatus, Mode, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
@@ -41,6 +44,7 @@ class Loop(Protocol):
     """What the runner needs of a trading loop (`LiveLoop`, or a fake in tests)."""
 
     paused: bool
+    market: str  # the market it trades: its position is the one it guards
 
     def start(self) -> None: ...
 
@@ -91,7 +95,7 @@ class UserRunner:
         self.clock, self.settings, self._report = clock, settings, report
         self.desired: DesiredState = desired_state(store)
         self.loop: Loop | None = None
-        self.guard: Loop | None = None  # price exits only, while parked `failed` with a position
+        self.guards = PositionGuards(factory, self._guard_request, self.say)  # positions no loop watches
         self.reading: UserReading | None = None  # the last health reading of the user's database
         self._resources = ExitStack()
         self.crashes = 0
@@ -128,15 +132,14 @@ class UserRunner:
             self.start_loop()
         if self.loop is not None:
             self._cycle()
-        elif self.failed_reason is not None and self.guard is not None:
-            self._guard_cycle()
+        self._guard_positions()
         self._read_health()
 
     def _read_health(self) -> None:
         """The engine's health report reads this instead of opening every database every cycle."""
         try:
             with self.store.snapshot() as reader:
-                reading = read_user(reader, self.desired)
+                reading = read_user(reader, self.desired, self.guards.guarding())
         except Exception:  # health is for display; the report falls back to reading the file
             self.reading = None
             return
@@ -206,8 +209,9 @@ class UserRunner:
         )  # fmt: skip
 
     def close_loop(self) -> None:
-        """Stop the loop or the price-exit guard (if any) and close what it opened."""
-        self.loop = self.guard = None
+        """Stop the loop and the price-exit guards (the next tick guards what needs it again)."""
+        self.loop = None
+        self.guards.close()
         self._close_resources()
 
     def _close_resources(self) -> None:
@@ -307,41 +311,47 @@ class UserRunner:
         self.say(f"loop crashed ({self.crashes}): {error}\n{trace}")
         if self.crashes > len(self.settings.backoff):
             self.failed_reason = f"failed after {self.crashes} crashes in a row: {error}"
-            self._announce("failed", f"{self.failed_reason} ({self._start_guard()})")
+            self._announce("failed", f"{self.failed_reason} ({self._guard_note()})")
             return
         delay = self.settings.backoff[self.crashes - 1]
         self.retry_at = self.clock.monotonic() + delay
         self._announce("stopped", f"crashed ({self.crashes}/{len(self.settings.backoff)}): {error}; "
                        f"restarting in {delay:g} s")  # fmt: skip
 
-    # --- parked with a position: price exits only ----------------------------------------------
+    # --- every open position keeps its price exits ------------------------------------------------
 
-    def _start_guard(self) -> str:
-        """Keep the price exits of an open position running while parked; what to tell the user."""
+    def _guard_positions(self) -> None:
+        """Guard every open position the loop does not watch (any market, any mode, any state)."""
         try:
-            holding = bool(self.store.positions(self.desired.mode))
-        except Exception:  # unknown: try to protect anyway
+            held = self._held()
+        except Exception as error:  # unknown positions cannot be guarded: health shows the alert
+            if self.guards.unreadable is None:
+                self.say(f"open positions not read, their guards not checked: {error}")
+            self.guards.unreadable = str(error)
+            return
+        self.guards.unreadable = None
+        covered = None if self.loop is None else (self.desired.mode, self.loop.market)
+        problems = self.guards.check(held, covered)
+        if problems and self.failed_reason is not None and self.database_lost is None:
+            self._announce("failed", f"{self.failed_reason} ({POSITION_UNGUARDED}: {'; '.join(problems)})")
+
+    def _held(self) -> list[PositionKey]:
+        return [(item.mode, item.market) for mode in ("TEST", "LIVE") for item in self.store.positions(mode)]
+
+    def _guard_request(self, mode: Mode, market: str) -> RunRequest:
+        """A guard of a LIVE position sends LIVE orders with the stored keys, whatever the user's mode
+        now: the user confirmed LIVE when the position was opened, and it must not lose its stop."""
+        return replace(self._request(), mode=mode, live_confirmed=mode == "LIVE", guard_market=market)
+
+    def _guard_note(self) -> str:
+        """What a parked user is told about its positions' price exits."""
+        try:
+            holding = bool(self._held())
+        except Exception:  # unknown: guards are tried anyway, and health shows whether they run
             holding = True
         if not holding:
             return "no open position"
-        try:
-            guard = self._factory(self._request(), self._resources)
-            guard.start()
-        except Exception as error:
-            self.close_loop()
-            return f"{POSITION_UNGUARDED}: {error}"
-        self.guard = guard
         return "position open: its stop loss, take profit and trailing stop are still checked on every price"
-
-    def _guard_cycle(self) -> None:
-        assert self.guard is not None
-        try:
-            self.guard.guard()
-        except UpbitError as error:
-            self.say(f"price exits: exchange error, retrying next cycle: {error}")
-        except Exception as error:  # the guard itself fails: say so loudly, stop trying
-            self.close_loop()
-            self._announce("failed", f"{self.failed_reason} ({POSITION_UNGUARDED}: {error})")
 
     # --- status and messages ------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ def health_command(arguments: argparse.Namespace) -> int:
     home: Path = arguments.home or data_home()
     now, max_age = datetime.now(UTC), arguments.max_age_cycles * arguments.cycle_seconds
     document = read_health(home)
-    users, unreadable = _read_users(home, now, max_age, _engine_errors(document))
+    users, unreadable = _read_users(home, now, max_age, document)
     problems = [*health_problems(users, document, now, max_age), *unreadable, *_lost_users(document, users)]
     if arguments.json:
         users_data = [to_jsonable(asdict(user)) for user in users]
@@ -61,16 +61,20 @@ def health_command(arguments: argparse.Namespace) -> int:
 
 
 def _read_users(
-    home: Path, now: datetime, max_age: float, errors: dict[str, int]
+    home: Path, now: datetime, max_age: float, document: dict[str, Any] | None
 ) -> tuple[list[UserHealth], list[str]]:
-    """Every user's health from their database, and a problem for each database not read."""
-    from tradebot.engine.engine_manager import discover_users
-    from tradebot.services.health_monitor import read_user_health, unreadable_user
+    """Every user's health from their database, and a problem for each database not read.
 
+    What guards each open position only the engine knows: it is taken from a fresh health file.
+    """
+    from tradebot.engine.engine_manager import discover_users
+    from tradebot.services.health_monitor import engine_guarding, read_user_health, unreadable_user
+
+    errors, guarding = _engine_errors(document), engine_guarding(document, now, max_age)
     users, problems = [], []
     for name in discover_users(home):
         try:
-            users.append(read_user_health(home, name, now, max_age, errors.get(name)))
+            users.append(read_user_health(home, name, now, max_age, errors.get(name), guarding.get(name)))
         except TradebotError as error:
             users.append(unreadable_user(name, error))
             problems.append(f"{name}: database not read: {error}")

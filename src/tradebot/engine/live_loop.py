@@ -81,6 +81,7 @@ class LiveLoop:
         advisor: EntryAdvisorProtocol | None = None,
     ) -> None:
         self._store, self._feed, self._desk, self._clock = store, feed, desk, clock
+        self.market = feed.market  # a guard's is its position's market, whatever the settings say
         self._watcher, self._mode, self._engine_id = watcher, mode, engine_id
         self._advisor = advisor
         self._settings = watcher.load()
@@ -223,13 +224,12 @@ class LiveLoop:
     # --- price exits between closes --------------------------------------------------------------
 
     def guard(self) -> str | None:
-        """For a user parked `failed` while holding a position: only the price exits, every price.
-
-        The loop's candle processing is what kept crashing, so stop loss, take profit and the
-        trailing stop are checked on the latest price (whatever `price_exit_check` says) and sell
-        through the order desk as usual. Nothing else runs: no entries, no candles.
-        """
-        self._desk.resume_unfinished(self._versions)
+        """Only the price exits, on every price, with the current values: a position no loop watches."""
+        self._pending = self._watcher.changed() or self._pending
+        self._apply_pending()  # new stop values apply at once; the market stays the position's
+        self._versions = self._versions if any(self._versions) else self._record_settings(self._settings)
+        if self._desk.resume_unfinished(self._versions):  # as in a cycle: never past an open order
+            self._desk.reconcile(self._versions)
         return self._check_price_exits(self._feed.quote(), every_price=True)
 
     def _check_price_exits(self, quote: Quote, every_price: bool = False) -> str | None:

@@ -130,7 +130,7 @@ class OrderDesk:
         """
         settled = True
         now = self._clock.now()
-        for order in self._store.unfinished_orders(self._mode):
+        for order in self._unfinished():
             outcome = self._broker.follow_up(order.identifier)
             if outcome.error_name == "not_found" and now - order.requested_at < NOT_FOUND_GRACE:
                 settled = False
@@ -142,7 +142,12 @@ class OrderDesk:
 
     def unresolved(self) -> bool:
         """True while an earlier order's outcome is not known: no new order may be sent."""
-        return bool(self._store.unfinished_orders(self._mode))
+        return bool(self._unfinished())
+
+    def _unfinished(self) -> list[Order]:
+        """This desk's market only: another market's order is its own loop's or guard's to finish
+        (this desk's broker and position are of this market, so it could not book that fill)."""
+        return [order for order in self._store.unfinished_orders(self._mode) if order.market == self._market]
 
     def holdings(self) -> Holdings:
         """KRW and coin as the account holds them now (the exchange's numbers in LIVE)."""

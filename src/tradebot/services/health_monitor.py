@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,11 +22,38 @@ from typing import Any, Protocol
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Reader, open_user_store
 from tradebot.services.desired_state import DesiredState, desired_state
-from tradebot.services.records import EngineStatus
+from tradebot.services.records import EngineStatus, Mode, Position
 
 HEALTH_FILE = "health.json"
-POSITION_ALERT = "ALERT: position without a running loop"
+POSITION_ALERT = "ALERT: open position whose stop loss, take profit and trailing stop nothing checks"
 ACTIVE_STATES = frozenset({"warming_up", "running", "paused"})
+LOOP, GUARD, NOTHING = "loop", "guard", "nothing"  # what checks an open position's price exits
+PositionKey = tuple[Mode, str]  # (mode, market) of a `coin_position` row
+
+
+@dataclass(frozen=True, slots=True)
+class Guarding:
+    """What checks a position's price exits (LOOP, GUARD or NOTHING), and why not, when it fails."""
+
+    by: str
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionHealth:
+    """One open position and what guards it; amounts as decimal text (JSON has no Decimal)."""
+
+    mode: str
+    market: str
+    volume: str
+    entry_price: str | None
+    guarded_by: str  # LOOP, GUARD or NOTHING
+    problem: str | None = None
+
+    @property
+    def unguarded(self) -> bool:
+        """True when nothing checks its price exits now: an ALERT."""
+        return self.guarded_by == NOTHING or self.problem is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +73,7 @@ class UserHealth:
     last_error: str | None
     open_positions: int
     alert: str | None = None
+    positions: list[PositionHealth] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,13 +120,39 @@ class UserReading:
     status: EngineStatus | None
     desired: DesiredState
     open_positions: int
+    positions: tuple[PositionHealth, ...] = ()
 
 
-def read_user(reader: Reader, desired: DesiredState | None = None) -> UserReading:
-    """The user's reading (`desired` when the caller already knows it: the engine's runner does)."""
-    positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
+def read_user(
+    reader: Reader,
+    desired: DesiredState | None = None,
+    guarding: Mapping[PositionKey, Guarding] | None = None,
+) -> UserReading:
+    """The user's reading (`desired` when the caller already knows it: the engine's runner does).
+
+    `guarding` says what checks each position's price exits (the engine's runner knows); a
+    position it does not name is guarded by nothing.
+    """
+    held = [*reader.positions("TEST"), *reader.positions("LIVE")]
     known = desired if desired is not None else desired_state(reader)
-    return UserReading(reader.engine_status(), known, positions)
+    positions = tuple(position_health(position, guarding or {}) for position in held)
+    return UserReading(reader.engine_status(), known, len(held), positions)
+
+
+def position_health(position: Position, guarding: Mapping[PositionKey, Guarding]) -> PositionHealth:
+    """`position` with what guards it according to `guarding`."""
+    found = guarding.get((position.mode, position.market), Guarding(NOTHING))
+    entry = None if position.entry_price is None else str(position.entry_price)
+    return PositionHealth(
+        mode=position.mode, market=position.market, volume=str(position.volume), entry_price=entry,
+        guarded_by=found.by, problem=found.problem,
+    )  # fmt: skip
+
+
+def position_alert(positions: Sequence[PositionHealth]) -> str | None:
+    """The ALERT naming every position nothing guards, or None."""
+    unguarded = [f"{item.mode} {item.market}" for item in positions if item.unguarded]
+    return f"{POSITION_ALERT}: {', '.join(unguarded)}" if unguarded else None
 
 
 def assess_user(
@@ -109,6 +163,10 @@ def assess_user(
     age = None if status is None else (now - status.heartbeat_at).total_seconds()
     fresh = age is not None and age <= stale_seconds
     looping = status is not None and status.state in ACTIVE_STATES and fresh
+    held = [  # a loop that stopped beating checks nothing
+        replace(item, guarded_by=NOTHING) if item.guarded_by == LOOP and not looping else item
+        for item in reading.positions
+    ]
     duration = None if status is None else status.last_cycle_duration
     return UserHealth(
         username=username, state="unknown" if status is None else status.state,
@@ -118,15 +176,21 @@ def assess_user(
         last_closed_candle=None if status is None else status.last_closed_candle,
         cycle_duration_seconds=None if duration is None else duration.total_seconds(),
         consecutive_errors=consecutive_errors, last_error=None if status is None else status.last_error,
-        open_positions=positions, alert=POSITION_ALERT if positions and not looping else None,
+        open_positions=positions, alert=position_alert(held), positions=held,
     )  # fmt: skip
 
 
 def user_health(
-    username: str, reader: Reader, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+    username: str,
+    reader: Reader,
+    now: datetime,
+    stale_seconds: float,
+    consecutive_errors: int | None = None,
+    guarding: Mapping[PositionKey, Guarding] | None = None,
 ) -> UserHealth:
     """The health of one user at `now`, read through `reader`."""
-    return assess_user(username, read_user(reader), now, stale_seconds, consecutive_errors)
+    reading = read_user(reader, guarding=guarding)
+    return assess_user(username, reading, now, stale_seconds, consecutive_errors)
 
 
 def unreadable_user(username: str, error: Exception) -> UserHealth:
@@ -139,11 +203,41 @@ def unreadable_user(username: str, error: Exception) -> UserHealth:
 
 
 def read_user_health(
-    home: Path, username: str, now: datetime, stale_seconds: float, consecutive_errors: int | None = None
+    home: Path,
+    username: str,
+    now: datetime,
+    stale_seconds: float,
+    consecutive_errors: int | None = None,
+    guarding: Mapping[PositionKey, Guarding] | None = None,
 ) -> UserHealth:
     """`user_health` read from `{home}/tradebot_{username}.db` in one snapshot."""
     with open_user_store(home, username, create=False) as store, store.snapshot() as reader:
-        return user_health(username, reader, now, stale_seconds, consecutive_errors)
+        return user_health(username, reader, now, stale_seconds, consecutive_errors, guarding)
+
+
+def engine_guarding(
+    document: Mapping[str, Any] | None, now: datetime, max_age_seconds: float
+) -> dict[str, dict[PositionKey, Guarding]]:
+    """Per user, what guards each position, as a fresh `health.json` says (nothing when stale).
+
+    Only the engine knows which positions its loops and guards watch; a file older than
+    `max_age_seconds` means the engine is down, and then nothing watches any position.
+    """
+    age = health_file_age(document, now)
+    if document is None or age is None or age > max_age_seconds:
+        return {}
+    found: dict[str, dict[PositionKey, Guarding]] = {}
+    for user in document.get("users") or []:
+        if not isinstance(user, dict):
+            continue
+        entries = [item for item in user.get("positions") or [] if isinstance(item, dict)]
+        found[str(user.get("username"))] = {
+            (_mode(item.get("mode")), str(item.get("market"))): Guarding(
+                str(item.get("guarded_by", NOTHING)), item.get("problem")
+            )
+            for item in entries
+        }
+    return found
 
 
 def process_health(process: ProcessLike, now_seconds: float | None = None) -> ProcessHealth:
@@ -209,8 +303,8 @@ def health_problems(
 ) -> list[str]:
     """Why `tradebot health` fails (empty when healthy): a stale engine file or a stalled user.
 
-    Position alerts are shown by `format_user` but do not fail on their own: a user stopped on
-    purpose may hold a position; a user who should run and holds one fails by its heartbeat.
+    A position that nothing guards fails too: even a stopped user's open position keeps its price
+    exits checked by the engine (TRADING_RULES.md, Positions the bot owns).
     """
     problems = []
     age = health_file_age(document, now)
@@ -222,6 +316,8 @@ def health_problems(
         if user.desired_running and stale:
             heartbeat = _age(user.heartbeat_age_seconds)
             problems.append(f"{user.username}: should run but its heartbeat is {heartbeat}")
+        if user.alert:
+            problems.append(f"{user.username}: {user.alert}")
     return problems
 
 
@@ -238,7 +334,21 @@ def format_user(user: UserHealth) -> str:
     )
     if user.last_error:
         line += f" last_error={user.last_error!r}"
-    return f"{line}  *** {user.alert} ***" if user.alert else line
+    lines = [f"{line}  *** {user.alert} ***" if user.alert else line]
+    lines.extend(format_position(item) for item in user.positions)
+    return "\n".join(lines)
+
+
+def format_position(position: PositionHealth) -> str:
+    """One indented line per open position for `tradebot health`."""
+    entry = position.entry_price or "unknown"
+    line = (
+        f"  position {position.mode:<4} {position.market:<10} volume={position.volume} entry={entry} "
+        f"guarded_by={position.guarded_by}"
+    )
+    if position.problem:
+        line += f" problem={position.problem!r}"
+    return f"{line}  *** ALERT ***" if position.unguarded else line
 
 
 def format_process(document: Mapping[str, Any] | None) -> list[str]:
@@ -259,6 +369,10 @@ def format_process(document: Mapping[str, Any] | None) -> list[str]:
             f"  {group:<28} requests={counts['requests']} 429={counts['throttled']} 418={counts['blocked']}"
         )
     return lines
+
+
+def _mode(value: object) -> Mode:
+    return "LIVE" if value == "LIVE" else "TEST"
 
 
 def _age(seconds: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,8 +23,8 @@ from tradebot.exchange.upbit import UpbitConnectionError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.desired_state import desired_state
-from tradebot.services.health_monitor import POSITION_ALERT, read_health
-from tradebot.services.records import Command, CommandKind, CommandRequest, Position
+from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, POSITION_ALERT, Guarding, read_health
+from tradebot.services.records import Command, CommandKind, CommandRequest, Mode, Position
 from tradebot.services.secrets import SecretBox
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys, store_keys
 from tradebot.services.users import conditions_path, params_path
@@ -61,6 +62,7 @@ class FakeLoop:
     closed: bool = False
     guards: int = 0
     crash_on_guard: bool = False
+    market: str = "KRW-BTC"
 
     def start(self) -> None:
         self.started = True
@@ -90,10 +92,11 @@ class FakeFactory:
         if self.unreachable:
             self.unreachable -= 1
             raise UpbitConnectionError("connection refused")
-        SettingsWatcher(
+        settings = SettingsWatcher(
             params_path(request.home, request.username), conditions_path(request.home, request.username)
         ).load()  # a bad params file raises here
-        loop = FakeLoop(request, self.crash_on_cycle)
+        market = request.guard_market or settings.params.market
+        loop = FakeLoop(request, self.crash_on_cycle and not request.guard_market, market=market)
         resources.callback(lambda: setattr(loop, "closed", True))
         self.loops.append(loop)
         return loop
@@ -294,14 +297,28 @@ def test_a_crashing_loop_restarts_after_each_delay_then_is_parked_failed(harness
     assert harness.factory.loops[-1].cycles == 1
 
 
-def _park_with_position(harness: Harness) -> UserRunner:
-    """alice holds coins in TEST and her loop crashes on every cycle until she is parked."""
+def _hold(harness: Harness, mode: Mode = "TEST", market: str = "KRW-BTC") -> None:
     held = Position(
-        mode="TEST", market="KRW-BTC", volume=Decimal("0.01"), entry_price=Decimal(90_000_000),
+        mode=mode, market=market, volume=Decimal("0.01"), entry_price=Decimal(90_000_000),
         peak_price=Decimal(90_000_000), entry_candle_start=START, bars_held=3, updated_at=START,
     )  # fmt: skip
     with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
         transaction.set_position(held)
+
+
+def _guards(harness: Harness) -> list[FakeLoop]:
+    """The loops built as price-exit guards, oldest first."""
+    return [loop for loop in harness.factory.loops if loop.request.guard_market is not None]
+
+
+def _set_market(harness: Harness, market: str) -> None:
+    path = params_path(harness.home, "alice")
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"market": market}))
+
+
+def _park_with_position(harness: Harness) -> UserRunner:
+    """alice holds coins in TEST and her loop crashes on every cycle until she is parked."""
+    _hold(harness)
     harness.factory.crash_on_cycle = True
     runner = harness.runner()
     harness.send("start")
@@ -315,30 +332,89 @@ def _park_with_position(harness: Harness) -> UserRunner:
 
 def test_parked_user_with_position_keeps_price_exits_checked_every_cycle(harness: Harness) -> None:
     runner = _park_with_position(harness)
-    guard = harness.factory.loops[-1]
-    assert runner.guard is guard
-    assert guard.started
+    guard = _guards(harness)[-1]
+    assert (guard.request.mode, guard.request.guard_market, guard.closed) == ("TEST", "KRW-BTC", False)
     state, error = harness.status()
     assert state == "failed"
     assert "still checked on every price" in (error or "")
+    checks = guard.guards
     for _ in range(3):
         runner.tick()
-    assert guard.guards == 3
+    assert guard.guards == checks + 3
     assert guard.cycles == 0  # no candles, no entries
+    assert runner.guards.guarding() == {("TEST", "KRW-BTC"): Guarding(GUARD)}
+
+
+def test_stopped_user_with_position_keeps_its_guard_until_the_position_closes(harness: Harness) -> None:
+    runner = _park_with_position(harness)
+    guard = _guards(harness)[-1]
     harness.send("stop")
     runner.tick()
-    assert runner.guard is None
+    runner.tick()
+    assert runner.loop is None
+    live = [item for item in _guards(harness) if not item.closed]
+    assert len(live) == 1
+    assert live[0].guards >= 2
+    with open_user_store(harness.home, "alice") as store, store.transaction() as transaction:
+        transaction.clear_position("TEST", "KRW-BTC")
+    runner.tick()
     assert guard.closed
+    assert all(item.closed for item in _guards(harness))
+    assert runner.guards.guarding() == {}
 
 
 def test_parked_user_guard_failing_reports_unguarded_position(harness: Harness) -> None:
     runner = _park_with_position(harness)
-    harness.factory.loops[-1].crash_on_guard = True
+    _guards(harness)[-1].crash_on_guard = True
     runner.tick()
-    assert runner.guard is None
+    assert _guards(harness)[-1].closed
     state, error = harness.status()
     assert state == "failed"
-    assert "ALERT: position open and its price exits are NOT running: boom in guard" in (error or "")
+    assert "ALERT: position open and its price exits are NOT running" in (error or "")
+    assert "guard failed: boom in guard" in (error or "")
+    assert runner.reading is not None
+    [position] = runner.reading.positions
+    assert position.unguarded
+    assert "boom in guard" in (position.problem or "")
+
+
+def test_position_in_the_old_market_is_guarded_after_a_market_change(harness: Harness) -> None:
+    _hold(harness, "LIVE", "KRW-BTC")
+    _hold(harness, "TEST", "KRW-ETH")
+    _set_market(harness, "KRW-ETH")
+    runner = harness.runner()
+    harness.send("start", mode="TEST")
+    runner.tick()
+    runner.tick()
+    assert runner.loop is not None
+    assert runner.loop.market == "KRW-ETH"
+    [guard] = _guards(harness)
+    assert (guard.request.mode, guard.request.guard_market) == ("LIVE", "KRW-BTC")
+    assert guard.request.live_confirmed  # a LIVE position keeps LIVE orders after a switch to TEST
+    assert guard.guards == 2
+    assert runner.guards.guarding() == {
+        ("LIVE", "KRW-BTC"): Guarding(GUARD),
+        ("TEST", "KRW-ETH"): Guarding(LOOP),
+    }
+    assert runner.reading is not None
+    assert {(item.mode, item.market, item.guarded_by) for item in runner.reading.positions} == {
+        ("LIVE", "KRW-BTC", GUARD),
+        ("TEST", "KRW-ETH", LOOP),
+    }
+
+
+def test_guard_that_cannot_be_built_is_retried_and_reported(harness: Harness) -> None:
+    _hold(harness, "TEST", "KRW-BTC")
+    harness.factory.unreachable = 1
+    runner = harness.runner()
+    runner.tick()  # not running: the position is guarded all the same
+    [(key, guarding)] = runner.guards.guarding().items()
+    assert (key, guarding.by) == (("TEST", "KRW-BTC"), NOTHING)
+    assert "guard not started: Upbit: connection refused" in (guarding.problem or "")
+    assert any("price exits NOT checked" in line for line in harness.lines)
+    runner.tick()
+    assert runner.guards.guarding() == {("TEST", "KRW-BTC"): Guarding(GUARD)}
+    assert _guards(harness)[-1].guards == 1
 
 
 def test_unsupported_commands_are_rejected(harness: Harness) -> None:
@@ -523,7 +599,12 @@ def test_manager_check_health_restarts_stalled_runner_and_writes_position_alert(
     document = read_health(harness.home)
     assert document is not None
     alice, bob = document["users"]
-    assert (alice["username"], alice["alert"], alice["consecutive_errors"]) == ("alice", POSITION_ALERT, 1)
+    expected = f"{POSITION_ALERT}: TEST KRW-BTC"  # its loop was silent: nothing checked the position
+    assert (alice["username"], alice["alert"], alice["consecutive_errors"]) == ("alice", expected, 1)
+    assert alice["positions"][0] | {"problem": None} == {
+        "mode": "TEST", "market": "KRW-BTC", "volume": "0.1", "entry_price": "1000", "guarded_by": "nothing",
+        "problem": None,
+    }  # fmt: skip
     assert (bob["state"], bob["consecutive_errors"], bob["alert"]) == ("unknown", None, None)
     assert document["process"]["threads"] == 4
     assert document["rate_groups"]["quotation:candles"]["throttled"] == 1

@@ -40,6 +40,7 @@ class FakeClock:
 class QuietLoop:
     paused: bool = False
     cycles: int = 0
+    market: str = "KRW-BTC"
 
     def start(self) -> None:
         return None

@@ -58,6 +58,7 @@ class RecordingLoop:
     request: RunRequest
     paused: bool = False
     forced: list[tuple[Side, str]] = field(default_factory=list)
+    market: str = "KRW-BTC"
 
     def start(self) -> None:
         pass

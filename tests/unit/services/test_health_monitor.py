@@ -15,10 +15,14 @@ from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
+    GUARD,
     HEALTH_FILE,
+    LOOP,
     POSITION_ALERT,
+    Guarding,
     HealthReport,
     UserHealth,
+    engine_guarding,
     health_problems,
     process_health,
     read_health,
@@ -106,14 +110,61 @@ def test_user_health_position_without_live_loop_raises_alert(
     user = read_user_health(home, "alice", NOW, STALE)
 
     assert user.open_positions == 1
-    assert user.alert == POSITION_ALERT
+    assert user.alert == f"{POSITION_ALERT}: TEST KRW-BTC"
 
 
 def test_user_health_position_with_fresh_running_loop_has_no_alert(home: Path) -> None:
     set_status(home, "running", 1.0)
     hold_position(home)
 
-    assert read_user_health(home, "alice", NOW, STALE).alert is None
+    user = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): Guarding(LOOP)})
+
+    assert user.alert is None
+    [position] = user.positions
+    assert (position.mode, position.market, position.volume, position.entry_price) == (
+        "TEST", "KRW-BTC", "0.1", "100000000",
+    )  # fmt: skip
+    assert (position.guarded_by, position.unguarded) == (LOOP, False)
+
+
+def test_user_health_position_of_a_silent_loop_is_unguarded(home: Path) -> None:
+    set_status(home, "running", 60.0)
+    hold_position(home)
+
+    user = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): Guarding(LOOP)})
+
+    assert user.alert == f"{POSITION_ALERT}: TEST KRW-BTC"
+    assert user.positions[0].guarded_by == "nothing"
+
+
+def test_user_health_stopped_user_position_with_a_guard_has_no_alert(home: Path) -> None:
+    set_status(home, "stopped", 600.0)
+    hold_position(home)
+
+    user = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): Guarding(GUARD)})
+
+    assert user.alert is None
+    assert user.positions[0].guarded_by == GUARD
+
+
+def test_user_health_guard_failing_its_checks_is_an_alert(home: Path) -> None:
+    hold_position(home)
+    failing = Guarding(GUARD, "price exits not checked this cycle: Upbit: connection refused")
+
+    user = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): failing})
+
+    assert user.alert == f"{POSITION_ALERT}: TEST KRW-BTC"
+    assert user.positions[0].problem == failing.problem
+
+
+def test_engine_guarding_reads_a_fresh_file_and_ignores_a_stale_one(home: Path) -> None:
+    hold_position(home)
+    user = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): Guarding(GUARD)})
+    write_health(home, engine_report([user], NOW - timedelta(seconds=3)))
+    document = read_health(home)
+
+    assert engine_guarding(document, NOW, STALE) == {"alice": {("TEST", "KRW-BTC"): Guarding(GUARD)}}
+    assert engine_guarding(document, NOW + timedelta(seconds=60), STALE) == {}  # the engine is down
 
 
 def test_health_problems_fresh_file_and_fresh_heartbeat_is_healthy(home: Path) -> None:
@@ -232,7 +283,7 @@ def test_health_cli_running_user_with_stale_heartbeat_exits_one(
 
     assert main(["health", "--home", str(home), "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["users"][0]["alert"] == POSITION_ALERT
+    assert document["users"][0]["alert"] == f"{POSITION_ALERT}: TEST KRW-BTC"
     assert any("should run" in problem for problem in document["problems"])
 
 
@@ -241,17 +292,36 @@ def test_health_cli_without_engine_file_exits_one(home: Path, capsys: pytest.Cap
     assert "engine health file missing" in capsys.readouterr().out
 
 
-def test_health_cli_stopped_user_holding_position_shows_alert_and_exits_zero(
+def test_health_cli_stopped_user_position_nothing_guards_is_an_alert_and_exits_one(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     want(home, "start")
     want(home, "stop")
     set_status(home, "stopped", 3_600.0)
     hold_position(home)
-    write_fresh_engine_file(home, [])
+    write_fresh_engine_file(home, [])  # the engine does not name the position: nothing guards it
+
+    assert main(["health", "--home", str(home)]) == 1
+    output = capsys.readouterr().out
+    assert f"*** {POSITION_ALERT}: TEST KRW-BTC ***" in output
+    assert "  position TEST KRW-BTC    volume=0.1 entry=100000000 guarded_by=nothing  *** ALERT ***" in output
+    assert f"PROBLEM: alice: {POSITION_ALERT}: TEST KRW-BTC" in output
+
+
+def test_health_cli_stopped_user_position_the_engine_guards_exits_zero(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    want(home, "start")
+    want(home, "stop")
+    set_status(home, "stopped", 3_600.0)
+    hold_position(home)
+    guarded = read_user_health(home, "alice", NOW, STALE, guarding={("TEST", "KRW-BTC"): Guarding(GUARD)})
+    write_fresh_engine_file(home, [guarded])
 
     assert main(["health", "--home", str(home)]) == 0
-    assert f"*** {POSITION_ALERT} ***" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "  position TEST KRW-BTC    volume=0.1 entry=100000000 guarded_by=guard\n" in output
+    assert "ALERT" not in output
 
 
 def test_health_cli_unreadable_database_is_a_problem(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -119,7 +119,8 @@ def test_dashboard_open_position_shows_value_entry_profit_and_chart(ui_home: Pat
     assert shown["Return since start"] == "+0.05%"
     assert app.get("plotly_chart")  # drawn (AppTest cannot look inside a plotly chart)
     assert "Recent orders" in texts(app, "subheader")
-    assert app.dataframe[0].value["side"].tolist() == ["sell"]
+    orders = next(frame.value for frame in app.dataframe if "side" in frame.value.columns)
+    assert orders["side"].tolist() == ["sell"]
 
 
 def test_dashboard_latest_signal_decision_and_reason(ui_home: Path) -> None:

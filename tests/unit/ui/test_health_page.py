@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.unit.ui.conftest import page_test
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.health_monitor import HealthReport, ProcessHealth, UserHealth, write_health
+from tradebot.services.health_monitor import (
+    GUARD,
+    NOTHING,
+    HealthReport,
+    PositionHealth,
+    ProcessHealth,
+    UserHealth,
+    write_health,
+)
 
 PAGE = "views/health.py"
 BOB_ERROR = "bob's private failure: invalid key xyz"
@@ -106,3 +115,27 @@ def test_health_page_throttled_group_is_flagged(ui_home: Path) -> None:
     groups = app.dataframe[0].value
     assert groups.loc[groups["group"] == "market", "status"].tolist() == ["throttled (429)"]
     assert any("throttled (429)" in warning.value for warning in app.warning)
+
+
+def test_health_page_lists_own_positions_with_their_guard_and_alert(ui_home: Path) -> None:
+    positions = [
+        PositionHealth(mode="LIVE", market="KRW-BTC", volume="0.01", entry_price="9000", guarded_by=GUARD),
+        PositionHealth(mode="TEST", market="KRW-ETH", volume="2", entry_price="4000", guarded_by=NOTHING),
+    ]
+    alice = replace(
+        user("alice"), positions=positions, alert="ALERT: open position whose stop loss ... : TEST KRW-ETH"
+    )
+    report = HealthReport(
+        generated_at=datetime.now(UTC), engine_id="engine-1", cycle_seconds=5.0, process=None, users=[alice]
+    )
+    write_health(ui_home, report)
+
+    app = page_test(PAGE).run()
+
+    assert not app.exception
+    table = next(frame.value for frame in app.dataframe if "guarded by" in frame.value.columns)
+    assert table[["mode", "market", "guarded by"]].values.tolist() == [
+        ["LIVE", "KRW-BTC", "guard"],
+        ["TEST", "KRW-ETH", "NOTHING"],
+    ]
+    assert any("TEST KRW-ETH" in str(error.value) for error in app.error)

@@ -159,8 +159,28 @@ def _loop_section(username: str, document: Document | None, now: datetime) -> No
     st.caption(f"Last price fetch: {_stamp(entry.get('last_fetch_at'))}. Source: {source}.")
     if entry.get("alert"):
         st.error(str(entry["alert"]))
+    _positions_table(entry)
     if entry.get("last_error"):
         st.warning(f"Last error: {entry['last_error']}")
+
+
+def _positions_table(entry: Document) -> None:
+    """Each open position (any mode and market) and what checks its price exits."""
+    found = entry.get("positions")
+    positions = [item for item in found if isinstance(item, Mapping)] if isinstance(found, list) else []
+    if not positions:
+        return
+    rows = [
+        {
+            "mode": str(item.get("mode")), "market": str(item.get("market")),
+            "volume": str(item.get("volume")), "entry price": str(item.get("entry_price") or "unknown"),
+            "guarded by": "NOTHING" if item.get("guarded_by") == "nothing" or item.get("problem")
+            else str(item.get("guarded_by")),
+            "problem": str(item.get("problem") or ""),
+        }
+        for item in positions
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
 def _render() -> None:
