@@ -15,7 +15,7 @@ from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 from tradebot.services.paths import data_home, database_path
-from tradebot.services.records import CommandKind, CommandRequest, Mode
+from tradebot.services.records import CommandKind, CommandRequest, Mode, PositionDecisionKind
 
 WAIT_SECONDS = 15.0
 TICKER_MAX_AGE = 1.0  # seconds a shared price is reused (at most one ticker request per second)
@@ -135,7 +135,7 @@ def _position_command(arguments: argparse.Namespace) -> int:
             return 0
         if not arguments.market:
             raise SettingsError(f"{arguments.action} needs --market")
-        decision = "confirm" if arguments.action == "confirm-position" else "release"
+        decision: PositionDecisionKind = "confirm" if arguments.action == "confirm-position" else "release"
         now = datetime.now(UTC)
         decide_adopted_position(store, arguments.market, decision, _requester(), now, arguments.entry_price)
     outcome = "is the bot's from now on" if decision == "confirm" else "released: the coins are yours"

@@ -528,12 +528,18 @@ def _upgrade_version_3(connection: sqlite3.Connection) -> None:
     rows = connection.execute("SELECT market, volume, entry_price FROM coin_position WHERE mode = 'LIVE'")
     for market, volume, entry in rows.fetchall():
         own_volume, own_entry = _own_position(connection, str(market))
-        explained = Decimal(volume) == own_volume and entry is not None and own_entry is not None
-        if explained and abs(Decimal(entry) - own_entry) <= own_entry * ENTRY_TOLERANCE:
+        if Decimal(volume) == own_volume and _close(entry, own_entry):
             continue
         connection.execute(
             "UPDATE coin_position SET origin = 'adopted' WHERE mode = 'LIVE' AND market = ?", (market,)
         )
+
+
+def _close(stored: str | None, own_entry: Decimal | None) -> bool:
+    """True when the stored entry is the bot's own fills' average, up to ENTRY_TOLERANCE."""
+    if stored is None or own_entry is None:
+        return False
+    return abs(Decimal(stored) - own_entry) <= own_entry * ENTRY_TOLERANCE
 
 
 def _own_position(connection: sqlite3.Connection, market: str) -> tuple[Decimal, Decimal | None]:
