@@ -26,6 +26,7 @@ from tradebot.services.records import EngineStatus
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: position without a running loop"
+ADOPTED_ALERT = "ALERT: LIVE position waiting for your decision (tradebot ctl adopted)"
 ACTIVE_STATES = frozenset({"warming_up", "running", "paused"})
 
 
@@ -46,6 +47,7 @@ class UserHealth:
     last_error: str | None
     open_positions: int
     alert: str | None = None
+    undecided_positions: int = 0  # adopted from the account by an older version: not guarded, not sold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,13 +94,15 @@ class UserReading:
     status: EngineStatus | None
     desired: DesiredState
     open_positions: int
+    undecided_positions: int = 0
 
 
 def read_user(reader: Reader, desired: DesiredState | None = None) -> UserReading:
     """The user's reading (`desired` when the caller already knows it: the engine's runner does)."""
     positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
+    undecided = sum(1 for item in reader.positions("LIVE") if item.origin == "adopted")
     known = desired if desired is not None else desired_state(reader)
-    return UserReading(reader.engine_status(), known, positions)
+    return UserReading(reader.engine_status(), known, positions, undecided)
 
 
 def assess_user(
@@ -110,6 +114,9 @@ def assess_user(
     fresh = age is not None and age <= stale_seconds
     looping = status is not None and status.state in ACTIVE_STATES and fresh
     duration = None if status is None else status.last_cycle_duration
+    alert = POSITION_ALERT if positions and not looping else None
+    if reading.undecided_positions:
+        alert = ADOPTED_ALERT
     return UserHealth(
         username=username, state="unknown" if status is None else status.state,
         desired_running=desired.running, mode=desired.mode if status is None else status.mode,
@@ -118,7 +125,7 @@ def assess_user(
         last_closed_candle=None if status is None else status.last_closed_candle,
         cycle_duration_seconds=None if duration is None else duration.total_seconds(),
         consecutive_errors=consecutive_errors, last_error=None if status is None else status.last_error,
-        open_positions=positions, alert=POSITION_ALERT if positions and not looping else None,
+        open_positions=positions, alert=alert, undecided_positions=reading.undecided_positions,
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
+    ADOPTED_ALERT,
     HEALTH_FILE,
     POSITION_ALERT,
     HealthReport,
@@ -114,6 +115,20 @@ def test_user_health_position_with_fresh_running_loop_has_no_alert(home: Path) -
     hold_position(home)
 
     assert read_user_health(home, "alice", NOW, STALE).alert is None
+
+
+def test_user_health_adopted_live_position_is_alert_even_with_running_loop(home: Path) -> None:
+    set_status(home, "running", 1.0)
+    adopted = Position(
+        mode="LIVE", market="KRW-ETH", volume=Decimal(2), entry_price=None, peak_price=None,
+        entry_candle_start=None, bars_held=0, updated_at=NOW, origin="adopted",
+    )  # fmt: skip
+    with open_user_store(home, "alice") as store, store.transaction() as transaction:
+        transaction.set_position(adopted)
+
+    user = read_user_health(home, "alice", NOW, STALE)
+
+    assert (user.undecided_positions, user.alert) == (1, ADOPTED_ALERT)
 
 
 def test_health_problems_fresh_file_and_fresh_heartbeat_is_healthy(home: Path) -> None:
