@@ -164,6 +164,8 @@ class OrderDesk:
                     "it was sent; still looking it up, no new order until it is settled"
                 )
                 continue
+            if outcome.status is not OrderStatus.UNKNOWN:
+                self._absent_since.pop(order.identifier, None)  # shown after all: absence starts over
             if outcome.status in UNKNOWN_STATES:
                 settled = False
                 self._waiting = f"order {order.identifier} unresolved: {outcome.message or outcome.status}"
