@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tradebot.cli import main
+from tradebot.engine.order_desk import ABSENT_CONFIRMATION, NOT_FOUND_GRACE
 from tradebot.exchange.simulator import FaultSettings, ScheduledFault, build_config
 from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.exchange.upbit.session import DEFAULT_TIMEOUT_SECONDS
@@ -64,7 +65,9 @@ SOAK_SCHEDULED = (
 ACKNOWLEDGE_SECONDS = 120.0  # a start under faults may wait out timeouts and a 5 s backoff
 SAMPLE_SECONDS = 0.5
 RSS_EVERY_SAMPLES = 10  # the engine's RSS every 5 s
-SETTLE_LIMIT_SECONDS = 200.0  # an order the exchange never got stays open for 2 min (NOT_FOUND_GRACE)
+# An order the exchange never got stays open for NOT_FOUND_GRACE after it was sent, and at least
+# ABSENT_CONFIRMATION of lookups that all found nothing (the engine's clock is the host's).
+SETTLE_LIMIT_SECONDS = (NOT_FOUND_GRACE + ABSENT_CONFIRMATION).total_seconds() + 80.0
 UNFINISHED = ("requested", "wait", "watch")
 OPEN_ORDERS_SQL = "SELECT identifier FROM orders WHERE state IN ('requested', 'wait', 'watch')"
 

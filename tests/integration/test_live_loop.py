@@ -18,7 +18,6 @@ from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import ForceRefused, LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
-from tradebot.exchange.upbit import OrderRequest
 from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
@@ -170,31 +169,6 @@ def test_stop_loss_between_closes_sells_on_latest_price_and_audits_tick(
         ]
         assert [row.trigger_rule for row in ticks] == ["stop_loss"]
         assert ticks[0].price == crash
-
-
-def test_manual_buy_outside_the_bot_is_audited_and_adopted_next_cycle(
-    exchange: Simulator, tmp_path: Path, resources: ExitStack
-) -> None:
-    prepare_user(tmp_path, "LIVE")
-    loop = start_loop(exchange, tmp_path, "LIVE", resources)
-    with open_user_store(tmp_path, USER) as store:
-        for _ in range(300):  # until flat after at least one round trip, so the test starts clean
-            exchange.step(60)
-            loop.cycle()
-            if not store.positions("LIVE") and store.trade_audits():
-                break
-        client = exchange.exchange_client(access_key=LIVE_ACCESS, secret_key=LIVE_SECRET)
-        manual = client.create_order(
-            OrderRequest.market_buy("KRW-BTC", Decimal(20_000), "manual-app-order-1")
-        )
-        exchange.step(5)
-        loop.cycle()
-        last = store.trade_audits()[-1]
-        assert (last.cause, last.side) == ("manual", "bid")
-        [position] = store.positions("LIVE")
-        assert position.volume == exchange.balances(LIVE_ACCESS)["BTC"]["balance"]
-        assert position.entry_price is not None
-        assert manual.identifier == "manual-app-order-1"
 
 
 def test_force_buy_and_sell_trade_now_and_audit_who_and_why(

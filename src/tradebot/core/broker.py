@@ -14,6 +14,10 @@ from typing import Protocol
 
 from tradebot.core.krw_rules import Fill
 
+# The error name of an order the exchange shows under no identifier, list or state right now; the
+# order desk decides when that is final (TRADING_RULES "Restart and recovery" in docs/).
+NOT_FOUND = "not_found"
+
 
 class OrderStatus(StrEnum):
     """Where an order stands once the broker returns."""
@@ -38,11 +42,22 @@ class OrderOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Holdings:
-    """KRW and one coin, as the account holds them."""
+    """KRW and one coin, as the account holds them (the user's own coins included).
+
+    `volume` is the free coin and `locked` the coin held by open orders (the user's own limit
+    orders too): the wallet holds `volume + locked`. `average_price` is the exchange's figure,
+    which mixes in the user's coins: it is shown, never used as the bot's entry price.
+    """
 
     krw: Decimal
     volume: Decimal
     average_price: Decimal | None
+    locked: Decimal = Decimal(0)
+
+    @property
+    def wallet_volume(self) -> Decimal:
+        """Free plus locked coin: everything the wallet holds of this coin."""
+        return self.volume + self.locked
 
 
 class Broker(Protocol):
@@ -51,7 +66,7 @@ class Broker(Protocol):
     fee_rate: Decimal
 
     def holdings(self) -> Holdings:
-        """Free KRW, coin volume and average buy price."""
+        """Free KRW, free and locked coin volume, and the exchange's average buy price."""
         ...
 
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:

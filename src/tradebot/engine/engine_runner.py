@@ -336,7 +336,12 @@ class UserRunner:
             self._announce("failed", f"{self.failed_reason} ({POSITION_UNGUARDED}: {'; '.join(problems)})")
 
     def _held(self) -> list[PositionKey]:
-        return [(item.mode, item.market) for mode in ("TEST", "LIVE") for item in self.store.positions(mode)]
+        return [
+            (item.mode, item.market)
+            for mode in ("TEST", "LIVE")
+            for item in self.store.positions(mode)
+            if item.origin == "bot"
+        ]
 
     def _guard_request(self, mode: Mode, market: str) -> RunRequest:
         """A guard of a LIVE position sends LIVE orders with the stored keys, whatever the user's mode

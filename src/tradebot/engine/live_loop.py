@@ -100,8 +100,12 @@ class LiveLoop:
     def start(self) -> None:
         """Record the settings, finish interrupted orders and rebuild or warm up the indicators."""
         self._versions = self._record_settings(self._settings)
-        self._desk.resume_unfinished(self._versions)
-        self._last_error = self._desk.reconcile(self._versions)
+        # The account is read only once every order is settled: an unsettled sell would otherwise
+        # look like coins sold outside the bot and be booked twice (issue 12, finding 6).
+        if self._desk.resume_unfinished(self._versions):
+            self._last_error = self._desk.reconcile(self._versions)
+        else:
+            self._last_error = self._desk.waiting
         self._series = self._recorded_series()
         if self._series.last_start is None:  # nothing cached yet: warm up from the exchange
             history = self._feed.history(self._settings.params.warmup_bars)
@@ -119,6 +123,8 @@ class LiveLoop:
         self._pending = self._watcher.changed() or self._pending
         if self._desk.resume_unfinished(self._versions):  # a trade outside the bot is noticed within a cycle
             self._last_error = self._desk.reconcile(self._versions) or self._last_error
+        else:
+            self._last_error = self._desk.waiting or self._last_error
         quote = self._feed.quote()
         if self._series.last_start is None:
             raise RuntimeError("start() must run before cycle()")

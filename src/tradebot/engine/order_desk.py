@@ -1,20 +1,26 @@
 """Sending an order so that a crash at any moment loses nothing and doubles nothing.
 
-1. The order is recorded as `requested` under a deterministic identifier, in the same transaction
-   as the evaluation that decided it; 2. the broker sends it and follows it; 3. the outcome, the
-   position, the account and the audit row are written in one transaction. After a crash between
-   1 and 3 the order is found again by identifier (`resume_unfinished`) and finished, never resent.
+1. The order is recorded as `requested` under a deterministic identifier, with why it is sent, in
+   the same transaction as the evaluation that decided it; 2. the broker sends it and follows it;
+   3. the outcome, the position, the account and the audit row are written in one transaction.
+   After a crash between 1 and 3 the order is found again by identifier (`resume_unfinished`) and
+   finished with its stored intent, never resent.
+
+The position is the bot's own fills (TRADING_RULES "Positions the bot owns"): buys add, sells
+subtract, the entry is the volume-weighted average of its buys. The account's coin balance only
+ever shrinks it (`reconcile`), never grows it or moves its entry, peak or bars held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tradebot.core.broker import Broker, Holdings, OrderOutcome, OrderStatus
+from tradebot.core.broker import NOT_FOUND, Broker, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.clock import Clock
+from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
 from tradebot.services.db import Reader, Store, Transaction
@@ -31,8 +37,12 @@ from tradebot.services.records import (
 )
 
 NOT_FOUND_GRACE = timedelta(minutes=2)  # far longer than any request can take to arrive
-MAX_ATTEMPTS = 5  # per candle and side; refusals past this mean something is wrong, not bad luck
-FINAL_FILLED = ("done", "cancel")
+# An order Upbit does not show is declared never placed only after every lookup (identifier, open
+# and closed lists) said so for this long in a row, and NOT_FOUND_GRACE after it was requested.
+ABSENT_CONFIRMATION = timedelta(minutes=1)
+LEGACY_ATTEMPTS = 5  # older versions sent up to 5 attempts per candle and side; their rows still count
+SHORTFALL_READS = 2  # a wallet short of the bot's coin on two reads in a row is a sale, not a lagging read
+UNKNOWN_STATES = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +75,33 @@ class OrderDesk:
     ) -> None:
         self._store, self._broker, self._clock = store, broker, clock
         self._user, self._mode, self._market, self._interval = user, mode, market, interval
+        self._absent_since: dict[str, datetime] = {}  # identifier -> first lookup that did not find it
+        self._shortfall_reads = 0
+        self._waiting: str | None = None
 
     @property
     def fee_rate(self) -> Decimal:
         """The broker's trading fee."""
         return self._broker.fee_rate
 
+    @property
+    def waiting(self) -> str | None:
+        """Why an order of this market is still unresolved after the last follow-up, if one is."""
+        return self._waiting
+
     def identifier(self, side: Side, candle_start: datetime) -> str | None:
-        """The next identifier for (candle, side), or None if that candle already traded that side."""
+        """The identifier for (candle, side), or None if that candle already has an order on that side.
+
+        One attempt per candle and side: a refused order is tried again on the next candle, never
+        five times on this one (issue 12, finding 4).
+        """
         base = self._base(side, candle_start)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            existing = self._store.order(f"{base}.{attempt}")
-            if existing is None:
-                return f"{base}.{attempt}"
-            if existing.state != "rejected":
-                return None  # filled, or still being followed: never a second order
-        return None
+        return None if self._store.order(f"{base}.1") is not None else f"{base}.1"
 
     def filled(self, side: Side, candle_start: datetime) -> bool:
         """True if an order on `side` for this candle filled (one trade per candle survives restarts)."""
         base = self._base(side, candle_start)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, LEGACY_ATTEMPTS + 1):
             existing = self._store.order(f"{base}.{attempt}")
             if existing is None:
                 return False
@@ -105,9 +121,13 @@ class OrderDesk:
         """Send a buy of `amount` KRW or a sell of `amount` coin; `record` writes the evaluation with it.
 
         Returns None (after running `record`) when this candle already has an order on this side,
-        or an earlier order is still unresolved.
+        an earlier order is still unresolved, or (a buy) the market holds a position waiting for
+        the user's decision. A sell never asks for more than the wallet's free coin.
         """
-        identifier = None if self.unresolved() else self.identifier(intent.side, intent.candle_start)
+        blocked = self.unresolved() or (intent.side == "bid" and self.adopted() is not None)
+        identifier = None if blocked else self.identifier(intent.side, intent.candle_start)
+        if identifier is not None and intent.side == "ask":
+            amount = self._sellable(amount)
         with self._store.transaction(durable=True) as transaction:
             record(transaction)
             if identifier is None:
@@ -121,74 +141,106 @@ class OrderDesk:
             self.apply(transaction, outcome, intent)
         return outcome
 
-    def resume_unfinished(self, versions: tuple[int, int]) -> bool:
-        """Follow every order left `requested`, `wait` or `watch`; True when none is left open.
+    def _sellable(self, volume: Decimal) -> Decimal:
+        """The bot's volume, capped at the wallet's free coin (coins locked by an order cannot sell)."""
+        free = self._broker.holdings().volume
+        return min(volume, free) if free > 0 else volume
 
-        An order the exchange does not know yet may still be on its way (sent just before a crash):
-        it stays unfinished until NOT_FOUND_GRACE has passed since it was requested, so a late
-        arrival is recorded as the fill it is, not as a refusal.
+    def resume_unfinished(self, versions: tuple[int, int]) -> bool:
+        """Follow every unfinished order of this market; True when none is left open.
+
+        An order Upbit does not show may still be on its way: it stays unfinished (and blocks new
+        orders) until `_absent_long_enough`; a failed lookup never counts as absence.
         """
-        settled = True
+        settled, self._waiting = True, None
         now = self._clock.now()
-        for order in self._unfinished():
+        for order in self._store.unfinished_orders(self._mode, self._market):
             outcome = self._broker.follow_up(order.identifier)
-            if outcome.error_name == "not_found" and now - order.requested_at < NOT_FOUND_GRACE:
+            if outcome.error_name == NOT_FOUND and not self._absent_long_enough(order, now):
                 settled = False
+                minutes = (now - order.requested_at).total_seconds() / 60
+                self._waiting = (
+                    f"order {order.identifier} ({order.side}) not shown by Upbit {minutes:.1f} min after "
+                    "it was sent; still looking it up, no new order until it is settled"
+                )
                 continue
+            if outcome.status is not OrderStatus.UNKNOWN:
+                self._absent_since.pop(order.identifier, None)  # shown after all: absence starts over
+            if outcome.status in UNKNOWN_STATES:
+                settled = False
+                self._waiting = f"order {order.identifier} unresolved: {outcome.message or outcome.status}"
             with self._store.transaction(durable=True) as transaction:
                 self.apply(transaction, outcome, _recovery_intent(order, versions))
-            settled = settled and outcome.status not in (OrderStatus.PENDING, OrderStatus.UNKNOWN)
         return settled
 
-    def unresolved(self) -> bool:
-        """True while an earlier order's outcome is not known: no new order may be sent."""
-        return bool(self._unfinished())
+    def _absent_long_enough(self, order: Order, now: datetime) -> bool:
+        first = self._absent_since.setdefault(order.identifier, now)
+        if now - order.requested_at >= NOT_FOUND_GRACE and now - first >= ABSENT_CONFIRMATION:
+            del self._absent_since[order.identifier]
+            return True
+        return False
 
-    def _unfinished(self) -> list[Order]:
-        """This desk's market only: another market's order is its own loop's or guard's to finish
-        (this desk's broker and position are of this market, so it could not book that fill)."""
-        return [order for order in self._store.unfinished_orders(self._mode) if order.market == self._market]
+    def unresolved(self) -> bool:
+        """True while an earlier order of this market is not known: no new order may be sent."""
+        return bool(self._store.unfinished_orders(self._mode, self._market))
 
     def holdings(self) -> Holdings:
         """KRW and coin as the account holds them now (the exchange's numbers in LIVE)."""
         return self._broker.holdings()
 
     def reconcile(self, versions: tuple[int, int]) -> str | None:
-        """Take KRW and the coin position from the account; audit a position the bot did not make.
+        """Take KRW from the account; shrink the position when the wallet holds less of the coin.
 
-        A trade made outside the bot (e.g. in Upbit's app) is noticed and recorded as `manual`,
-        and the position follows the account, entry price included (LESSONS.md #8).
+        Coins beyond the bot's position are the user's and change nothing. A wallet (free plus
+        locked) short of the bot's volume on SHORTFALL_READS reads in a row means the user sold or
+        withdrew the bot's coins: the position shrinks to what is there, audited as `manual`.
+        Returns that audit note, or None.
         """
         holdings = self._broker.holdings()
-        recorded = self.position()
-        volume = recorded.volume if recorded else Decimal(0)
+        position = self.position()
+        short = position is not None and holdings.wallet_volume < position.volume
+        self._shortfall_reads = self._shortfall_reads + 1 if short else 0
+        shrink = position is not None and self._shortfall_reads >= SHORTFALL_READS
         account = self._store.account(self._mode)
-        if holdings.volume == volume and account is not None and account.krw_balance == holdings.krw:
+        if not shrink and account is not None and account.krw_balance == holdings.krw:
             return None  # nothing changed outside the bot: no write in the 5-second loop
         now = self._clock.now()
-        side: Side = "bid" if holdings.volume > volume else "ask"
-        intent = OrderIntent(side, now, "manual", *versions)
         with self._store.transaction(durable=True) as transaction:
-            self._refresh_holdings(transaction, intent, recorded, now)
-            if holdings.volume == volume:
+            self._record_krw(transaction, holdings.krw, now)
+            if not shrink or position is None:
                 return None
-            note = f"account holds {holdings.volume}, the bot had recorded {volume}"
-            transaction.append_trade_audit(
-                TradeAudit(
-                    mode=self._mode, market=self._market, side=side,
-                    fill_price=holdings.average_price or Decimal(0), volume=abs(holdings.volume - volume),
-                    fee=Decimal(0), params_version=versions[0], conditions_version=versions[1],
-                    cause="manual", executed_at=now, interval=self._interval, note=note,
-                )
-            )  # fmt: skip
+            self._shortfall_reads = 0
+            return self._shrink(transaction, position, holdings, versions, now)
+
+    def _shrink(
+        self, transaction: Transaction, position: Position, holdings: Holdings, versions: tuple[int, int],
+        now: datetime,
+    ) -> str:  # fmt: skip
+        remaining = holdings.wallet_volume
+        if remaining > 0:
+            transaction.set_position(replace(position, volume=remaining, updated_at=now))
+        else:
+            transaction.clear_position(self._mode, self._market)
+        note = (
+            f"the wallet holds {remaining} (free {holdings.volume}, locked {holdings.locked}) of the "
+            f"bot's {position.volume}: sold or withdrawn outside the bot, the position shrinks to what "
+            "is there (sale price unknown: the entry price is recorded)"
+        )
+        transaction.append_trade_audit(
+            TradeAudit(
+                mode=self._mode, market=self._market, side="ask",
+                fill_price=position.entry_price or Decimal(0), volume=position.volume - remaining,
+                fee=Decimal(0), params_version=versions[0], conditions_version=versions[1],
+                cause="manual", executed_at=now, interval=self._interval, note=note,
+            )
+        )  # fmt: skip
         return note
 
     def apply(self, transaction: Transaction, outcome: OrderOutcome, intent: OrderIntent) -> None:
         """Write the order's new state and, for a fill, the position, account and audit row."""
         now = self._clock.now()
-        if outcome.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
-            state = "wait" if outcome.status is OrderStatus.PENDING else None
-            if state is not None:
+        if outcome.status in UNKNOWN_STATES:
+            if outcome.status is OrderStatus.PENDING:
                 transaction.update_order(
                     outcome.identifier, OrderUpdate(state="wait", updated_at=now, uuid=outcome.uuid)
                 )
@@ -214,9 +266,10 @@ class OrderDesk:
         transaction.update_order(outcome.identifier, update)
         before = self.position(transaction)
         profit = None
-        if intent.side == "ask" and before is not None:
+        if intent.side == "ask" and before is not None and before.entry_price is not None:
             profit = realised_profit(fill.volume, before.entry_price, fill.krw_delta, self._broker.fee_rate)
-        self._refresh_holdings(transaction, intent, before, now)
+        self._book(transaction, intent, before, fill, now)
+        self._record_krw(transaction, self._broker.holdings().krw, now)
         transaction.append_trade_audit(
             TradeAudit(
                 mode=self._mode, market=self._market, side=intent.side, fill_price=fill.price,
@@ -229,35 +282,58 @@ class OrderDesk:
             )
         )  # fmt: skip
 
-    def _refresh_holdings(
-        self, transaction: Transaction, intent: OrderIntent, before: Position | None, now: datetime
+    def _book(
+        self,
+        transaction: Transaction,
+        intent: OrderIntent,
+        before: Position | None,
+        fill: Fill,
+        now: datetime,
     ) -> None:
-        """Position and KRW as the account now holds them (the exchange's numbers in LIVE)."""
-        holdings = self._broker.holdings()
-        account = transaction.account(self._mode)
-        starting = account.starting_krw if account else holdings.krw
-        transaction.set_account(
-            Account(mode=self._mode, krw_balance=holdings.krw, starting_krw=starting, updated_at=now)
-        )
-        if holdings.volume == 0:
-            transaction.clear_position(self._mode, self._market)
+        """The bot's position after its own fill: a buy adds at its price, a sell subtracts."""
+        if intent.side == "ask":
+            if before is None:
+                return  # nothing of the bot's was held (a sell recovered after a manual shrink)
+            remaining = before.volume - fill.volume
+            if remaining > 0:
+                transaction.set_position(replace(before, volume=remaining, updated_at=now))
+            else:
+                transaction.clear_position(self._mode, self._market)
             return
-        entry = holdings.average_price
-        carried = before if intent.side == "ask" else None  # a partial sell keeps its history
-        peak = carried.peak_price if carried and carried.peak_price else entry
-        if peak is not None and entry is not None:
-            peak = max(peak, entry)
+        if before is None or before.entry_price is None:
+            volume, entry = (before.volume if before else Decimal(0)) + fill.volume, fill.price
+        else:
+            volume = before.volume + fill.volume
+            cost = MONEY.add(MONEY.multiply(before.volume, before.entry_price), fill.volume * fill.price)
+            entry = MONEY.divide(cost, volume)
+        peak = max(before.peak_price or entry, entry) if before else entry
         transaction.set_position(
             Position(
-                mode=self._mode, market=self._market, volume=holdings.volume, entry_price=entry,
-                peak_price=peak,
-                entry_candle_start=carried.entry_candle_start if carried else intent.candle_start,
-                bars_held=carried.bars_held if carried else 0, updated_at=now,
+                mode=self._mode, market=self._market, volume=volume, entry_price=entry, peak_price=peak,
+                entry_candle_start=before.entry_candle_start if before else intent.candle_start,
+                bars_held=before.bars_held if before else 0, updated_at=now,
             )
         )  # fmt: skip
 
+    def _record_krw(self, transaction: Transaction, krw: Decimal, now: datetime) -> None:
+        """KRW as the account holds it (the exchange's number in LIVE, the ledger's in TEST)."""
+        account = transaction.account(self._mode)
+        starting = account.starting_krw if account else krw
+        transaction.set_account(
+            Account(mode=self._mode, krw_balance=krw, starting_krw=starting, updated_at=now)
+        )
+
     def position(self, reader: Reader | None = None) -> Position | None:
-        """The recorded position in this desk's market (a user may hold others)."""
+        """The bot's own position in this desk's market (a user may hold others; adopted ones wait)."""
+        found = self._recorded(reader)
+        return found if found is not None and found.origin == "bot" else None
+
+    def adopted(self, reader: Reader | None = None) -> Position | None:
+        """A position in this market an older version took from the account, awaiting the user."""
+        found = self._recorded(reader)
+        return found if found is not None and found.origin == "adopted" else None
+
+    def _recorded(self, reader: Reader | None) -> Position | None:
         reader = reader or self._store
         return next((item for item in reader.positions(self._mode) if item.market == self._market), None)
 
@@ -267,11 +343,24 @@ class OrderDesk:
             identifier=identifier, mode=self._mode, market=self._market, side=intent.side,
             ord_type="price" if buying else "market", price=amount if buying else None,
             volume=None if buying else amount, candle_start=intent.candle_start,
-            requested_at=self._clock.now(),
+            requested_at=self._clock.now(), cause=intent.cause, rule=intent.rule,
+            command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
+            params_version=intent.params_version, conditions_version=intent.conditions_version,
         )  # fmt: skip
 
 
+RECOVERED = "finished after a restart or a lost answer"
+
+
 def _recovery_intent(order: Order, versions: tuple[int, int]) -> OrderIntent:
+    """The intent the order was sent with (schema v4), or `recovery` for an order recorded before."""
     start = order.candle_start or order.requested_at
-    note = "finished after a restart or a lost answer"
-    return OrderIntent(order.side, start, "recovery", versions[0], versions[1], rule="recovery", note=note)
+    if order.cause is None:
+        return OrderIntent(order.side, start, "recovery", *versions, rule="recovery", note=RECOVERED)
+    note = f"{order.note}; {RECOVERED}" if order.note else RECOVERED
+    return OrderIntent(
+        order.side, start, order.cause,
+        order.params_version if order.params_version is not None else versions[0],
+        order.conditions_version if order.conditions_version is not None else versions[1],
+        rule=order.rule, command_id=order.command_id, requested_by=order.requested_by, note=note,
+    )  # fmt: skip

@@ -11,10 +11,11 @@ import signal
 import threading
 from datetime import UTC, datetime
 
+from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 from tradebot.services.paths import data_home, database_path
-from tradebot.services.records import CommandKind, CommandRequest, Mode
+from tradebot.services.records import CommandKind, CommandRequest, Mode, PositionDecisionKind
 
 WAIT_SECONDS = 15.0
 TICKER_MAX_AGE = 1.0  # seconds a shared price is reused (at most one ticker request per second)
@@ -22,6 +23,8 @@ CTL_KINDS: dict[str, CommandKind] = {
     "start": "start", "stop": "stop", "restart": "restart", "set-mode": "set_mode",
     "pause": "pause", "resume": "resume", "force-buy": "force_buy", "force-sell": "force_sell",
 }  # fmt: skip
+# The user's answer about a LIVE position an older tradebot adopted from the account (schema v4).
+POSITION_ACTIONS = ("adopted", "confirm-position", "release-position")
 
 
 def add_service_commands(commands: SubParsers) -> None:
@@ -37,13 +40,21 @@ def add_service_commands(commands: SubParsers) -> None:
         help="watchdog: restart a loop silent this long (default: 6 cycles, at least 30 s)",
     )
     ctl = commands.add_parser("ctl", help="send a command to the engine for one user")
-    ctl.add_argument("action", choices=sorted(CTL_KINDS), help="what the engine should do")
+    ctl.add_argument(
+        "action", choices=sorted([*CTL_KINDS, *POSITION_ACTIONS]),
+        help="what the engine should do; adopted / confirm-position / release-position answer for a "
+        "LIVE position an older version took from the account",
+    )  # fmt: skip
     ctl.add_argument("--user", required=True, help="username")
     ctl.add_argument("--mode", choices=("test", "live"), help="start/restart/set-mode: TEST or LIVE")
     ctl.add_argument("--confirm-live", action="store_true", help="required for --mode live: real orders")
     ctl.add_argument("--no-wait", action="store_true", help="do not wait for the engine's acknowledgement")
     ctl.add_argument("--timeout", type=float, default=WAIT_SECONDS, help="seconds to wait (default 15)")
     ctl.add_argument("--reason", help="force-buy/force-sell: why (recorded in the audit)")
+    ctl.add_argument("--market", help="confirm-position/release-position: the market, e.g. KRW-BTC")
+    ctl.add_argument(
+        "--entry-price", type=krw_amount, help="confirm-position: the entry price when none is known"
+    )
 
 
 def engine_command(arguments: argparse.Namespace) -> int:
@@ -86,9 +97,11 @@ def ctl_command(arguments: argparse.Namespace) -> int:
     from tradebot.services.db import open_user_store
     from tradebot.services.trading_control import submit_command, wait_for_acknowledgement
 
-    request = _command_request(arguments)
     if not database_path(data_home(), arguments.user).exists():  # opening would create one
         raise SettingsError(f"no user {arguments.user}; create it with: tradebot user add NAME")
+    if arguments.action in POSITION_ACTIONS:
+        return _position_command(arguments)
+    request = _command_request(arguments)
     with open_user_store(data_home(), arguments.user) as store:
         command_id = submit_command(store, arguments.user, request)
         if arguments.no_wait:
@@ -102,6 +115,32 @@ def ctl_command(arguments: argparse.Namespace) -> int:
         )
     print(f"{arguments.user}: {arguments.action}: {command.status}: {command.result_message}")
     return 0 if command.status == "done" else 1
+
+
+def _position_command(arguments: argparse.Namespace) -> int:
+    """List adopted positions, or confirm / release one (written at once; the engine reads it)."""
+    from tradebot.services.db import open_user_store
+    from tradebot.services.trading_control import adopted_positions, decide_adopted_position
+
+    with open_user_store(data_home(), arguments.user, create=False) as store:
+        if arguments.action == "adopted":
+            waiting = adopted_positions(store)
+            for item in waiting:
+                entry = "unknown" if item.entry_price is None else f"{item.entry_price:,}"
+                print(
+                    f"{item.market}: {item.volume} held, entry {entry}: confirm-position or release-position"
+                )
+            if not waiting:
+                print(f"{arguments.user}: no position waits for a decision")
+            return 0
+        if not arguments.market:
+            raise SettingsError(f"{arguments.action} needs --market")
+        decision: PositionDecisionKind = "confirm" if arguments.action == "confirm-position" else "release"
+        now = datetime.now(UTC)
+        decide_adopted_position(store, arguments.market, decision, _requester(), now, arguments.entry_price)
+    outcome = "is the bot's from now on" if decision == "confirm" else "released: the coins are yours"
+    print(f"{arguments.user}: {arguments.market} {outcome}")
+    return 0
 
 
 def _command_request(arguments: argparse.Namespace) -> CommandRequest:

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradebot.core.broker import Holdings, OrderOutcome, OrderStatus
+from tradebot.core.broker import NOT_FOUND, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.clock import Clock
 from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.exchange.upbit import (
     Order,
     OrderRequest,
     OrderSide,
-    OrderStateUnknownError,
+    OrderState,
     UpbitError,
     UpbitExchangeClient,
     UpbitOrderRejectedError,
-    UpbitTemporaryError,
 )
+from tradebot.exchange.upbit.exchange_api import MAX_CLOSED_ORDERS_LIMIT
 
 POLL_SECONDS = 0.25
 FOLLOW_SECONDS = 5.0
@@ -36,15 +36,19 @@ class LiveBroker:
         self.fee_rate = fee_rate
 
     def holdings(self) -> Holdings:
-        """Free KRW, free coin volume and Upbit's average buy price (`GET /v1/accounts`)."""
+        """Free KRW, free and locked coin, and Upbit's average buy price (`GET /v1/accounts`).
+
+        A deposited coin has an average buy price of 0: reported as None (unknown), which is fine
+        because the bot's entry price comes from its own fills, never from this figure.
+        """
         coin = self._market.split("-", 1)[1]
         balances = {account.currency: account for account in self._client.get_accounts()}
         krw = balances["KRW"].balance if "KRW" in balances else Decimal(0)
         held = balances.get(coin)
-        if held is None or held.balance == 0:
+        if held is None or held.balance + held.locked == 0:
             return Holdings(krw, Decimal(0), None)
         average = held.avg_buy_price if held.avg_buy_price > 0 else None
-        return Holdings(krw, held.balance, average)
+        return Holdings(krw, held.balance, average, held.locked)
 
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
         """Send a market buy (`ord_type=price`) and follow it."""
@@ -55,16 +59,31 @@ class LiveBroker:
         return self._place(OrderRequest.market_sell(self._market, volume, identifier), identifier)
 
     def follow_up(self, identifier: str) -> OrderOutcome:
-        """Look the order up by identifier: final, still open, or never placed."""
+        """Look the order up by identifier, then in the open and closed lists of the market.
+
+        `not_found` (REFUSED) means Upbit answered both ways that it holds no such order *now*;
+        the order desk decides when that is final (it may still show up). A failed lookup is
+        UNKNOWN, never a refusal.
+        """
         try:
-            order = self._client.find_order(identifier)
+            order = self._client.find_order(identifier) or self._listed(identifier)
         except UpbitError as error:
             return OrderOutcome(identifier, OrderStatus.UNKNOWN, error_name=_name(error), message=str(error))
         if order is None:
             return OrderOutcome(
-                identifier, OrderStatus.REFUSED, error_name="not_found", message="Upbit has no such order"
+                identifier, OrderStatus.REFUSED, error_name=NOT_FOUND, message="Upbit shows no such order"
             )
         return self._follow(order, identifier)
+
+    def _listed(self, identifier: str) -> Order | None:
+        """The order with `identifier` among the market's open orders or last 7 days' closed ones."""
+        listed = [
+            *self._client.list_open_orders(self._market, states=(OrderState.WAIT, OrderState.WATCH)),
+            *self._client.list_closed_orders(self._market, limit=MAX_CLOSED_ORDERS_LIMIT),
+        ]
+        found = next((order for order in listed if order.identifier == identifier), None)
+        # The lists carry no trades: the single-order lookup by uuid gives the fills.
+        return None if found is None else self._client.get_order(uuid=found.uuid)
 
     def _place(self, request: OrderRequest, identifier: str) -> OrderOutcome:
         try:
@@ -73,10 +92,10 @@ class LiveBroker:
             return OrderOutcome(
                 identifier, OrderStatus.REFUSED, error_name=refusal.name, message=refusal.message
             )
-        except (OrderStateUnknownError, UpbitTemporaryError) as error:
+        except UpbitError as error:
+            # 418, auth errors, timeouts, 5xx: a resend inside the client may have landed, so the
+            # order is doubtful until a lookup by identifier settles it (the desk follows it up).
             return OrderOutcome(identifier, OrderStatus.UNKNOWN, error_name=_name(error), message=str(error))
-        except UpbitError as error:  # auth, blocked, bad request: nothing was placed
-            return OrderOutcome(identifier, OrderStatus.REFUSED, error_name=_name(error), message=str(error))
         return self._follow(order, identifier)
 
     def _follow(self, order: Order, identifier: str) -> OrderOutcome:

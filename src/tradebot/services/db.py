@@ -56,6 +56,7 @@ from tradebot.services.records import (
     OrderType,
     OrderUpdate,
     Position,
+    PositionDecision,
     SellEvaluation,
     SettingsVersion,
     Side,
@@ -101,6 +102,7 @@ __all__ = [
     "OrderType",
     "OrderUpdate",
     "Position",
+    "PositionDecision",
     "Reader",
     "SellEvaluation",
     "SettingsVersion",
@@ -231,10 +233,17 @@ class Reader:
         """The order recorded under `identifier` (how a crash between send and record is recovered)."""
         return self._one(Order, "SELECT * FROM orders WHERE identifier = ?", (identifier,))
 
-    def unfinished_orders(self, mode: Mode) -> list[Order]:
-        """Orders of `mode` still `requested`, `wait` or `watch`, oldest first: the ones to follow up."""
-        sql = f"SELECT * FROM orders WHERE mode = ? AND state IN {UNFINISHED} ORDER BY id"  # noqa: S608
-        return self._all(Order, sql, (mode,))
+    def unfinished_orders(self, mode: Mode, market: str | None = None) -> list[Order]:
+        """Orders of `mode` (of `market` if given) still `requested`, `wait` or `watch`, oldest first."""
+        sql = (
+            f"SELECT * FROM orders WHERE mode = ? AND (? IS NULL OR market = ?) AND state IN {UNFINISHED} "  # noqa: S608
+            "ORDER BY id"
+        )
+        return self._all(Order, sql, (mode, market, market))
+
+    def position_decisions(self) -> list[PositionDecision]:
+        """The user's answers about adopted positions, oldest first."""
+        return self._all(PositionDecision, "SELECT * FROM position_decisions ORDER BY id", ())
 
     def buy_evaluations(
         self, market: str, interval: Interval, window: Window = EVERYTHING
@@ -341,6 +350,10 @@ class Transaction(Reader):
     def set_position(self, position: Position) -> None:
         """Insert or replace the holding of (`mode`, `market`)."""
         self._store("coin_position", position, keys=("mode", "market"))
+
+    def record_position_decision(self, decision: PositionDecision) -> None:
+        """Record the user's answer about an adopted position (who, when, what it held)."""
+        self._store("position_decisions", decision)
 
     def clear_position(self, mode: Mode, market: str) -> None:
         """Remove the holding of (`mode`, `market`): the position is closed."""

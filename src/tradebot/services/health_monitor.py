@@ -26,6 +26,8 @@ from tradebot.services.records import EngineStatus, Mode, Position
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: open position whose stop loss, take profit and trailing stop nothing checks"
+ADOPTED_ALERT = "ALERT: LIVE position waiting for your decision (tradebot ctl adopted)"
+ADOPTED_PROBLEM = "adopted from the account: confirm or release it (tradebot ctl adopted)"
 ACTIVE_STATES = frozenset({"warming_up", "running", "paused"})
 LOOP, GUARD, NOTHING = "loop", "guard", "nothing"  # what checks an open position's price exits
 PositionKey = tuple[Mode, str]  # (mode, market) of a `coin_position` row
@@ -74,6 +76,7 @@ class UserHealth:
     open_positions: int
     alert: str | None = None
     positions: list[PositionHealth] = field(default_factory=list)
+    undecided_positions: int = 0  # adopted from the account by an older version: not guarded, not sold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +124,7 @@ class UserReading:
     desired: DesiredState
     open_positions: int
     positions: tuple[PositionHealth, ...] = ()
+    undecided_positions: int = 0
 
 
 def read_user(
@@ -136,12 +140,15 @@ def read_user(
     held = [*reader.positions("TEST"), *reader.positions("LIVE")]
     known = desired if desired is not None else desired_state(reader)
     positions = tuple(position_health(position, guarding or {}) for position in held)
-    return UserReading(reader.engine_status(), known, len(held), positions)
+    undecided = sum(1 for item in held if item.origin == "adopted")
+    return UserReading(reader.engine_status(), known, len(held), positions, undecided)
 
 
 def position_health(position: Position, guarding: Mapping[PositionKey, Guarding]) -> PositionHealth:
     """`position` with what guards it according to `guarding`."""
     found = guarding.get((position.mode, position.market), Guarding(NOTHING))
+    if position.origin == "adopted":  # nothing guards it until the user confirms it is the bot's
+        found = Guarding(NOTHING, ADOPTED_PROBLEM)
     entry = None if position.entry_price is None else str(position.entry_price)
     return PositionHealth(
         mode=position.mode, market=position.market, volume=str(position.volume), entry_price=entry,
@@ -168,6 +175,9 @@ def assess_user(
         for item in reading.positions
     ]
     duration = None if status is None else status.last_cycle_duration
+    alert = position_alert(held)
+    if reading.undecided_positions:
+        alert = f"{ADOPTED_ALERT}; {alert}" if alert else ADOPTED_ALERT
     return UserHealth(
         username=username, state="unknown" if status is None else status.state,
         desired_running=desired.running, mode=desired.mode if status is None else status.mode,
@@ -176,7 +186,8 @@ def assess_user(
         last_closed_candle=None if status is None else status.last_closed_candle,
         cycle_duration_seconds=None if duration is None else duration.total_seconds(),
         consecutive_errors=consecutive_errors, last_error=None if status is None else status.last_error,
-        open_positions=positions, alert=position_alert(held), positions=held,
+        open_positions=positions, alert=alert, positions=held,
+        undecided_positions=reading.undecided_positions,
     )  # fmt: skip
 
 

@@ -26,6 +26,10 @@ CommandKind = Literal["start", "stop", "restart", "set_mode", "force_buy", "forc
 # pending -> claimed by exactly one engine -> done, failed or rejected
 CommandStatus = Literal["pending", "claimed", "done", "failed", "rejected"]
 TradeCause = Literal["strategy", "force", "recovery", "manual"]
+# `bot`: the bot's own fills made the position. `adopted`: an older tradebot took it from the
+# account's balance; it waits for the user to confirm it as the bot's or release it (schema v4).
+PositionOrigin = Literal["bot", "adopted"]
+PositionDecisionKind = Literal["confirm", "release"]
 # A sell evaluation made on a candle close, or on a price rule firing between closes.
 TriggerKind = Literal["close", "tick"]
 ACKNOWLEDGEMENTS: tuple[CommandStatus, ...] = ("done", "failed", "rejected")
@@ -63,7 +67,11 @@ class Account:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
-    """A coin holding; `entry_price` None means unknown, which the engine must treat as an alarm."""
+    """The bot's holding in one market: its own fills only (TRADING_RULES "Positions the bot owns").
+
+    `entry_price` None means unknown, which the engine must treat as an alarm. An `adopted`
+    position is not the bot's until the user confirms it: it is neither sold nor counted.
+    """
 
     mode: Mode
     market: str
@@ -73,6 +81,21 @@ class Position:
     entry_candle_start: datetime | None
     bars_held: int
     updated_at: datetime
+    origin: PositionOrigin = "bot"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionDecision:
+    """The user's answer about an adopted position: the bot's (`confirm`) or the user's (`release`)."""
+
+    mode: Mode
+    market: str
+    decision: PositionDecisionKind
+    volume: Decimal
+    entry_price: Decimal | None
+    decided_by: str
+    decided_at: datetime
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +111,14 @@ class OrderRequest:
     volume: Decimal | None
     candle_start: datetime | None
     requested_at: datetime
+    # Why it was sent (schema v4), so an order finished after a restart keeps its audit.
+    cause: TradeCause | None = None
+    rule: str | None = None
+    command_id: int | None = None
+    requested_by: str | None = None
+    note: str | None = None
+    params_version: int | None = None
+    conditions_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

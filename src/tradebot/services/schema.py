@@ -20,6 +20,11 @@ have no candle key, duplicate rows and no settings version, so they cannot meet 
 Version 3 adds the optional AI review's tables (`ai_settings`, `ai_keys`, `ai_calls`,
 `ai_explanations`; read and written by `services.ai_review.store`); upgrading 2 -> 3 only creates
 them, and a fresh file is created at version 2 and upgraded, so both paths give the same layout.
+Version 4 (issue 12, "Positions the bot owns") stores each order's intent (cause, rule, command,
+requester, note, settings versions) so an order finished after a restart keeps its audit, adds
+`coin_position.origin` and the `position_decisions` table, and marks every LIVE position that the
+bot's own filled orders do not explain (an older tradebot adopted it from the account's balance)
+as `adopted`: the user confirms or releases it (see `adopted_positions`).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import datetime_to_nanos, nanos_to_datetime
 from tradebot.core.strategy import ConditionResult
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 KST = timezone(timedelta(hours=9), "KST")  # the original system wrote naive Korean wall-clock times
 
@@ -253,6 +258,33 @@ VERSION_3: tuple[str, ...] = (
     text TEXT NOT NULL,
     created_at INTEGER NOT NULL) STRICT""",
 )
+
+# Version 4: order intents, position origin, and the user's decisions about adopted positions.
+VERSION_4: tuple[str, ...] = (
+    "ALTER TABLE orders ADD COLUMN cause TEXT "
+    "CHECK (cause IS NULL OR cause IN ('strategy', 'force', 'recovery', 'manual'))",
+    "ALTER TABLE orders ADD COLUMN rule TEXT",
+    "ALTER TABLE orders ADD COLUMN command_id INTEGER",
+    "ALTER TABLE orders ADD COLUMN requested_by TEXT",
+    "ALTER TABLE orders ADD COLUMN note TEXT",
+    "ALTER TABLE orders ADD COLUMN params_version INTEGER",
+    "ALTER TABLE orders ADD COLUMN conditions_version INTEGER",
+    "ALTER TABLE coin_position ADD COLUMN origin TEXT NOT NULL DEFAULT 'bot' "
+    "CHECK (origin IN ('bot', 'adopted'))",
+    """CREATE TABLE position_decisions (
+    id INTEGER PRIMARY KEY,
+    mode TEXT NOT NULL CHECK (mode IN ('TEST', 'LIVE')),
+    market TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('confirm', 'release')),
+    volume TEXT NOT NULL CHECK (volume NOT LIKE '-%'),
+    entry_price TEXT CHECK (entry_price NOT LIKE '-%'),
+    decided_by TEXT NOT NULL CHECK (decided_by <> ''),
+    decided_at INTEGER NOT NULL,
+    note TEXT) STRICT""",
+)
+# How far a stored entry may sit from the bot's own fills' average and still be theirs: the old
+# code stored Upbit's `avg_buy_price`, which rounds the same fills slightly differently.
+ENTRY_TOLERANCE = Decimal("0.001")
 
 
 # --- column codecs ---------------------------------------------------------------------------
@@ -490,6 +522,44 @@ def _create_version_3(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
+def _upgrade_version_3(connection: sqlite3.Connection) -> None:
+    for statement in VERSION_4:
+        connection.execute(statement)
+    rows = connection.execute("SELECT market, volume, entry_price FROM coin_position WHERE mode = 'LIVE'")
+    for market, volume, entry in rows.fetchall():
+        own_volume, own_entry = _own_position(connection, str(market))
+        if Decimal(volume) == own_volume and _close(entry, own_entry):
+            continue
+        connection.execute(
+            "UPDATE coin_position SET origin = 'adopted' WHERE mode = 'LIVE' AND market = ?", (market,)
+        )
+
+
+def _close(stored: str | None, own_entry: Decimal | None) -> bool:
+    """True when the stored entry is the bot's own fills' average, up to ENTRY_TOLERANCE."""
+    if stored is None or own_entry is None:
+        return False
+    return abs(Decimal(stored) - own_entry) <= own_entry * ENTRY_TOLERANCE
+
+
+def _own_position(connection: sqlite3.Connection, market: str) -> tuple[Decimal, Decimal | None]:
+    """Volume and average entry of the bot's own filled LIVE orders in `market` (oldest first)."""
+    sql = (
+        "SELECT side, executed_volume, average_price FROM orders WHERE mode = 'LIVE' AND market = ? "
+        "AND state IN ('done', 'cancel') AND executed_volume IS NOT NULL ORDER BY id"
+    )
+    volume, cost = Decimal(0), Decimal(0)
+    for side, executed, price in connection.execute(sql, (market,)).fetchall():
+        amount = Decimal(executed)
+        if side == "bid":
+            volume, cost = volume + amount, cost + amount * Decimal(price or 0)
+            continue
+        remaining = max(volume - amount, Decimal(0))
+        cost = cost * remaining / volume if volume else Decimal(0)  # a sale keeps the entry price
+        volume = remaining
+    return volume, (cost / volume if volume else None)
+
+
 def _upgrade_version_1(connection: sqlite3.Connection) -> None:
     present = _tables(connection) & set(V1_TABLES)
     for table in sorted(present):
@@ -556,4 +626,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=0, target=2, apply=_create_version_2),
     Migration(source=1, target=2, apply=_upgrade_version_1),
     Migration(source=2, target=3, apply=_create_version_3),
+    Migration(source=3, target=4, apply=_upgrade_version_3),
 )

@@ -5,16 +5,31 @@ LIVE needs the explicit confirmation and stored keys, a force order needs a writ
 loop that is trading right now (a force against a stopped engine is refused here, never queued),
 and nothing is written when a rule fails. The engine acknowledges each command within a cycle;
 `wait_for_acknowledgement` polls for that on an injected clock.
+
+`decide_adopted_position` is the user's answer about a position an older tradebot adopted from the
+account (schema v4): it is written at once (the engine reads the position every cycle), with who
+decided it and when in `position_decisions`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from tradebot.core.clock import Clock
 from tradebot.core.errors import SettingsError
 from tradebot.services.db import Store
-from tradebot.services.records import Command, CommandKind, CommandRequest, EngineStatus, Mode
+from tradebot.services.records import (
+    Command,
+    CommandKind,
+    CommandRequest,
+    EngineStatus,
+    Mode,
+    Position,
+    PositionDecision,
+    PositionDecisionKind,
+)
 
 FORCE_KINDS: frozenset[CommandKind] = frozenset({"force_buy", "force_sell"})
 MODE_KINDS: frozenset[CommandKind] = frozenset({"start", "restart", "set_mode"})
@@ -90,3 +105,54 @@ def wait_for_acknowledgement(store: Store, command_id: int, seconds: float, cloc
         if clock.monotonic() >= deadline:
             return None
         clock.sleep(POLL_SECONDS)
+
+
+def adopted_positions(store: Store) -> list[Position]:
+    """LIVE positions taken from the account by an older tradebot, waiting for the user's decision."""
+    return [item for item in store.positions("LIVE") if item.origin == "adopted"]
+
+
+def decide_adopted_position(
+    store: Store,
+    market: str,
+    decision: PositionDecisionKind,
+    decided_by: str,
+    now: datetime,
+    entry_price: Decimal | None = None,
+) -> Position | None:
+    """Confirm an adopted LIVE position as the bot's, or release it to the user; returns the new row.
+
+    `confirm`: from now on the bot guards and sells it like its own; it needs an entry price (the
+    stored one, or `entry_price`), since the price exits are computed from it. `release`: the row is
+    removed and the coins stay in the wallet as the user's, never counted or sold. SettingsError
+    (nothing written) when there is no such adopted position or the entry price is missing.
+    """
+    with store.transaction() as transaction:
+        found = next(
+            (
+                item
+                for item in transaction.positions("LIVE")
+                if item.market == market and item.origin == "adopted"
+            ),
+            None,
+        )
+        if found is None:
+            raise SettingsError(f"no LIVE position in {market} is waiting for a decision")
+        if entry_price is not None and entry_price <= 0:
+            raise SettingsError("the entry price must be positive")
+        entry = entry_price if entry_price is not None else found.entry_price
+        if decision == "confirm" and entry is None:
+            raise SettingsError(f"{market}: the entry price is unknown; give it to confirm the position")
+        transaction.record_position_decision(
+            PositionDecision(
+                mode="LIVE", market=market, decision=decision, volume=found.volume, entry_price=entry,
+                decided_by=decided_by, decided_at=now,
+            )
+        )  # fmt: skip
+        if decision == "release":
+            transaction.clear_position("LIVE", market)
+            return None
+        peak = max(found.peak_price or entry, entry) if entry is not None else None
+        confirmed = replace(found, origin="bot", entry_price=entry, peak_price=peak, updated_at=now)
+        transaction.set_position(confirmed)
+        return confirmed

@@ -15,6 +15,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import (
+    ADOPTED_ALERT,
     GUARD,
     HEALTH_FILE,
     LOOP,
@@ -165,6 +166,22 @@ def test_engine_guarding_reads_a_fresh_file_and_ignores_a_stale_one(home: Path) 
 
     assert engine_guarding(document, NOW, STALE) == {"alice": {("TEST", "KRW-BTC"): Guarding(GUARD)}}
     assert engine_guarding(document, NOW + timedelta(seconds=60), STALE) == {}  # the engine is down
+
+
+def test_user_health_adopted_live_position_is_alert_even_with_running_loop(home: Path) -> None:
+    set_status(home, "running", 1.0)
+    adopted = Position(
+        mode="LIVE", market="KRW-ETH", volume=Decimal(2), entry_price=None, peak_price=None,
+        entry_candle_start=None, bars_held=0, updated_at=NOW, origin="adopted",
+    )  # fmt: skip
+    with open_user_store(home, "alice") as store, store.transaction() as transaction:
+        transaction.set_position(adopted)
+
+    user = read_user_health(home, "alice", NOW, STALE)
+
+    assert user.undecided_positions == 1
+    assert user.alert == f"{ADOPTED_ALERT}; {POSITION_ALERT}: LIVE KRW-ETH"
+    assert user.positions[0].problem is not None  # nothing guards it until the user decides
 
 
 def test_health_problems_fresh_file_and_fresh_heartbeat_is_healthy(home: Path) -> None:

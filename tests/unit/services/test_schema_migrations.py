@@ -18,6 +18,7 @@ from tradebot.services.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     VERSION_2,
+    VERSION_3,
     CorruptDatabaseError,
     SchemaVersionError,
     StorageError,
@@ -93,12 +94,20 @@ def build_version_2(path: Path) -> None:
         connection.execute("PRAGMA user_version = 2")
 
 
+def build_version_3(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        for statement in (*VERSION_2, *VERSION_3):
+            connection.execute(statement)
+        connection.execute("PRAGMA user_version = 3")
+
+
 # Every version a file on disk can be at, except the current one; a new schema version must add
 # the builder of the version it replaces (see test_every_earlier_version_has_a_builder).
 EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
     0: build_empty,
     1: build_version_1,
     2: build_version_2,
+    3: build_version_3,
 }
 
 
@@ -280,3 +289,75 @@ def test_failed_upgrade_rolls_back_and_names_the_value(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     assert user_version(path) == 0
     assert len(rows_of(path, "account")) == 3
+
+
+# --- version 4: positions the bot owns ----------------------------------------------------------
+
+BOT_BUY = (
+    "INSERT INTO orders (identifier, mode, market, side, ord_type, price, state, executed_volume, "
+    "average_price, paid_fee, requested_at, updated_at) VALUES (?, 'LIVE', ?, ?, ?, '10000', 'done', ?, ?, "
+    "'5', 1, 1)"
+)
+POSITION = (
+    "INSERT INTO coin_position (mode, market, volume, entry_price, peak_price, bars_held, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, 3, 1)"
+)
+
+
+def build_version_3_with_positions(path: Path) -> None:
+    """LIVE positions as version 3 stored them: taken from the account's balance and avg_buy_price."""
+    build_version_3(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            BOT_BUY, ("tb.a.live.KRW-BTC.60.bid.1", "KRW-BTC", "bid", "price", "0.0001", "100000000")
+        )
+        connection.execute(
+            BOT_BUY, ("tb.a.live.KRW-ETH.60.bid.1", "KRW-ETH", "bid", "price", "0.002", "5000000")
+        )
+        connection.execute(
+            BOT_BUY, ("tb.a.live.KRW-ETH.120.ask.1", "KRW-ETH", "ask", "market", "0.001", "5100000")
+        )
+        # BTC: exactly the bot's own buy (Upbit's avg_buy_price rounds the same fill a little differently)
+        connection.execute(POSITION, ("LIVE", "KRW-BTC", "0.0001", "100000010", "101000000"))
+        # ETH: the bot holds 0.001 at 5,000,000, the account held more: adopted from the balance
+        connection.execute(POSITION, ("LIVE", "KRW-ETH", "0.051", "4000000", "4000000"))
+        # XRP: deposited coins, never bought by the bot, avg_buy_price 0 (no entry)
+        connection.execute(POSITION, ("LIVE", "KRW-XRP", "100", None, None))
+        # TEST positions are the paper ledger's own fills: never adopted
+        connection.execute(POSITION, ("TEST", "KRW-XRP", "100", "700", "700"))
+        connection.commit()
+
+
+def test_version_3_live_positions_not_explained_by_own_orders_marked_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_3_with_positions(path)
+    with Store.open(path) as store:
+        live = {item.market: item for item in store.positions("LIVE")}
+        test = store.positions("TEST")
+    assert {market: item.origin for market, item in live.items()} == {
+        "KRW-BTC": "bot", "KRW-ETH": "adopted", "KRW-XRP": "adopted",
+    }  # fmt: skip
+    assert live["KRW-ETH"].volume == Decimal("0.051")  # kept as it was, for the user to decide
+    assert live["KRW-ETH"].bars_held == 3
+    assert [item.origin for item in test] == ["bot"]
+
+
+def test_version_3_orders_upgraded_without_intent_then_new_rows_keep_it(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_3_with_positions(path)
+    with Store.open(path) as store:
+        order = store.order("tb.a.live.KRW-BTC.60.bid.1")
+        decisions = store.position_decisions()
+    assert order is not None
+    assert (order.cause, order.rule, order.command_id, order.requested_by) == (None, None, None, None)
+    assert decisions == []
+
+
+def test_version_3_upgrade_reopened_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_3_with_positions(path)
+    Store.open(path).close()
+    before = rows_of(path, "coin_position")
+    Store.open(path).close()
+    assert rows_of(path, "coin_position") == before
+    assert user_version(path) == SCHEMA_VERSION == 4

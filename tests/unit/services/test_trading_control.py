@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.db import Store, open_user_store
-from tradebot.services.records import EngineStatus
+from tradebot.services.records import EngineStatus, Position
 from tradebot.services.trading_control import (
+    adopted_positions,
     build_request,
+    decide_adopted_position,
     submit_command,
     wait_for_acknowledgement,
 )
@@ -143,3 +146,60 @@ def test_wait_for_acknowledgement_acknowledged_returns_command(store: Store) -> 
     command = wait_for_acknowledgement(store, command_id, 1.0, StepClock())
     assert command is not None
     assert command.status == "done"
+
+
+# --- adopted positions (schema v4) ---------------------------------------------------------------
+
+
+def _adopt(store: Store, market: str, entry: Decimal | None) -> None:
+    position = Position(
+        mode="LIVE", market=market, volume=Decimal("0.3"), entry_price=entry, peak_price=entry,
+        entry_candle_start=None, bars_held=2, updated_at=NOW, origin="adopted",
+    )  # fmt: skip
+    with store.transaction() as transaction:
+        transaction.set_position(position)
+
+
+def test_confirm_adopted_position_makes_it_the_bots_and_records_who(store: Store) -> None:
+    _adopt(store, "KRW-BTC", Decimal(90_000_000))
+    assert [item.market for item in adopted_positions(store)] == ["KRW-BTC"]
+
+    confirmed = decide_adopted_position(store, "KRW-BTC", "confirm", "alice", NOW)
+
+    assert confirmed is not None
+    assert (confirmed.origin, confirmed.volume, confirmed.entry_price) == (
+        "bot",
+        Decimal("0.3"),
+        Decimal(90_000_000),
+    )
+    assert store.positions("LIVE") == [confirmed]
+    assert adopted_positions(store) == []
+    [decision] = store.position_decisions()
+    assert (decision.decision, decision.decided_by, decision.volume) == ("confirm", "alice", Decimal("0.3"))
+
+
+def test_release_adopted_position_forgets_it_and_records_who(store: Store) -> None:
+    _adopt(store, "KRW-ETH", None)
+
+    assert decide_adopted_position(store, "KRW-ETH", "release", "alice", NOW) is None
+
+    assert store.positions("LIVE") == []
+    assert [item.decision for item in store.position_decisions()] == ["release"]
+
+
+def test_confirm_without_known_entry_needs_one_and_writes_nothing(store: Store) -> None:
+    _adopt(store, "KRW-ETH", None)
+    with pytest.raises(SettingsError, match="entry price is unknown"):
+        decide_adopted_position(store, "KRW-ETH", "confirm", "alice", NOW)
+    assert store.position_decisions() == []
+
+    confirmed = decide_adopted_position(store, "KRW-ETH", "confirm", "alice", NOW, Decimal(4_000_000))
+
+    assert confirmed is not None
+    assert (confirmed.entry_price, confirmed.peak_price) == (Decimal(4_000_000), Decimal(4_000_000))
+
+
+def test_decision_on_a_bot_position_or_nothing_refused(store: Store) -> None:
+    with pytest.raises(SettingsError, match="no LIVE position in KRW-BTC"):
+        decide_adopted_position(store, "KRW-BTC", "release", "alice", NOW)
+    assert store.position_decisions() == []

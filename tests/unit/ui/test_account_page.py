@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.unit.ui.dashboard_fixtures import (
     opened,
     upbit_simulator,
 )
-from tradebot.services.records import CommandRequest
+from tradebot.services.records import CommandRequest, Position
 from tradebot.services.user_admin import UpbitKeys, save_keys
 from tradebot.ui.components.metrics import format_krw
 
@@ -138,3 +139,37 @@ def test_account_test_mode_while_running_switches_mode(ui_home: Path) -> None:
     with opened(ui_home, "alice") as store:
         newest = store.recent_commands()[0]
     assert (newest.kind, newest.args) == ("set_mode", {"mode": "TEST"})
+
+
+def _adopt(home: Path, market: str) -> None:
+    position = Position(
+        mode="LIVE", market=market, volume=Decimal("0.2"), entry_price=None, peak_price=None,
+        entry_candle_start=None, bars_held=0, updated_at=datetime.now(UTC), origin="adopted",
+    )  # fmt: skip
+    with opened(home, "alice") as store, store.transaction() as transaction:
+        transaction.set_position(position)
+
+
+def test_account_adopted_position_shown_and_confirm_needs_entry_then_release(ui_home: Path) -> None:
+    _adopt(ui_home, "KRW-BTC")
+    _adopt(ui_home, "KRW-ETH")
+    app = run_page()
+    assert "Positions waiting for your decision" in [item.value for item in app.subheader]
+    assert "KRW-BTC**: 0.2 held, entry price unknown" in everything_shown(app)
+    app = click(app, "Confirm: the bot's (KRW-BTC)")
+    assert "entry price is unknown" in app.error[-1].value
+    next(item for item in app.text_input if item.key == "entry_KRW-BTC").input("90,000,000")
+    app = click(app, "Confirm: the bot's (KRW-BTC)")
+    assert not app.exception
+    app = click(app, "Release: mine (KRW-ETH)")
+    with opened(ui_home, "alice") as store:
+        positions = [(item.market, item.origin, item.entry_price) for item in store.positions("LIVE")]
+        decisions = [(item.market, item.decision, item.decided_by) for item in store.position_decisions()]
+    assert positions == [("KRW-BTC", "bot", Decimal(90_000_000))]
+    assert decisions == [("KRW-BTC", "confirm", "alice"), ("KRW-ETH", "release", "alice")]
+    assert "Positions waiting for your decision" not in [item.value for item in run_page().subheader]
+
+
+def test_account_without_adopted_position_shows_no_decision_section(ui_home: Path) -> None:
+    app = run_page()
+    assert "Positions waiting for your decision" not in [item.value for item in app.subheader]

@@ -27,6 +27,7 @@ from tradebot.services.records import CommandKind, Mode
 from tradebot.services.secrets import SecretBox
 from tradebot.services.trading_control import build_request, submit_command
 from tradebot.services.user_admin import UpbitKeys, load_keys, save_keys
+from tradebot.ui.components.adopted import render_adopted_positions
 from tradebot.ui.components.metrics import format_krw, format_time, render_commands
 from tradebot.ui.session import home, require_user, user_store
 
@@ -199,6 +200,8 @@ def main() -> None:
     st.title("🔑 Account & Mode")
     try:
         render_state(username)
+        with user_store(username) as store:
+            render_adopted_positions(store, username)
         keys = render_keys(username)
     except TradebotError as error:
         st.error(str(error))
