@@ -54,6 +54,7 @@ class EntryCheck(NamedTuple):
     budget: Decimal  # whole-KRW order total
     fill_price: Decimal  # the expected fill price (the latest price worsened by slippage)
     volume: Decimal  # what the budget buys at that price, floored to 8 decimals
+    value_at_exit: Decimal  # its value at the stop loss (at entry without a stop loss), KRW
     refusal: str | None
 
     def explanation(self) -> str:
@@ -61,10 +62,10 @@ class EntryCheck(NamedTuple):
         if self.refusal == BELOW_MIN_ORDER:
             return f"{BELOW_MIN_ORDER}: budget {self.budget:,} KRW is under {MIN_ORDER_KRW:,} KRW"
         if self.refusal == BELOW_MIN_EXIT:
-            value = MONEY.multiply(self.volume, self.fill_price).quantize(Decimal(1))
+            value = self.value_at_exit.quantize(Decimal(1))
             return (
-                f"{BELOW_MIN_EXIT}: a position worth {value:,} KRW could not be sold at its stop "
-                f"loss (Upbit's minimum is {MIN_ORDER_KRW:,} KRW)"
+                f"{BELOW_MIN_EXIT}: {self.budget:,} KRW of coin would be worth {value:,} KRW at its "
+                f"stop loss, under Upbit's {MIN_ORDER_KRW:,} KRW minimum: it could not be sold"
             )
         return ""
 
@@ -84,11 +85,11 @@ def check_entry(
     """
     budget = buy_budget(krw_available, exact(params.order_ratio), fee_rate)
     if budget < MIN_ORDER_KRW:
-        return EntryCheck(budget, fill_price, ZERO, BELOW_MIN_ORDER)
+        return EntryCheck(budget, fill_price, ZERO, ZERO, BELOW_MIN_ORDER)
     volume = floor_volume(MONEY.divide(budget, fill_price)) if fill_price > 0 else ZERO
-    value_at_stop = MONEY.multiply(MONEY.multiply(volume, fill_price), exit_floor(params, conditions))
-    refusal = BELOW_MIN_EXIT if value_at_stop < MIN_ORDER_KRW else None
-    return EntryCheck(budget, fill_price, volume, refusal)
+    value_at_exit = MONEY.multiply(MONEY.multiply(volume, fill_price), exit_floor(params, conditions))
+    refusal = BELOW_MIN_EXIT if value_at_exit < MIN_ORDER_KRW else None
+    return EntryCheck(budget, fill_price, volume, value_at_exit, refusal)
 
 
 def is_dust(volume: Decimal, fill_price: Decimal) -> bool:
