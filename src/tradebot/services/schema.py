@@ -20,6 +20,9 @@ have no candle key, duplicate rows and no settings version, so they cannot meet 
 Version 3 adds the optional AI review's tables (`ai_settings`, `ai_keys`, `ai_calls`,
 `ai_explanations`; read and written by `services.ai_review.store`); upgrading 2 -> 3 only creates
 them, and a fresh file is created at version 2 and upgraded, so both paths give the same layout.
+Version 4 (TRADING_RULES.md v2, dust) lets a `trade_audit` row without an order be a `dust`
+write-off: a position too small to sell closes in the books with no order sent. SQLite cannot
+change a CHECK, so the table is rebuilt with the same columns and rows.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import datetime_to_nanos, nanos_to_datetime
 from tradebot.core.strategy import ConditionResult
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 KST = timezone(timedelta(hours=9), "KST")  # the original system wrote naive Korean wall-clock times
 
@@ -253,6 +256,11 @@ VERSION_3: tuple[str, ...] = (
     text TEXT NOT NULL,
     created_at INTEGER NOT NULL) STRICT""",
 )
+
+
+# Version 4: the one CHECK of version 2's trade_audit that a dust write-off (no order) must pass.
+ORDER_REQUIRED = "CHECK (cause = 'manual' OR order_identifier IS NOT NULL)"
+ORDER_OR_DUST = "CHECK (cause = 'manual' OR rule = 'dust' OR order_identifier IS NOT NULL)"
 
 
 # --- column codecs ---------------------------------------------------------------------------
@@ -490,6 +498,19 @@ def _create_version_3(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
+def _allow_dust_audits(connection: sqlite3.Connection) -> None:
+    """Rebuild `trade_audit` with ORDER_OR_DUST in place of ORDER_REQUIRED, rows and ids kept."""
+    [create] = [statement for statement in VERSION_2 if statement.startswith("CREATE TABLE trade_audit ")]
+    rebuilt = create.replace("CREATE TABLE trade_audit ", "CREATE TABLE trade_audit_v4 ", 1)
+    if ORDER_REQUIRED not in rebuilt:
+        raise StorageError("trade_audit's version 2 layout is not the one this upgrade rebuilds")
+    connection.execute(rebuilt.replace(ORDER_REQUIRED, ORDER_OR_DUST))
+    connection.execute("INSERT INTO trade_audit_v4 SELECT * FROM trade_audit")
+    connection.execute("DROP TABLE trade_audit")
+    connection.execute("ALTER TABLE trade_audit_v4 RENAME TO trade_audit")
+    connection.execute("CREATE INDEX trade_audit_by_time ON trade_audit (executed_at)")
+
+
 def _upgrade_version_1(connection: sqlite3.Connection) -> None:
     present = _tables(connection) & set(V1_TABLES)
     for table in sorted(present):
@@ -556,4 +577,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=0, target=2, apply=_create_version_2),
     Migration(source=1, target=2, apply=_upgrade_version_1),
     Migration(source=2, target=3, apply=_create_version_3),
+    Migration(source=3, target=4, apply=_allow_dust_audits),
 )

@@ -18,6 +18,7 @@ from tradebot.services.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     VERSION_2,
+    VERSION_3,
     CorruptDatabaseError,
     SchemaVersionError,
     StorageError,
@@ -93,12 +94,20 @@ def build_version_2(path: Path) -> None:
         connection.execute("PRAGMA user_version = 2")
 
 
+def build_version_3(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        for statement in VERSION_2 + VERSION_3:
+            connection.execute(statement)
+        connection.execute("PRAGMA user_version = 3")
+
+
 # Every version a file on disk can be at, except the current one; a new schema version must add
 # the builder of the version it replaces (see test_every_earlier_version_has_a_builder).
 EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
     0: build_empty,
     1: build_version_1,
     2: build_version_2,
+    3: build_version_3,
 }
 
 
@@ -144,6 +153,36 @@ def test_earlier_version_file_opened_is_upgraded_to_current_layout(
     Store.open(path).close()
     assert user_version(path) == SCHEMA_VERSION
     assert schema_of(path) == fresh_schema
+
+
+AUDIT_COLUMNS = (
+    "mode, market, side, order_identifier, fill_price, volume, fee, params_version, "
+    "conditions_version, cause, rule, executed_at"
+)
+
+
+def test_version_3_file_upgraded_keeps_audit_rows_and_accepts_dust_without_order(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_3(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            "INSERT INTO settings_history (version, kind, content, content_hash, saved_at, saved_by) "
+            "VALUES (1, 'params', '{}', 'd', 1, 'engine')"
+        )
+        connection.execute(
+            f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('LIVE', 'KRW-BTC', 'bid', NULL, '100', '1', '0', 1, 1, 'manual', NULL, 7)"
+        )
+        connection.commit()
+    before = rows_of(path, "trade_audit")
+    Store.open(path).close()
+    assert rows_of(path, "trade_audit") == before
+    dust = "VALUES ('LIVE', 'KRW-BTC', 'ask', NULL, '90', '1', '0', 1, 1, 'strategy', 'dust', 8)"
+    unsent = "VALUES ('LIVE', 'KRW-BTC', 'ask', NULL, '90', '1', '0', 1, 1, 'strategy', 'stop_loss', 9)"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) {dust}")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            connection.execute(f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) {unsent}")
 
 
 def test_version_1_file_upgraded_in_place_with_rows_kept(tmp_path: Path) -> None:
