@@ -1,6 +1,7 @@
-"""Issue 12 finding 4 against the simulator: a small account never opens a position it could not
-sell at its stop loss, a position worth under 5,000 KRW is written off as dust without an order,
-and a force buy's own forming candle is not a bar held."""
+"""Money rules of the live loop against the simulator (issue 12): a small account never opens a
+position it could not sell at its stop loss, a position worth under 5,000 KRW is written off as
+dust without an order, a force buy's own forming candle is not a bar held, and a new slippage
+reaches paper fills when its settings version is recorded."""
 
 from __future__ import annotations
 
@@ -132,3 +133,27 @@ def test_force_buy_forming_candle_not_counted_as_held_bar(
             loop.cycle()
             held.append(store.positions("LIVE")[0].bars_held)
         assert held == [0, 1, 2]  # the entry candle's own close is not a bar held
+
+
+def test_slippage_change_reaches_paper_fills_when_its_settings_version_is_recorded(
+    simulator_factory: SimulatorFactory, tmp_path: Path, resources: ExitStack
+) -> None:
+    exchange = small_exchange(simulator_factory, "1000000")
+    prepare_user(tmp_path, "TEST")
+    set_params(tmp_path, slippage_bps=5.0, stop_loss=0.5, take_profit=5.0, trailing_stop=0.5)
+    loop = start_loop(exchange, tmp_path, "TEST", resources)
+    with open_user_store(tmp_path, USER) as store:
+        exchange.step(60)
+        loop.cycle()
+        set_params(tmp_path, slippage_bps=50.0, stop_loss=0.5, take_profit=5.0, trailing_stop=0.5)
+        exchange.step(60)
+        loop.cycle()  # the closed candle applies the change and records its version
+        assert loop.settings.params.slippage_bps == 50.0
+        exchange.set_price("KRW-BTC", "80000000")
+        exchange.step(5)
+        assert "filled at 80,400,000" in loop.force("bid", force_command(store, "force_buy"), "bob", "slip")
+        buy = store.trade_audits()[-1]
+        assert buy.fill_price == Decimal("80400000")  # 80,000,000 x (1 + 50/10,000), no restart
+        version = store.settings_version(buy.params_version)
+        assert version is not None
+        assert '"slippage_bps":50.0' in version.content.replace(" ", "")
