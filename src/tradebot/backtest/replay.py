@@ -92,10 +92,9 @@ def replay(
     entries = np.flatnonzero(entry_signals(frame, params, conditions))
     finder = ExitFinder(series.close, indicator_exit_signals(frame, params, conditions), params, conditions)
     executor = PaperExecutor(cash, params, conditions)
-    # The look-ahead's float pre-filter needs entry prices; the exact ones come from the fills.
-    finder.prepare(
-        entries, np.array([float(executor.buy_price(close)) for close in series.close[entries].tolist()])
-    )
+    # The look-ahead's float pre-filter needs entry prices to ~1e-15 (its levels are widened by
+    # 1e-9); the exact ones come from the fills, through the same core function.
+    finder.prepare(entries, series.close[entries] * float(executor.buy_price(1.0)))
     result = ReplayResult(executor)
     entry_list: list[int] = entries.tolist()
     count, slot = len(series), 0

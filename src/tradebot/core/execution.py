@@ -8,6 +8,7 @@ order then fills on `core.ledger.PaperAccount` at the price computed here.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from tradebot.core.krw_rules import MIN_ORDER_KRW, MONEY, Fill, buy_budget, floor_volume
@@ -21,6 +22,7 @@ ZERO = Decimal(0)
 OrderSide = Literal["bid", "ask"]
 
 
+@lru_cache(maxsize=256)  # a handful of parameter values, converted on every candle and order
 def exact(parameter: float) -> Decimal:
     """A float parameter as the Decimal of its decimal text: 0.07 is exactly Decimal('0.07')."""
     return Decimal(str(parameter))
