@@ -21,19 +21,32 @@ from tradebot.core.errors import CandleDataError
 from tradebot.core.models import infer_interval
 from tradebot.core.params import BuyConditions, Conditions, SellConditions, StrategyParams
 
-SETTINGS: dict[str, tuple[dict[str, object], Conditions]] = {
-    "defaults": ({}, Conditions()),
+CASH = Decimal(1_000_000)
+# A small account: stop losses shrink it until an entry is refused as `below_min_exit`, and a gap
+# through the stop leaves a position worth under 5,000 KRW, written off as `dust` (v2).
+SMALL_CASH = Decimal(5_600)
+
+SETTINGS: dict[str, tuple[dict[str, object], Conditions, Decimal]] = {
+    "defaults": ({}, Conditions(), CASH),
     "hold 5, macd>0": (
         {"min_holding_bars": 5},
         Conditions(buy=BuyConditions(golden_cross=True, macd_positive=True)),
+        CASH,
     ),
     "all exits, 30bps": (
         {"slippage_bps": 30.0, "take_profit": 0.01, "stop_loss": 0.01, "trailing_stop": 0.005},
         Conditions(sell=SellConditions(macd_negative=True, signal_negative=True)),
+        CASH,
     ),
     "trend + ma60": (
         {"order_ratio": 1.0},
         Conditions(buy=BuyConditions(golden_cross=False, macd_trending_up=True, above_ma60=True)),
+        CASH,
+    ),
+    "5,600 KRW, stop 1%": (
+        {"order_ratio": 1.0, "stop_loss": 0.01},
+        Conditions(sell=SellConditions(take_profit=False, trailing_stop=False, dead_cross=False)),
+        SMALL_CASH,
     ),
 }
 
@@ -45,20 +58,23 @@ def check_file(path: Path) -> list[str]:
     if interval is None or len(loaded.series) <= 200:
         return [f"{path.name}: skipped (interval unknown or too short)"]
     lines = []
-    for name, (changes, conditions) in SETTINGS.items():
+    for name, (changes, conditions, cash) in SETTINGS.items():
         params = StrategyParams(interval=interval, **changes)  # type: ignore[arg-type]
         started = time.perf_counter()
-        fast = replay(loaded.series, params, conditions, Decimal(1_000_000))
+        fast = replay(loaded.series, params, conditions, cash)
         fast_seconds = time.perf_counter() - started
-        stepwise = replay_stepwise(loaded.series, params, conditions, Decimal(1_000_000))
+        stepwise = replay_stepwise(loaded.series, params, conditions, cash)
         same = (
             fast.trades == stepwise.trades
             and fast.skipped.records == stepwise.skipped.records
             and fast.executor.account == stepwise.executor.account
         )
+        dust = sum(trade.exit_reason == "dust" for trade in fast.trades)
+        unsellable = sum(record.count for record in fast.skipped.records if record.reason == "below_min_exit")
         lines.append(
             f"{path.name:<48} {name:<18} {len(loaded.series):>7,} candles {len(fast.trades):>5} trades "
-            f"fast {fast_seconds:6.3f} s  {'IDENTICAL' if same else 'DIFFERENT'}"
+            f"{dust:>3} dust {unsellable:>5} below_min_exit fast {fast_seconds:6.3f} s  "
+            f"{'IDENTICAL' if same else 'DIFFERENT'}"
         )
     return lines
 

@@ -216,7 +216,9 @@ def test_backtest_json_exit_reasons_are_sell_keys_or_null_for_the_last_open_trad
 def test_backtest_position_never_sold_reports_one_open_trade_with_null_exit(
     capsys: pytest.CaptureFixture[str], data_file: Path, tmp_path: Path
 ) -> None:
-    params = write_params(tmp_path, stop_loss=0.99)
+    # A 90% stop never fires on this file; at 99% the entry would be refused as below_min_exit
+    # (half of 1,000,000 KRW worth 1% at its stop is not over Upbit's 5,000 KRW minimum).
+    params = write_params(tmp_path, stop_loss=0.9)
     conditions = write_conditions(tmp_path, sell=only(SELL_CONDITION_KEYS, "stop_loss"))
 
     document = run_json(

@@ -33,7 +33,7 @@ from tradebot.core.params import (
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
-from tradebot.services.db import open_user_store
+from tradebot.services.db import Window, open_user_store
 from tradebot.services.settings_store import save_conditions, save_params
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
@@ -99,8 +99,8 @@ def equity_at_last_close(krw: Decimal, volume: Decimal, series: CandleSeries) ->
     return MONEY.add(krw, MONEY.multiply(volume, to_decimal(float(series.close[-1]))))
 
 
-def backtest(series: CandleSeries) -> Outcome:
-    result = replay(series, PARAMS, CONDITIONS, CASH)
+def backtest(series: CandleSeries, params: StrategyParams = PARAMS, cash: Decimal = CASH) -> Outcome:
+    result = replay(series, params, CONDITIONS, cash)
 
     def start(index: int) -> datetime:
         return nanos_to_datetime(int(series.start_ns[index]))
@@ -117,18 +117,21 @@ def backtest(series: CandleSeries) -> Outcome:
         for trade in result.trades
     ]
     account = result.executor.account
-    return Outcome(trades, equity_at_last_close(account.krw, account.volume, series))
+    held = MONEY.add(account.volume, account.dust)  # written-off dust stays in the wallet
+    return Outcome(trades, equity_at_last_close(account.krw, held, series))
 
 
-def prepare_user(home: Path) -> None:
+def prepare_user(home: Path, params: StrategyParams = PARAMS) -> None:
     create_user(home, USER, None, datetime.now(UTC))
-    save_params(params_path(home, USER), PARAMS)
+    save_params(params_path(home, USER), params)
     save_conditions(conditions_path(home, USER), CONDITIONS)
     save_keys(home, USER, UpbitKeys(ACCESS, SECRET), datetime.now(UTC))
 
 
-def start_simulator(factory: SimulatorFactory, data: Path, replay_warmup: int) -> Simulator:
-    accounts = [{"access_key": ACCESS, "secret_key": SECRET, "balances": {"KRW": str(CASH)}}]
+def start_simulator(
+    factory: SimulatorFactory, data: Path, replay_warmup: int, cash: Decimal = CASH
+) -> Simulator:
+    accounts = [{"access_key": ACCESS, "secret_key": SECRET, "balances": {"KRW": str(cash)}}]
     return factory(
         data=[data],
         start=None,
@@ -212,3 +215,28 @@ def test_live_loop_and_backtest_same_candle_file_identical_trades_and_equity(
     actual = live_outcome(exchange, tmp_path, series)
     assert actual.trades == expected.trades
     assert actual.equity == expected.equity
+
+
+def test_small_account_entries_refused_below_min_exit_identically_in_backtest_and_live(
+    simulator_factory: SimulatorFactory, tmp_path: Path, resources: ExitStack
+) -> None:
+    """Issue 12 finding 4: 10,110 KRW at order_ratio 0.5 with a 1% stop. After its first trade the
+    account can no longer buy a position sellable at its stop: both sides refuse the same entry
+    signals as below_min_exit and end with the same money."""
+    params, cash = PARAMS.model_copy(update={"stop_loss": 0.01}), Decimal(10_110)
+    data = candle_file(tmp_path, 0.0, 80_000_000.0)
+    series = load_candles(data).series
+    result = replay(series, params, CONDITIONS, cash)
+    refused = [record for record in result.skipped.records if record.reason == "below_min_exit"]
+    assert refused  # the file must exercise the refusal, or the comparison proves little
+    expected = backtest(series, params, cash)
+    prepare_user(tmp_path, params)
+    exchange = start_simulator(simulator_factory, data, WARMUP, cash)
+    run_live(exchange, tmp_path, series, resources)
+    assert live_outcome(exchange, tmp_path, series) == expected
+    with open_user_store(tmp_path, USER) as store:
+        evaluations = store.buy_evaluations(MARKET, Interval.MINUTE1, Window(limit=ALL_TRADES))
+    live_refused = [row.candle_start for row in evaluations if "below_min_exit" in row.reason]
+    assert len(live_refused) == sum(record.count for record in refused)
+    assert live_refused[0] == nanos_to_datetime(int(series.start_ns[refused[0].first_index]))
+    assert live_refused[-1] == nanos_to_datetime(int(series.start_ns[refused[-1].last_index]))

@@ -11,11 +11,10 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from tradebot.core.errors import OrderRejected
-from tradebot.core.krw_rules import MIN_ORDER_KRW, MONEY, Fill, buy_budget, to_decimal
+from tradebot.core.execution import DUST, check_entry, is_dust, paper_fill_price
+from tradebot.core.krw_rules import Fill, to_decimal
 from tradebot.core.ledger import PaperAccount
-from tradebot.core.params import StrategyParams
-
-BASIS_POINTS = Decimal(10_000)
+from tradebot.core.params import Conditions, StrategyParams
 
 
 class Trade(NamedTuple):
@@ -34,18 +33,18 @@ class Trade(NamedTuple):
 
     @property
     def profit(self) -> Decimal | None:
-        """Realised KRW after both fees, or None while open."""
+        """Realised KRW after both fees, or None while open (a dust exit: its value at the exit)."""
         if self.exit is None:
             return None
-        return self.exit.krw_delta + self.entry.krw_delta
+        return self.exit.funds - self.exit.fee + self.entry.krw_delta
 
 
 @dataclass(frozen=True, slots=True)
 class SkippedOrder:
     """Decisions that did not become orders or fills, with the reason (e.g. `below_min_order`).
 
-    Consecutive refusals of the same side and reason with no fill between them form one record:
-    a position too small to sell is retried on every exit signal until the price allows it.
+    Consecutive refusals of the same side and reason with no fill between them form one record
+    (e.g. every entry signal refused as `below_min_exit` while the cash is too small).
     """
 
     first_index: int
@@ -79,54 +78,51 @@ class SkipLog:
 
 
 class PaperExecutor:
-    """Turns buy/sell decisions at a candle close into fills on a `PaperAccount`."""
+    """Turns buy/sell decisions at a candle close into fills on a `PaperAccount`.
 
-    def __init__(self, cash: Decimal, params: StrategyParams) -> None:
+    Prices, the entry checks and dust come from `core.execution`, the functions TEST and LIVE
+    call too; only the bookkeeping of a whole backtest lives here.
+    """
+
+    def __init__(self, cash: Decimal, params: StrategyParams, conditions: Conditions) -> None:
         self.account = PaperAccount(krw=cash)
-        self._order_ratio = to_decimal(params.order_ratio)
-        self._slippage = to_decimal(params.slippage_bps) / BASIS_POINTS
-        self._buy_factor = 1 + self._slippage
-        self._sell_factor = 1 - self._slippage
+        self._params, self._conditions = params, conditions
 
     def buy_price(self, close: float) -> Decimal:
         """The fill price of a market buy at `close`: worse by the slippage."""
-        return MONEY.multiply(Decimal(repr(close)), self._buy_factor)
+        return paper_fill_price(to_decimal(close), "bid", self._params.slippage_bps)
 
     def sell_price(self, close: float) -> Decimal:
         """The fill price of a market sell at `close`: worse by the slippage."""
-        return MONEY.multiply(Decimal(repr(close)), self._sell_factor)
+        return paper_fill_price(to_decimal(close), "ask", self._params.slippage_bps)
 
     def buy(self, close: float) -> Fill | str:
         """Buy at `close` plus slippage; returns the fill, or why no order was sent/filled."""
-        budget = buy_budget(self.account.krw, self._order_ratio, self.account.fee_rate)
-        if budget < MIN_ORDER_KRW:
-            return "below_min_order"
+        account = self.account
+        check = check_entry(
+            account.krw, account.fee_rate, self.buy_price(close), self._params, self._conditions
+        )
+        if check.refusal is not None:
+            return check.refusal
         try:
-            return self.account.market_buy(budget, self.buy_price(close))
+            return account.market_buy(check.budget, check.fill_price)
         except OrderRejected as rejection:
             return rejection.name
 
-    def sell(self, close: float) -> Fill | str:
-        """Sell the whole position at `close` minus slippage; returns the fill or the rejection name."""
+    def sell(self, close: float, rule: str) -> tuple[Fill, str] | str:
+        """Close the position at `close` minus slippage: the fill and the exit reason (`rule`, or
+        `dust` when it is worth under 5,000 KRW there and is written off), or a rejection name."""
+        price = self.sell_price(close)
+        if is_dust(self.account.volume, price):
+            return self.account.write_off_dust(price), DUST
         try:
-            return self.account.market_sell(self.account.volume, self.sell_price(close))
+            return self.account.market_sell(self.account.volume, price), rule
         except OrderRejected as rejection:
             return rejection.name
-
-    def smallest_sellable_close(self) -> float:
-        """A close a little below the lowest at which selling the position reaches 5,000 KRW.
-
-        Used only to skip candles where a sell would certainly be refused; the candle it lets
-        through is still sold (or refused) by `sell`, so rounding here cannot change a result.
-        """
-        volume = self.account.volume
-        if volume <= 0:
-            return 0.0
-        return float(MIN_ORDER_KRW / (volume * self._sell_factor)) * (1 - 1e-9)
 
     @property
-    def entry_price(self) -> float:
-        """The open position's average entry price, as the strategy compares prices (float)."""
+    def entry_price(self) -> Decimal:
+        """The open position's average entry price."""
         if self.account.entry_price is None:
             raise RuntimeError("no open position")
-        return float(self.account.entry_price)
+        return self.account.entry_price

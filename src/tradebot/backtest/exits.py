@@ -2,18 +2,21 @@
 
 A position's exit depends only on its entry candle and entry price (the price rules) and on
 indicator signals that are the same for every position, so the first exit of every possible
-entry is computed at once over a short look-ahead window. The window uses thresholds widened by
-a hair, so it flags the earliest candle where an exit *could* hold; `ExitFinder.first_exit`
-confirms that candle with the exact thresholds of `core.strategy.exit_levels` (the same float
-expressions the live strategy evaluates) and scans on in growing chunks if it does not.
+entry is computed at once over a short look-ahead window. The float thresholds are widened by a
+hair, so they flag every candle where an exit *could* hold (a superset of the exact hits);
+each flagged candle is confirmed with the exact Decimal levels of `core.strategy.exit_levels`,
+the comparison the live strategy makes, and the search goes on in growing chunks past a
+candle that does not confirm.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
+from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import BoolArray, FloatArray, IntArray
 from tradebot.core.params import PRICE_EXIT_KEYS, Conditions, StrategyParams
 from tradebot.core.strategy import exit_levels
@@ -31,7 +34,7 @@ class ExitFound:
 
     index: int
     rule: str
-    peak: float
+    peak: Decimal
 
 
 class ExitFinder:
@@ -52,21 +55,19 @@ class ExitFinder:
         if indicator_exits:
             self._any_indicator_exit = np.logical_or.reduce(list(indicator_exits.values()))
         self._candidate: list[int] = []
-        self._highest_close: list[float] = []
 
     def prepare(self, entries: IntArray, approximate_entry_prices: FloatArray) -> None:
         """For every entry, flag the earliest look-ahead candle where an exit could hold (-1: none)."""
-        candidates, highest = [], []
-        for first in range(0, entries.shape[0], BATCH_ROWS):
-            rows = slice(first, first + BATCH_ROWS)
-            candidate, highest_close = self._candidates(entries[rows], approximate_entry_prices[rows])
-            candidates.append(candidate)
-            highest.append(highest_close)
-        # Plain lists: the replay reads one element per trade, and list indexing is the cheapest.
+        candidates = [
+            self._candidates(
+                entries[first : first + BATCH_ROWS], approximate_entry_prices[first : first + BATCH_ROWS]
+            )
+            for first in range(0, entries.shape[0], BATCH_ROWS)
+        ]
+        # A plain list: the replay reads one element per trade, and list indexing is the cheapest.
         self._candidate = np.concatenate(candidates).tolist() if candidates else []
-        self._highest_close = np.concatenate(highest).tolist() if highest else []
 
-    def _candidates(self, entries: IntArray, entry_prices: FloatArray) -> tuple[IntArray, FloatArray]:
+    def _candidates(self, entries: IntArray, entry_prices: FloatArray) -> IntArray:
         count = self.close.shape[0]
         positions = entries[:, None] + 1 + np.arange(LOOKAHEAD)
         inside = positions < count
@@ -79,9 +80,8 @@ class ExitFinder:
             hit |= self._any_indicator_exit[positions] & allowed
         hit &= inside
         first = np.argmax(hit, axis=1)
-        rows = np.arange(hit.shape[0])
-        found = hit[rows, first]
-        return np.where(found, entries + 1 + first, -1), running_high[rows, first]
+        found = hit[np.arange(hit.shape[0]), first]
+        return np.where(found, entries + 1 + first, -1)
 
     def _price_hits(self, closes: FloatArray, running_high: FloatArray, entry: FloatArray) -> BoolArray:
         """Price rules with thresholds widened by WIDEN: a superset of the exact hits."""
@@ -96,58 +96,53 @@ class ExitFinder:
             hit |= closes <= peaks * (1.0 - params.trailing_stop) * (1 + WIDEN)
         return hit
 
-    def first_exit(self, slot: int, entry_index: int, entry_price: float) -> ExitFound | None:
+    def first_exit(self, slot: int, entry_index: int, entry_price: Decimal) -> ExitFound | None:
         """The exact first exit of the position opened at `entries[slot]`, or None if it never exits."""
         candidate = self._candidate[slot]
         if candidate < 0:
-            return self.scan(entry_index, entry_price, entry_index + 1 + LOOKAHEAD, 0.0).found
-        peak = max(entry_price, self._highest_close[slot])
-        rule = self._rule_at(candidate, entry_index, entry_price, peak)
-        if rule is not None:
-            return ExitFound(candidate, rule, peak)
+            return self.scan(entry_index, entry_price, entry_index + 1 + LOOKAHEAD)
+        found = self._confirm(entry_index, entry_price, candidate)
+        if found is not None:
+            return found
         # The widened thresholds flagged a candle the exact ones do not: search on after it.
-        return self.scan(entry_index, entry_price, candidate + 1, 0.0).found
+        return self.scan(entry_index, entry_price, candidate + 1)
 
-    def scan(self, entry_index: int, entry_price: float, start: int, floor_close: float) -> ScanOutcome:
-        """Exact chunked search for the first exit at or after `start`.
-
-        Exits on a close under `floor_close` are counted as refused sells (the position would be
-        worth under 5,000 KRW there) and the search goes on.
-        """
+    def scan(self, entry_index: int, entry_price: Decimal, start: int) -> ExitFound | None:
+        """Chunked search for the first exact exit at or after `start` (None: not in the series)."""
         count = self.close.shape[0]
+        approximate_entry = float(entry_price)
         position, size = start, FIRST_CHUNK
-        peak = self._peak_through(entry_index, entry_price, start - 1)
-        refused = Refusals()
+        peak = self._highest_through(entry_index, approximate_entry, start - 1)
         while position < count:
             end = min(count, position + size)
             closes = self.close[position:end]
-            hit = self._exact_hits(closes, entry_price, peak, position, entry_index)
-            sellable = hit & (closes >= floor_close)
-            stop = int(np.argmax(sellable)) if sellable.any() else closes.shape[0]
-            refused.add(np.flatnonzero(hit[:stop]) + position)
-            if stop < closes.shape[0]:
-                found = self._confirm(entry_index, entry_price, position + stop)
-                if found is None:  # cannot happen: the chunk test used the same exact levels
-                    raise AssertionError(f"exit at candle {position + stop} did not confirm")
-                return ScanOutcome(found, refused)
+            hit = self._widened_hits(closes, approximate_entry, peak, position, entry_index)
+            for offset in np.flatnonzero(hit).tolist():
+                found = self._confirm(entry_index, entry_price, position + offset)
+                if found is not None:
+                    return found
             peak = max(peak, float(closes.max()))
             position, size = end, min(size * 4, LARGEST_CHUNK)
-        return ScanOutcome(None, refused)
+        return None
 
-    def _peak_through(self, entry_index: int, entry_price: float, index: int) -> float:
+    def _highest_through(self, entry_index: int, entry_price: float, index: int) -> float:
+        """The highest of the entry price and the closes after entry up to `index`."""
         index = min(index, self.close.shape[0] - 1)
         if index <= entry_index:
             return entry_price
         return max(entry_price, float(self.close[entry_index + 1 : index + 1].max()))
 
-    def _confirm(self, entry_index: int, entry_price: float, index: int) -> ExitFound | None:
-        peak = self._peak_through(entry_index, entry_price, index)
+    def _confirm(self, entry_index: int, entry_price: Decimal, index: int) -> ExitFound | None:
+        """The exit at `index` by the exact rules; the peak is the Decimal of the highest close."""
+        peak = entry_price
+        if index > entry_index:
+            peak = max(peak, to_decimal(float(self.close[entry_index + 1 : index + 1].max())))
         rule = self._rule_at(index, entry_index, entry_price, peak)
         return None if rule is None else ExitFound(index, rule, peak)
 
-    def _rule_at(self, index: int, entry_index: int, entry_price: float, peak: float) -> str | None:
+    def _rule_at(self, index: int, entry_index: int, entry_price: Decimal, peak: Decimal) -> str | None:
         """The first rule, in TRADING_RULES.md order, that holds exactly at `index`."""
-        price = float(self.close[index])
+        price = to_decimal(float(self.close[index]))
         stop, target, trail = exit_levels(entry_price, peak, self._params)
         for key in self._price_rules:
             if key == "stop_loss" and price <= stop:
@@ -162,47 +157,15 @@ class ExitFinder:
                     return key
         return None
 
-    def _exact_hits(
+    def _widened_hits(
         self, closes: FloatArray, entry_price: float, peak: float, position: int, entry_index: int
     ) -> BoolArray:
-        levels = exit_levels(entry_price, peak, self._params)
-        hit = np.zeros(closes.shape, dtype=np.bool_)
-        if "stop_loss" in self._price_rules:
-            hit |= closes <= levels.stop_loss
-        if "take_profit" in self._price_rules:
-            hit |= closes >= levels.take_profit
-        if "trailing_stop" in self._price_rules:
-            peaks = np.maximum(np.maximum.accumulate(closes), peak)
-            hit |= closes <= peaks * (1.0 - self._params.trailing_stop)
+        """Every candle of the chunk where an exit could hold: price rules widened, indicator exits."""
+        running_high = np.maximum(np.maximum.accumulate(closes), peak)
+        hit = self._price_hits(closes, running_high, np.asarray(entry_price, dtype=np.float64))
         if self._any_indicator_exit is not None:
             allowed_from = max(position, entry_index + self._params.min_holding_bars)
             end = position + closes.shape[0]
             if allowed_from < end:
                 hit[allowed_from - position :] |= self._any_indicator_exit[allowed_from:end]
         return hit
-
-
-@dataclass(slots=True)
-class Refusals:
-    """Exit signals on which a sell would be refused: how many, first and last candle."""
-
-    count: int = 0
-    first_index: int = -1
-    last_index: int = -1
-
-    def add(self, indices: IntArray) -> None:
-        """Count the refusals at `indices` (ascending)."""
-        if indices.shape[0] == 0:
-            return
-        if self.count == 0:
-            self.first_index = int(indices[0])
-        self.count += int(indices.shape[0])
-        self.last_index = int(indices[-1])
-
-
-@dataclass(frozen=True, slots=True)
-class ScanOutcome:
-    """Where a position exits (None: not within the series) and the refused sells before that."""
-
-    found: ExitFound | None
-    refused: Refusals = field(default_factory=Refusals)

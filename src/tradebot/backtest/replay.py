@@ -26,6 +26,7 @@ from tradebot.core.conditions import (
     RULES_NEEDING_MA60,
     IndicatorFrame,
 )
+from tradebot.core.execution import BELOW_MIN_ORDER
 from tradebot.core.indicators import IndicatorState, macd_arrays, sma_array
 from tradebot.core.krw_rules import Fill
 from tradebot.core.models import BoolArray, CandleSeries
@@ -33,7 +34,6 @@ from tradebot.core.params import Conditions, StrategyParams
 from tradebot.core.strategy import Action, IndicatorWindow, PositionView, decide
 
 ProgressCallback = Callable[[int, int], None]
-BELOW_MINIMUM = "below_min_order"
 
 
 @dataclass(slots=True)
@@ -91,8 +91,10 @@ def replay(
     frame = indicator_frame(series, params, conditions)
     entries = np.flatnonzero(entry_signals(frame, params, conditions))
     finder = ExitFinder(series.close, indicator_exit_signals(frame, params, conditions), params, conditions)
-    finder.prepare(entries, series.close[entries] * (1.0 + params.slippage_bps / 10_000))
-    executor = PaperExecutor(cash, params)
+    executor = PaperExecutor(cash, params, conditions)
+    # The look-ahead's float pre-filter needs entry prices to ~1e-15 (its levels are widened by
+    # 1e-9); the exact ones come from the fills, through the same core function.
+    finder.prepare(entries, series.close[entries] * float(executor.buy_price(1.0)))
     result = ReplayResult(executor)
     entry_list: list[int] = entries.tolist()
     count, slot = len(series), 0
@@ -100,14 +102,14 @@ def replay(
         entry_index = entry_list[slot]
         bought = executor.buy(float(series.close[entry_index]))
         if not isinstance(bought, Fill):
-            if bought == BELOW_MINIMUM:  # cash is unchanged while flat: every later signal is too
+            if bought == BELOW_MIN_ORDER:  # cash is unchanged while flat: every later signal is too
                 result.skipped.add(entry_index, "bid", bought, len(entry_list) - slot, entry_list[-1])
                 break
             result.skipped.add(entry_index, "bid", bought)
             slot += 1
             continue
         result.skipped.end_run()
-        trade = _hold_until_exit(finder, executor, result.skipped, slot, entry_index, bought)
+        trade = _hold_until_exit(finder, executor, slot, entry_index, bought)
         result.trades.append(trade)
         if trade.exit_index is None:
             break
@@ -118,26 +120,17 @@ def replay(
 
 
 def _hold_until_exit(
-    finder: ExitFinder, executor: PaperExecutor, skipped: SkipLog, slot: int, entry_index: int, bought: Fill
+    finder: ExitFinder, executor: PaperExecutor, slot: int, entry_index: int, bought: Fill
 ) -> Trade:
-    """Walk an open position to its exit; a refused sell keeps the position and the search goes on."""
-    entry_price = executor.entry_price
-    found = finder.first_exit(slot, entry_index, entry_price)
-    floor_close: float | None = None
-    while found is not None:
-        sold = executor.sell(float(finder.close[found.index]))
-        if isinstance(sold, Fill):
-            skipped.end_run()
-            return Trade(entry_index, bought, found.index, sold, found.rule)
-        skipped.add(found.index, "ask", sold)
-        if floor_close is None:
-            floor_close = executor.smallest_sellable_close()
-        outcome = finder.scan(entry_index, entry_price, found.index + 1, floor_close)
-        refused = outcome.refused
-        if refused.count:
-            skipped.add(refused.first_index, "ask", "under_min_total_ask", refused.count, refused.last_index)
-        found = outcome.found
-    return Trade(entry_index, bought)
+    """Walk an open position to its exit: a sale, or a dust write-off when too small to sell."""
+    found = finder.first_exit(slot, entry_index, executor.entry_price)
+    if found is None:
+        return Trade(entry_index, bought)
+    sold = executor.sell(float(finder.close[found.index]), found.rule)
+    if isinstance(sold, str):  # a whole position at a positive price: the paper ledger sells it
+        raise AssertionError(f"the paper ledger refused a sell at candle {found.index}: {sold}")
+    fill, reason = sold
+    return Trade(entry_index, bought, found.index, fill, reason)
 
 
 def replay_stepwise(
@@ -146,9 +139,9 @@ def replay_stepwise(
     """Backtest `series` candle by candle through `core.strategy.decide`, as the live loop does."""
     state = IndicatorState(params.fast_period, params.slow_period, params.signal_period)
     window = IndicatorWindow()
-    result = ReplayResult(PaperExecutor(cash, params))
+    result = ReplayResult(PaperExecutor(cash, params, conditions))
     open_trade: Trade | None = None
-    peak = 0.0
+    peak = Decimal(0)
     for index in range(len(series)):
         window.push(state.update(float(series.open[index]), float(series.close[index])))
         position = None
@@ -165,7 +158,7 @@ def replay_stepwise(
     return result
 
 
-def _step_buy(result: ReplayResult, index: int, price: float, peak: float) -> tuple[Trade | None, float]:
+def _step_buy(result: ReplayResult, index: int, price: float, peak: Decimal) -> tuple[Trade | None, Decimal]:
     bought = result.executor.buy(price)
     if isinstance(bought, Fill):
         result.skipped.end_run()
@@ -177,10 +170,10 @@ def _step_buy(result: ReplayResult, index: int, price: float, peak: float) -> tu
 def _step_sell(
     result: ReplayResult, trade: Trade, index: int, price: float, rule: str | None
 ) -> Trade | None:
-    sold = result.executor.sell(price)
-    if isinstance(sold, Fill):
-        result.skipped.end_run()
-        result.trades.append(Trade(trade.entry_index, trade.entry, index, sold, rule))
-        return None
-    result.skipped.add(index, "ask", sold)
-    return trade
+    sold = result.executor.sell(price, rule or "")
+    if isinstance(sold, str):
+        result.skipped.add(index, "ask", sold)
+        return trade
+    fill, reason = sold
+    result.trades.append(Trade(trade.entry_index, trade.entry, index, fill, reason))
+    return None

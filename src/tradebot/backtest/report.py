@@ -14,6 +14,7 @@ import numpy as np
 
 from tradebot.backtest.execution import Trade
 from tradebot.backtest.replay import ReplayResult
+from tradebot.core.execution import DUST
 from tradebot.core.models import CandleSeries, FloatArray, Gap, isoformat_utc
 from tradebot.core.params import Conditions, StrategyParams
 
@@ -45,21 +46,23 @@ class BacktestContext:
 
 
 def equity_curve(series: CandleSeries, result: ReplayResult, cash: Decimal) -> FloatArray:
-    """Account value at every candle close: cash plus the position marked at the close."""
+    """Account value at every candle close: cash plus the position and any dust marked at the close."""
     event_index: list[int] = []
     cash_after: list[float] = []
     volume_after: list[float] = []
-    balance = cash
+    balance, dust = cash, Decimal(0)
     for trade in result.trades:
         balance += trade.entry.krw_delta
         event_index.append(trade.entry_index)
         cash_after.append(float(balance))
-        volume_after.append(float(trade.entry.volume))
+        volume_after.append(float(dust + trade.entry.volume))
         if trade.exit is not None and trade.exit_index is not None:
             balance += trade.exit.krw_delta
+            if trade.exit_reason == DUST:  # written off, not sold: the coins stay in the wallet
+                dust += trade.exit.volume
             event_index.append(trade.exit_index)
             cash_after.append(float(balance))
-            volume_after.append(0.0)
+            volume_after.append(float(dust))
     slot = np.searchsorted(np.asarray(event_index, dtype=np.int64), np.arange(len(series)), side="right") - 1
     held = slot >= 0
     safe = np.maximum(slot, 0)
@@ -127,6 +130,7 @@ def summarise(context: BacktestContext, result: ReplayResult, equity: FloatArray
         "final_equity": float(final_equity),
         "final_cash": float(result.executor.account.krw),
         "open_position_volume": float(result.executor.account.volume),
+        "dust_volume": float(result.executor.account.dust),
         "return": float(final_equity / cash - 1),
         "trades": len(result.trades),
         "closed_trades": len(closed),

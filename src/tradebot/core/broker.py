@@ -70,11 +70,15 @@ class Broker(Protocol):
         ...
 
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
-        """Market buy for `total_krw` (fee on top); `price` is the latest price (paper fills there)."""
+        """Market buy for `total_krw` (fee on top).
+
+        `price` is the expected fill price, `core.execution.paper_fill_price` of the latest price:
+        a paper broker fills exactly there; the exchange fills at its own prices.
+        """
         ...
 
     def sell(self, volume: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
-        """Market sell of `volume`; `price` is the latest price (paper fills there)."""
+        """Market sell of `volume`; `price` is the expected fill price, as for `buy`."""
         ...
 
     def follow_up(self, identifier: str) -> OrderOutcome:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tradebot.core.errors import OrderRejected
+from tradebot.core.execution import dust_fill
 from tradebot.core.krw_rules import (
     DEFAULT_FEE_RATE,
     MAX_ORDER_KRW,
@@ -28,13 +29,18 @@ ZERO = Decimal(0)
 
 @dataclass(slots=True)
 class PaperAccount:
-    """KRW cash plus one coin position (volume, average entry price, peak price since entry)."""
+    """KRW cash plus one coin position (volume, average entry price, peak price since entry).
+
+    `dust` is coin written off the position (too little to sell): still in the wallet and in the
+    equity, never part of the position again.
+    """
 
     krw: Decimal
     fee_rate: Decimal = DEFAULT_FEE_RATE
     volume: Decimal = ZERO
     entry_price: Decimal | None = None
     peak: Decimal | None = None
+    dust: Decimal = ZERO
 
     def __post_init__(self) -> None:
         if self.krw < 0 or self.volume < 0:
@@ -83,14 +89,23 @@ class PaperAccount:
             self.peak = None
         return fill
 
+    def write_off_dust(self, price: Decimal) -> Fill:
+        """Close the position without an order: its coins become wallet dust (TRADING_RULES.md v2)."""
+        if not self.in_position:
+            raise ValueError("no position to write off")
+        fill = dust_fill(self.volume, price)
+        self.dust = MONEY.add(self.dust, self.volume)
+        self.volume, self.entry_price, self.peak = ZERO, None, None
+        return fill
+
     def observe_price(self, price: Decimal) -> None:
         """Raise the peak if `price` is a new high since entry."""
         if self.in_position and (self.peak is None or price > self.peak):
             self.peak = price
 
     def equity(self, price: Decimal) -> Decimal:
-        """Cash plus the position marked at `price` (no exit fee deducted)."""
-        return MONEY.add(self.krw, MONEY.multiply(self.volume, price))
+        """Cash plus the position and the dust marked at `price` (no exit fee deducted)."""
+        return MONEY.add(self.krw, MONEY.multiply(MONEY.add(self.volume, self.dust), price))
 
     def _check_buy(self, total_krw: Decimal, price: Decimal) -> None:
         if price <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -17,7 +18,9 @@ import numpy as np
 
 from tradebot.core.conditions import BUY_RULES, INDICATOR_EXIT_RULES, IndicatorFrame
 from tradebot.core.errors import TradebotError
+from tradebot.core.execution import exact
 from tradebot.core.indicators import IndicatorRow
+from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.models import FloatArray
 from tradebot.core.params import PRICE_EXIT_KEYS, Conditions, StrategyParams
 
@@ -47,14 +50,14 @@ class ConditionResult:
 
 @dataclass(frozen=True, slots=True)
 class PositionView:
-    """What the strategy needs to know about an open position."""
+    """What the strategy needs to know about an open position; prices are exact (Decimal)."""
 
-    entry_price: float
-    peak: float
+    entry_price: Decimal
+    peak: Decimal
     bars_held: int
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.entry_price) and self.entry_price > 0):
+        if not (self.entry_price.is_finite() and self.entry_price > 0):
             raise PositionError(
                 f"open position has no valid entry price ({self.entry_price!r}); "
                 "price exits cannot be evaluated"
@@ -62,11 +65,11 @@ class PositionView:
 
 
 class ExitLevels(NamedTuple):
-    """Prices at which the price exits fire."""
+    """Prices at which the price exits fire, exactly (TRADING_RULES.md v2)."""
 
-    stop_loss: float
-    take_profit: float
-    trailing_stop: float
+    stop_loss: Decimal
+    take_profit: Decimal
+    trailing_stop: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +81,25 @@ class Decision:
     trigger: str | None = None
     conditions: dict[str, ConditionResult] = field(default_factory=dict)
     price: float = math.nan
-    peak: float | None = None
+    peak: Decimal | None = None
     levels: ExitLevels | None = None
 
 
-def exit_levels(entry_price: float, peak: float, params: StrategyParams) -> ExitLevels:
-    """Stop, target and trailing prices. The backtest computes the same expressions vectorised."""
+def exit_levels(entry_price: Decimal, peak: Decimal, params: StrategyParams) -> ExitLevels:
+    """Stop, target and trailing prices in Decimal, each parameter taken as its decimal text.
+
+    Entry 1,000 with a 7% stop loss stops at exactly 930; the float product is 929.9999999999999,
+    which a price of 930 does not reach.
+    """
     return ExitLevels(
-        stop_loss=entry_price * (1.0 - params.stop_loss),
-        take_profit=entry_price * (1.0 + params.take_profit),
-        trailing_stop=peak * (1.0 - params.trailing_stop),
+        stop_loss=MONEY.multiply(entry_price, MONEY.subtract(1, exact(params.stop_loss))),
+        take_profit=MONEY.multiply(entry_price, MONEY.add(1, exact(params.take_profit))),
+        trailing_stop=MONEY.multiply(peak, MONEY.subtract(1, exact(params.trailing_stop))),
     )
 
 
 def price_exit_results(
-    price: float, levels: ExitLevels, conditions: Conditions
+    price: Decimal, levels: ExitLevels, conditions: Conditions
 ) -> dict[str, ConditionResult]:
     """Stop loss, take profit and trailing stop against `price`; they are never gated."""
     hits = {
@@ -101,13 +108,13 @@ def price_exit_results(
         "trailing_stop": (price <= levels.trailing_stop, levels.trailing_stop),
     }
     return {
-        key: ConditionResult(getattr(conditions.sell, key), bool(hit), value)
+        key: ConditionResult(getattr(conditions.sell, key), bool(hit), float(value))
         for key, (hit, value) in hits.items()
     }
 
 
 def check_price_exits(
-    price: float, position: PositionView, params: StrategyParams, conditions: Conditions
+    price: Decimal, position: PositionView, params: StrategyParams, conditions: Conditions
 ) -> Decision:
     """Evaluate only the price exits against the latest price (the every-cycle check)."""
     peak = max(position.peak, position.entry_price, price)
@@ -195,7 +202,7 @@ def _decide_exit(
     conditions: Conditions,
     warming_up: bool,
 ) -> Decision:
-    price = window.latest.close
+    price = to_decimal(window.latest.close)
     peak = max(position.peak, position.entry_price, price)
     levels = exit_levels(position.entry_price, peak, params)
     results = price_exit_results(price, levels, conditions)
@@ -209,22 +216,22 @@ def _decide_exit(
     if decision.action is Action.HOLD and gated:
         wait = "warming up" if warming_up else f"held {position.bars_held} of {params.min_holding_bars} bars"
         reason = f"no exit; indicator exits not yet allowed ({wait})"
-        return Decision(Action.HOLD, reason, None, results, price, peak, levels)
+        return Decision(Action.HOLD, reason, None, results, float(price), peak, levels)
     return decision
 
 
 def _first_exit(
     results: dict[str, ConditionResult],
     order: tuple[str, ...],
-    price: float,
-    peak: float,
+    price: Decimal,
+    peak: Decimal,
     levels: ExitLevels,
 ) -> Decision:
     for key in order:
         result = results[key]
         if result.enabled and result.passed:
-            return Decision(Action.SELL, f"exit: {key}", key, results, price, peak, levels)
-    return Decision(Action.HOLD, "no exit rule held", None, results, price, peak, levels)
+            return Decision(Action.SELL, f"exit: {key}", key, results, float(price), peak, levels)
+    return Decision(Action.HOLD, "no exit rule held", None, results, float(price), peak, levels)
 
 
 def _result(enabled: bool, passed: bool, value: float) -> ConditionResult:

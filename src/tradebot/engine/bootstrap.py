@@ -110,7 +110,7 @@ def _broker(
     request: RunRequest, store: Store, session: UpbitSession, params: StrategyParams, clock: Clock
 ) -> Broker:
     if request.mode == "TEST":
-        return RecordedPaperBroker(store, params.market, params.slippage_bps)
+        return RecordedPaperBroker(store, params.market)
     if not request.live_confirmed:
         raise SettingsError("LIVE mode trades real money: confirm with --confirm-live")
     keys = load_keys(store, SecretBox.for_home(request.home), request.username)

@@ -10,6 +10,7 @@ rebuilds the indicators from it, so they are never re-seeded mid-run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,12 +19,14 @@ from tradebot.core.advisor import AdvisorContext, EntryAdvisorProtocol
 from tradebot.core.clock import Clock
 from tradebot.core.errors import TradebotError
 from tradebot.core.indicators import IndicatorRow, IndicatorState
-from tradebot.core.krw_rules import MIN_ORDER_KRW, buy_budget, to_decimal
+from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import Candle
-from tradebot.core.strategy import Action, Decision, IndicatorWindow, PositionView, check_price_exits, decide
+from tradebot.core.strategy import Action, Decision, IndicatorWindow, check_price_exits, decide
+from tradebot.engine import position_steps as steps
 from tradebot.engine.audit_rows import EvaluationContext, buy_evaluation, sell_evaluation
 from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk, OrderIntent
+from tradebot.engine.position_steps import NOT_SENT, PlannedExit
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.db import Store, Transaction, Window
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
@@ -34,7 +37,6 @@ class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, 
 
 
 STALE_INTERVALS = 2
-NOT_SENT = "not sent: this candle already has that order, or an earlier order is unresolved"
 ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
 
 
@@ -149,8 +151,8 @@ class LiveLoop:
         row = self._series.push(candle)
         position = self._position()
         if position is not None:
-            position = _aged(position, self._clock.now())
-        view = _view(position)
+            position = steps.aged(position, candle.start, self._clock.now())
+        view = steps.position_view(position)
         params, conditions = self._settings.params, self._settings.conditions
         decision = decide(self._series.window, self._series.seen, view, params, conditions)
         context = self._context(candle.start)
@@ -161,35 +163,34 @@ class LiveLoop:
     def _on_flat(
         self, candle: Candle, row: IndicatorRow, decision: Decision, context: EvaluationContext
     ) -> str:
-        note = ""
-        if decision.action is Action.BUY and (self.paused or self._desk.filled("ask", candle.start)):
-            note = (
-                "paused: no new entries" if self.paused else "one trade per candle: sold during this candle"
-            )
-        if decision.action is Action.BUY and not note and self._is_stale(candle):
-            note = "not executed: the candle closed too long ago (catching up after a pause)"
-        budget = Decimal(0)
+        note, check = self._entry_blocked(candle) if decision.action is Action.BUY else "", None
         if decision.action is Action.BUY and not note:
-            ratio = to_decimal(self._settings.params.order_ratio)
-            budget = buy_budget(self._desk.holdings().krw, ratio, self._desk.fee_rate)
-            if budget < MIN_ORDER_KRW:
-                note = f"below_min_order: budget {budget:,} KRW is under {MIN_ORDER_KRW:,} KRW"
-        if decision.action is Action.BUY and not note and self._advisor is not None:
-            note = self._advice(candle, row, decision, budget)
+            check = steps.plan_entry(self._desk, to_decimal(candle.close), self._settings)
+            advice = self._advisor is not None and not check.refusal
+            note = self._advice(candle, row, decision, check.budget) if advice else check.explanation()
         evaluation = buy_evaluation(context, decision, row, note)
 
         def record(transaction: Transaction) -> None:
             transaction.upsert_buy_evaluation(evaluation)
             transaction.save_candles(self._feed.market, self._feed.interval, [candle])
 
-        if decision.action is not Action.BUY or note:
+        if check is None or note:
             with self._store.transaction() as transaction:
                 record(transaction)
             return f"{_stamp(candle.start)} {decision.action.value}: {evaluation.reason}"
         intent = self._intent("bid", candle.start, "entry")
-        outcome = self._desk.place(intent, budget, to_decimal(candle.close), record)
-        status = outcome.status.value if outcome else NOT_SENT
-        return f"{_stamp(candle.start)} buy {budget} KRW: {status}"
+        outcome = self._desk.place(intent, check.budget, check.fill_price, record)
+        return f"{_stamp(candle.start)} buy {check.budget:,} KRW: {steps.outcome_text(outcome)}"
+
+    def _entry_blocked(self, candle: Candle) -> str:
+        """Why an entry signal on this closed candle is not acted on ("" when nothing blocks it)."""
+        if self.paused:
+            return "paused: no new entries"
+        if self._desk.filled("ask", candle.start) or self._desk.wrote_off_dust(candle.start):
+            return "one trade per candle: the position closed during this candle"
+        if self._is_stale(candle):
+            return "not executed: the candle closed too long ago (catching up after a pause)"
+        return ""
 
     def _advice(self, candle: Candle, row: IndicatorRow, decision: Decision, budget: Decimal) -> str:
         """The optional entry advisor's veto as a note ("" to trade); it never raises, by contract."""
@@ -210,22 +211,42 @@ class LiveLoop:
         context: EvaluationContext,
         position: Position,
     ) -> str:
-        position = _with_peak(position, decision.peak)
-        evaluation = sell_evaluation(context, decision, position, "close", row)
+        position = steps.with_peak(position, decision.peak)
+        selling = decision.action is Action.SELL
+        planned = steps.plan_exit(position, to_decimal(candle.close), self._settings)
+        dust = planned.dust if selling else ""
+        evaluation = sell_evaluation(context, decision, position, "close", row, dust)
 
         def record(transaction: Transaction) -> None:
             transaction.upsert_sell_evaluation(evaluation)
             transaction.set_position(position)
             transaction.save_candles(self._feed.market, self._feed.interval, [candle])
 
-        if decision.action is not Action.SELL:
+        if not selling:
             with self._store.transaction() as transaction:
                 record(transaction)
             return f"{_stamp(candle.start)} hold: {decision.reason}"
         intent = self._intent("ask", candle.start, decision.trigger)
-        outcome = self._desk.place(intent, position.volume, to_decimal(candle.close), record)
-        status = outcome.status.value if outcome else NOT_SENT
-        return f"{_stamp(candle.start)} sell ({decision.trigger}): {status}"
+        done = self._exit(intent, position, planned, record)
+        return f"{_stamp(candle.start)} sell ({decision.trigger}): {done}"
+
+    def _exit(
+        self,
+        intent: OrderIntent,
+        position: Position,
+        planned: PlannedExit,
+        record: Callable[[Transaction], None],
+    ) -> str:
+        """Sell the position, or write it off as dust: never an order Upbit must refuse for its minimum.
+
+        Returns what happened, for the status line. A write-off waits, like an order, while an
+        earlier order is unresolved (it may be this position's sale).
+        """
+        if not planned.dust:
+            return steps.outcome_text(self._desk.place(intent, position.volume, planned.fill_price, record))
+        why = "; ".join(part for part in (intent.note, f"exit: {intent.rule}", planned.dust) if part)
+        profit = self._desk.write_off_dust(replace(intent, note=why), position, planned.fill_price, record)
+        return NOT_SENT if profit is None else planned.dust
 
     # --- price exits between closes --------------------------------------------------------------
 
@@ -243,57 +264,58 @@ class LiveLoop:
         position = self._position()
         if position is None or (params.price_exit_check.value != "tick" and not every_price):
             return None
-        view = _view(position)
+        view = steps.position_view(position)
         assert view is not None  # a position gives a view
-        decision = check_price_exits(float(quote.price), view, params, self._settings.conditions)
-        recorded, position = position, _with_peak(position, decision.peak)
+        decision = check_price_exits(quote.price, view, params, self._settings.conditions)
+        recorded, position = position, steps.with_peak(position, decision.peak)
         forming = self._forming_candle_start()
         if decision.action is not Action.SELL:
             if position is not recorded:  # a new high since entry: the trailing stop follows it
                 with self._store.transaction() as transaction:
                     transaction.set_position(position)
             return None
-        evaluation = sell_evaluation(self._context(forming), decision, position, "tick")
+        planned = steps.plan_exit(position, quote.price, self._settings)
+        evaluation = sell_evaluation(self._context(forming), decision, position, "tick", note=planned.dust)
 
         def record(transaction: Transaction) -> None:
             transaction.upsert_sell_evaluation(evaluation)
             transaction.set_position(position)
 
-        self._desk.place(self._intent("ask", forming, decision.trigger), position.volume, quote.price, record)
-        return f"{_stamp(forming)} sell at {quote.price} ({decision.trigger}, between closes)"
+        done = self._exit(self._intent("ask", forming, decision.trigger), position, planned, record)
+        return f"{_stamp(forming)} sell ({decision.trigger}, between closes at {quote.price:,}): {done}"
 
     # --- manual commands ------------------------------------------------------------------------
 
     def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str:
         """Buy or sell now at the latest price with the strategy's sizing; audited as `force`.
 
-        Raises ForceRefused when the order cannot be sent (already in or out of a position,
-        budget under the minimum, an earlier order unresolved).
+        Raises ForceRefused when the order cannot be sent (already in or out of a position, an
+        entry under a minimum, an earlier order unresolved). A position too small to sell is
+        written off as dust instead of sending an order Upbit must refuse.
         """
         quote = self._feed.quote()
         position = self._position()
-        forming = self._forming_candle_start()
         intent = OrderIntent(
-            side, forming, "force", *self._versions, rule="force", command_id=command_id,
-            requested_by=requested_by, note=reason,
+            side, self._forming_candle_start(), "force", *self._versions, rule="force",
+            command_id=command_id, requested_by=requested_by, note=reason,
         )  # fmt: skip
         if side == "bid":
             if position is not None:
                 raise ForceRefused(f"already holding {position.volume} {self._feed.market}: sell first")
-            ratio = to_decimal(self._settings.params.order_ratio)
-            amount = buy_budget(self._desk.holdings().krw, ratio, self._desk.fee_rate)
-            if amount < MIN_ORDER_KRW:
-                raise ForceRefused(f"below_min_order: budget {amount:,} KRW is under {MIN_ORDER_KRW:,} KRW")
-        else:
-            if position is None:
-                raise ForceRefused("no position to sell")
-            amount = position.volume
-        outcome = self._desk.place(intent, amount, quote.price, lambda transaction: None)
-        if outcome is None:
+            check = steps.plan_entry(self._desk, quote.price, self._settings)
+            if check.refusal is not None:
+                raise ForceRefused(check.explanation())
+            outcome = self._desk.place(intent, check.budget, check.fill_price, steps.record_nothing)
+            if outcome is None:
+                raise ForceRefused(NOT_SENT)
+            return f"buy at about {quote.price:,} KRW: {steps.outcome_text(outcome)}"
+        if position is None:
+            raise ForceRefused("no position to sell")
+        planned = steps.plan_exit(position, quote.price, self._settings)
+        done = self._exit(intent, position, planned, steps.record_nothing)
+        if done == NOT_SENT:
             raise ForceRefused(NOT_SENT)
-        detail = f" ({outcome.error_name})" if outcome.error_name else ""
-        action = "buy" if side == "bid" else "sell"
-        return f"{action} at about {quote.price:,} KRW: {outcome.status.value}{detail}"
+        return f"sell at about {quote.price:,} KRW: {done}"
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -372,31 +394,6 @@ class LiveLoop:
         with self._store.transaction() as transaction:
             transaction.set_engine_status(status)
         return state
-
-
-def _view(position: Position | None) -> PositionView | None:
-    if position is None:
-        return None
-    entry = float(position.entry_price) if position.entry_price is not None else float("nan")
-    peak = float(position.peak_price) if position.peak_price is not None else entry
-    return PositionView(entry, peak, position.bars_held)  # raises PositionError without an entry price
-
-
-def _aged(position: Position, now: datetime) -> Position:
-    return _replace(position, bars_held=position.bars_held + 1, updated_at=now)
-
-
-def _with_peak(position: Position, peak: float | None) -> Position:
-    if peak is None:
-        return position
-    new_peak = to_decimal(peak)
-    if position.peak_price is not None and new_peak <= position.peak_price:
-        return position
-    return _replace(position, peak_price=new_peak)
-
-
-def _replace(position: Position, **changes: object) -> Position:
-    return replace(position, **changes)  # type: ignore[arg-type]
 
 
 def _stamp(moment: datetime) -> str:

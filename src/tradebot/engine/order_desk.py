@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from tradebot.core.broker import NOT_FOUND, Broker, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.clock import Clock
+from tradebot.core.execution import DUST, dust_profit
 from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
@@ -35,6 +36,7 @@ from tradebot.services.records import (
     TradeAudit,
     TradeCause,
 )
+from tradebot.services.schema import encode_time
 
 NOT_FOUND_GRACE = timedelta(minutes=2)  # far longer than any request can take to arrive
 # An order Upbit does not show is declared never placed only after every lookup (identifier, open
@@ -347,6 +349,47 @@ class OrderDesk:
             command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
             params_version=intent.params_version, conditions_version=intent.conditions_version,
         )  # fmt: skip
+
+    # --- dust (TRADING_RULES.md v2): a position too small to sell closes in the books only ---------
+
+    def write_off_dust(
+        self, intent: OrderIntent, position: Position, price: Decimal, record: Callable[[Transaction], None]
+    ) -> Decimal | None:
+        """Close `position` without an order, valued at `price`; returns the realised profit.
+
+        Returns None (after running `record`) while an earlier order is unresolved: it may be this
+        position's sale, so nothing is written off until it settles.
+
+        Upbit refuses a sell under 5,000 KRW, so none is sent: in one durable transaction `record`
+        writes the evaluation, the position is cleared and a trade_audit row (rule `dust`, fee 0,
+        no order, `intent.note` saying why) records it. The coins stay in the wallet, outside the
+        bot's position.
+        """
+        entry_funds = MONEY.multiply(position.volume, position.entry_price or Decimal(0))
+        entry_fee = MONEY.multiply(entry_funds, self._broker.fee_rate)
+        profit = dust_profit(position.volume, price, entry_funds, entry_fee)
+        unresolved = self.unresolved()
+        with self._store.transaction(durable=True) as transaction:
+            record(transaction)
+            if unresolved:
+                return None
+            transaction.clear_position(self._mode, self._market)
+            transaction.append_trade_audit(
+                TradeAudit(
+                    mode=self._mode, market=self._market, side="ask", fill_price=price,
+                    volume=position.volume, fee=Decimal(0), params_version=intent.params_version,
+                    conditions_version=intent.conditions_version, cause=intent.cause,
+                    executed_at=self._clock.now(), interval=self._interval,
+                    candle_start=intent.candle_start, realised_profit=profit, rule=DUST,
+                    command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
+                )
+            )  # fmt: skip
+        return profit
+
+    def wrote_off_dust(self, candle_start: datetime) -> bool:
+        """True if a position was written off as dust during this candle (one trade per candle)."""
+        sql = "SELECT 1 FROM trade_audit WHERE mode = ? AND market = ? AND candle_start = ? AND rule = ?"
+        return bool(self._store.query(sql, (self._mode, self._market, encode_time(candle_start), DUST)))
 
 
 RECOVERED = "finished after a restart or a lost answer"

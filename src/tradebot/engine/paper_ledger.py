@@ -40,10 +40,10 @@ def paper_account(store: Store, market: str) -> PaperAccount:
 class RecordedPaperBroker:
     """A `Broker` over the TEST ledger of one market that follows the database's KRW balance."""
 
-    def __init__(self, store: Store, market: str, slippage_bps: float) -> None:
+    def __init__(self, store: Store, market: str) -> None:
         self._store, self._market = store, market
         self._seen: Account | None = store.account("TEST")
-        self.paper = PaperBroker(paper_account(store, market), slippage_bps)
+        self.paper = PaperBroker(paper_account(store, market))
         self.fee_rate: Decimal = self.paper.fee_rate
 
     def _follow_database(self) -> None:

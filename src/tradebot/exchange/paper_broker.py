@@ -1,7 +1,9 @@
-"""TEST mode: market orders filled on the paper ledger at the latest price, worsened by slippage.
+"""TEST mode: market orders filled on the paper ledger at the price the engine expects.
 
-The ledger is `core.ledger.PaperAccount`, the same one the backtest fills through, so a TEST run and
-a backtest book identical money for identical decisions.
+The engine computes that price with `core.execution.paper_fill_price` (the latest price worsened by
+the slippage of the settings in force), the function the backtest fills at too, and the ledger is
+`core.ledger.PaperAccount`, the one the backtest books on: a TEST run and a backtest book identical
+money for identical decisions, and a new `slippage_bps` applies from the next order on.
 """
 
 from __future__ import annotations
@@ -10,29 +12,24 @@ from decimal import Decimal
 
 from tradebot.core.broker import Holdings, OrderOutcome, OrderStatus
 from tradebot.core.errors import OrderRejected
-from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.ledger import PaperAccount
-
-BASIS_POINTS = Decimal(10_000)
 
 
 class PaperBroker:
     """A `Broker` over a `PaperAccount`; orders fill at once, in process, or are refused."""
 
-    def __init__(self, account: PaperAccount, slippage_bps: float) -> None:
+    def __init__(self, account: PaperAccount) -> None:
         self.account = account
         self.fee_rate = account.fee_rate
-        slippage = to_decimal(slippage_bps) / BASIS_POINTS
-        self._buy_factor, self._sell_factor = 1 + slippage, 1 - slippage
 
     def holdings(self) -> Holdings:
         """The ledger's KRW, volume and entry price."""
         return Holdings(self.account.krw, self.account.volume, self.account.entry_price)
 
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
-        """Fill at `price` plus slippage, or refuse with Upbit's error name."""
+        """Fill at `price` (the expected fill price, slippage included), or refuse with Upbit's error name."""
         try:
-            fill = self.account.market_buy(total_krw, MONEY.multiply(price, self._buy_factor))
+            fill = self.account.market_buy(total_krw, price)
         except OrderRejected as refusal:
             return OrderOutcome(
                 identifier, OrderStatus.REFUSED, error_name=refusal.name, message=refusal.message
@@ -40,9 +37,9 @@ class PaperBroker:
         return OrderOutcome(identifier, OrderStatus.FILLED, fill, uuid=f"paper-{identifier}")
 
     def sell(self, volume: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
-        """Fill at `price` minus slippage, or refuse with Upbit's error name."""
+        """Fill at `price` (the expected fill price, slippage included), or refuse with Upbit's error name."""
         try:
-            fill = self.account.market_sell(volume, MONEY.multiply(price, self._sell_factor))
+            fill = self.account.market_sell(volume, price)
         except OrderRejected as refusal:
             return OrderOutcome(
                 identifier, OrderStatus.REFUSED, error_name=refusal.name, message=refusal.message

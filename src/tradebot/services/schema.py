@@ -25,6 +25,8 @@ requester, note, settings versions) so an order finished after a restart keeps i
 `coin_position.origin` and the `position_decisions` table, and marks every LIVE position that the
 bot's own filled orders do not explain (an older tradebot adopted it from the account's balance)
 as `adopted`: the user confirms or releases it (see `adopted_positions`).
+It also lets a `trade_audit` row without an order be a `dust` write-off (TRADING_RULES.md
+v2): SQLite cannot change a CHECK, so that table is rebuilt with the same columns and rows.
 """
 
 from __future__ import annotations
@@ -287,6 +289,11 @@ VERSION_4: tuple[str, ...] = (
 ENTRY_TOLERANCE = Decimal("0.001")
 
 
+# Version 4 also: the one CHECK of version 2's trade_audit that a dust write-off (no order) must pass.
+ORDER_REQUIRED = "CHECK (cause = 'manual' OR order_identifier IS NOT NULL)"
+ORDER_OR_DUST = "CHECK (cause = 'manual' OR rule = 'dust' OR order_identifier IS NOT NULL)"
+
+
 # --- column codecs ---------------------------------------------------------------------------
 
 
@@ -533,6 +540,7 @@ def _upgrade_version_3(connection: sqlite3.Connection) -> None:
         connection.execute(
             "UPDATE coin_position SET origin = 'adopted' WHERE mode = 'LIVE' AND market = ?", (market,)
         )
+    _allow_dust_audits(connection)
 
 
 def _close(stored: str | None, own_entry: Decimal | None) -> bool:
@@ -558,6 +566,19 @@ def _own_position(connection: sqlite3.Connection, market: str) -> tuple[Decimal,
         cost = cost * remaining / volume if volume else Decimal(0)  # a sale keeps the entry price
         volume = remaining
     return volume, (cost / volume if volume else None)
+
+
+def _allow_dust_audits(connection: sqlite3.Connection) -> None:
+    """Rebuild `trade_audit` with ORDER_OR_DUST in place of ORDER_REQUIRED, rows and ids kept."""
+    [create] = [statement for statement in VERSION_2 if statement.startswith("CREATE TABLE trade_audit ")]
+    rebuilt = create.replace("CREATE TABLE trade_audit ", "CREATE TABLE trade_audit_v4 ", 1)
+    if ORDER_REQUIRED not in rebuilt:
+        raise StorageError("trade_audit's version 2 layout is not the one this upgrade rebuilds")
+    connection.execute(rebuilt.replace(ORDER_REQUIRED, ORDER_OR_DUST))
+    connection.execute("INSERT INTO trade_audit_v4 SELECT * FROM trade_audit")
+    connection.execute("DROP TABLE trade_audit")
+    connection.execute("ALTER TABLE trade_audit_v4 RENAME TO trade_audit")
+    connection.execute("CREATE INDEX trade_audit_by_time ON trade_audit (executed_at)")
 
 
 def _upgrade_version_1(connection: sqlite3.Connection) -> None:

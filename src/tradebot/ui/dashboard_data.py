@@ -297,15 +297,15 @@ def exit_lines(position: Position | None, price: Decimal | None, params: Strateg
     """Entry, take-profit, stop-loss and trailing-stop prices of an open position in the params' market."""
     if position is None or position.market != params.market or position.entry_price is None:
         return None
-    entry = float(position.entry_price)
+    entry = position.entry_price
     # The peak as the engine's every-cycle check takes it: never below the entry or the price.
-    candidates = [entry, float(position.peak_price or entry)] + ([float(price)] if price else [])
+    candidates = [entry, position.peak_price or entry] + ([price] if price else [])
     levels = exit_levels(entry, max(candidates), params)
     return ExitLines(
-        entry=entry,
-        take_profit=levels.take_profit,
-        stop_loss=levels.stop_loss,
-        trailing_stop=levels.trailing_stop,
+        entry=float(entry),
+        take_profit=float(levels.take_profit),
+        stop_loss=float(levels.stop_loss),
+        trailing_stop=float(levels.trailing_stop),
     )
 
 

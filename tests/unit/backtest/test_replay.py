@@ -81,7 +81,7 @@ def test_fast_replay_any_settings_equals_stepwise_live_decisions(
 @given(
     seed=st.integers(0, 10_000),
     sigma=st.sampled_from([0.001, 0.01, 0.03]),
-    cash=st.sampled_from([Decimal(5_100), Decimal(60_000), Decimal(1_000_000)]),
+    cash=st.sampled_from([Decimal(5_100), Decimal(5_400), Decimal(60_000), Decimal(1_000_000)]),
     ratio=st.sampled_from([0.1, 0.5, 1.0]),
     holding=st.integers(0, 6),
     buy_keys=st.sets(st.sampled_from(BUY_CONDITION_KEYS), min_size=1, max_size=3),
@@ -93,6 +93,23 @@ def test_fast_replay_random_markets_and_accounts_equals_stepwise(
     conditions = Conditions(buy=BuyConditions(**{key: key in buy_keys for key in BUY_CONDITION_KEYS}))
     series = random_walk(seed, count=1200, sigma=sigma)
     assert_same(replay(series, params, conditions, cash), replay_stepwise(series, params, conditions, cash))
+
+
+@pytest.mark.parametrize(("seed", "ending"), [(1, "below_min_exit"), (2, "dust")])
+def test_fast_replay_small_account_ends_in_dust_or_below_min_exit_equals_stepwise(
+    seed: int, ending: str
+) -> None:
+    """5,600 KRW shrinking by stop losses: it ends written off as dust or refused as below_min_exit."""
+    params = StrategyParams(interval="minute1", order_ratio=1.0, warmup_bars=60, stop_loss=0.01)
+    conditions = Conditions(sell=SellConditions(take_profit=False, trailing_stop=False, dead_cross=False))
+    series = random_walk(seed, count=3000, sigma=0.03)
+    fast = replay(series, params, conditions, Decimal(5_600))
+    assert_same(fast, replay_stepwise(series, params, conditions, Decimal(5_600)))
+    outcomes = [trade.exit_reason for trade in fast.trades] + [
+        record.reason for record in fast.skipped.records
+    ]
+    assert ending in outcomes
+    assert (fast.executor.account.dust > 0) is (ending == "dust")
 
 
 # --- hand-made series: the answer is known without computing a MACD -------------------------
@@ -173,15 +190,49 @@ def test_budget_under_minimum_never_sends_an_order() -> None:
     assert result.executor.account.krw == Decimal(5_001)
 
 
-def test_sell_worth_under_minimum_refused_then_sold_when_price_allows() -> None:
-    params = PLAIN.model_copy(update={"order_ratio": 1.0})
-    moves = [(10_000, 10_010), (10_010, 9_000), (9_000, 8_900), (8_900, 9_000), (9_000, 10_700)]
-    result = both(flat_then(moves), params, BULLISH_ONLY, cash=Decimal(5_010))
+def test_entry_not_sellable_at_its_stop_loss_refused_below_min_exit() -> None:
+    # 5,010 KRW buys 5,007 KRW of coin; at a 2% stop it would be worth ~4,907 KRW: never sellable.
+    moves = [(10_000, 10_010), (10_010, 10_020), (10_020, 10_030)]
+    result = both(flat_then(moves), PLAIN, BULLISH_ONLY, cash=Decimal(5_010))
+    assert result.trades == []
+    [skipped] = result.skipped.records
+    assert (skipped.side, skipped.reason, skipped.count) == ("bid", "below_min_exit", 3)
+    assert result.executor.account.krw == Decimal(5_010)
+
+
+def test_entry_without_stop_loss_needs_only_its_own_value_over_minimum() -> None:
+    no_stop = BULLISH_ONLY.model_copy(update={"sell": SellConditions(stop_loss=False, take_profit=True)})
+    moves = [(10_000, 10_010), (10_010, 10_020)]
+    result = both(flat_then(moves), PLAIN, no_stop, cash=Decimal(5_010))
+    assert [trade.entry_index for trade in result.trades] == [35]
+
+
+@pytest.mark.parametrize(("cash", "refused"), [(Decimal(5_105), True), (Decimal(5_106), False)])
+def test_below_min_exit_boundary_is_value_at_stop_under_5000(cash: Decimal, refused: bool) -> None:
+    # 5,105 KRW: budget 5,102, volume 0.5102, worth 4,999.96 at the 2% stop: refused.
+    # 5,106 KRW: budget 5,103, volume 0.5103, worth 5,000.94 at the stop: bought.
+    result = both(flat_then([(9_999, 10_000), (10_000, 10_000)]), PLAIN, BULLISH_ONLY, cash=cash)
+    assert (result.trades == []) is refused
+    assert ([record.reason for record in result.skipped.records] == ["below_min_exit"]) is refused
+
+
+def test_exit_under_minimum_written_off_as_dust_without_fee_and_same_candle_does_not_rebuy() -> None:
+    # Bought at 10,010 for 5,200 KRW (worth 5,096 at its 2% stop); a gap to 9,000 leaves 4,675 KRW.
+    moves = [(10_000, 10_010), (8_900, 9_000), (9_000, 9_100)]
+    result = both(flat_then(moves), PLAIN, BULLISH_ONLY, cash=Decimal(5_203))
     [trade] = result.trades
-    assert (trade.exit_index, trade.exit_reason) == (39, "take_profit")
-    [refused] = result.skipped.records
-    assert (refused.side, refused.reason, refused.count) == ("ask", "under_min_total_ask", 3)
-    assert (refused.first_index, refused.last_index) == (36, 38)
+    assert (trade.entry_index, trade.exit_index, trade.exit_reason) == (35, 36, "dust")
+    assert trade.exit is not None
+    volume = trade.entry.volume
+    assert (trade.exit.price, trade.exit.volume, trade.exit.fee) == (Decimal("9000.0"), volume, 0)
+    assert trade.profit == volume * Decimal(9000) - trade.entry.funds - trade.entry.fee
+    account = result.executor.account
+    assert (account.volume, account.dust, account.entry_price) == (0, volume, None)
+    assert account.krw == Decimal(5_203) + trade.entry.krw_delta  # nothing was sold
+    # Candle 36 (bullish) wrote off dust and did not buy; candle 37 is evaluated flat.
+    [skipped] = result.skipped.records
+    assert (skipped.first_index, skipped.reason) == (37, "below_min_order")
+    assert account.equity(Decimal(9100)) == account.krw + volume * Decimal(9100)
 
 
 def test_fees_and_slippage_reduce_profit_exactly() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 
 from tradebot.core.indicators import IndicatorRow
+from tradebot.core.krw_rules import to_decimal
 from tradebot.core.params import BUY_CONDITION_KEYS, BuyConditions, Conditions, SellConditions, StrategyParams
 from tradebot.core.strategy import (
     Action,
@@ -153,7 +155,7 @@ def test_entry_during_warmup_holds_even_when_conditions_hold() -> None:
 
 
 def position(entry_price: float = 100.0, peak: float = 100.0, bars_held: int = 1) -> PositionView:
-    return PositionView(entry_price=entry_price, peak=peak, bars_held=bars_held)
+    return PositionView(entry_price=to_decimal(entry_price), peak=to_decimal(peak), bars_held=bars_held)
 
 
 def exit_on_close(
@@ -189,10 +191,10 @@ def test_exit_decision_reports_new_peak_and_levels() -> None:
     decision = decide(
         window(row(close=130.0)), AFTER_WARMUP, position(peak=120.0), PARAMS, only_sell("stop_loss")
     )
-    assert decision.peak == 130.0
+    assert decision.peak == Decimal(130)
     assert decision.levels is not None
-    assert decision.levels.trailing_stop == pytest.approx(123.5)
-    assert decision.levels.stop_loss == pytest.approx(98.0)
+    assert decision.levels.trailing_stop == Decimal("123.5")
+    assert decision.levels.stop_loss == Decimal(98)
 
 
 def test_exits_checked_in_order_stop_loss_before_trailing_stop() -> None:
@@ -240,16 +242,44 @@ def test_price_exits_apply_during_warmup_with_open_position() -> None:
 
 
 def test_tick_check_uses_latest_price_and_only_price_rules() -> None:
-    decision = check_price_exits(97.9, position(), PARAMS, Conditions())
+    decision = check_price_exits(Decimal("97.9"), position(), PARAMS, Conditions())
     assert decision.action is Action.SELL
     assert decision.trigger == "stop_loss"
-    calm = check_price_exits(101.0, position(peak=100.0), PARAMS, Conditions())
+    calm = check_price_exits(Decimal(101), position(peak=100.0), PARAMS, Conditions())
     assert calm.action is Action.HOLD
-    assert calm.peak == 101.0
+    assert calm.peak == Decimal(101)
     assert set(calm.conditions) == {"stop_loss", "take_profit", "trailing_stop"}
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, NAN, math.inf])
-def test_position_without_valid_entry_price_raises_alarm(bad: float) -> None:
+@pytest.mark.parametrize("bad", ["0", "-1", "NaN", "Infinity"])
+def test_position_without_valid_entry_price_raises_alarm(bad: str) -> None:
     with pytest.raises(PositionError, match="entry price"):
-        PositionView(entry_price=bad, peak=100.0, bars_held=1)
+        PositionView(entry_price=Decimal(bad), peak=Decimal(100), bars_held=1)
+
+
+@pytest.mark.parametrize(
+    ("stop_loss", "entry", "price", "fires"),
+    [(0.07, "1000", "930", True), (0.07, "1000", "930.0000001", False), (0.03, "5052", "4900.44", True)],
+)
+def test_stop_loss_exact_decimal_level_fires_at_exact_price(
+    stop_loss: float, entry: str, price: str, fires: bool
+) -> None:
+    """v2: entry 1,000 with a 7% stop triggers at 930 (the float product 929.9999999999999 would not)."""
+    params = PARAMS.model_copy(update={"stop_loss": stop_loss})
+    held = PositionView(Decimal(entry), Decimal(entry), 1)
+    decision = check_price_exits(Decimal(price), held, params, only_sell("stop_loss"))
+    assert (decision.trigger == "stop_loss") is fires
+    on_close = decide(window(row(close=float(price))), AFTER_WARMUP, held, params, only_sell("stop_loss"))
+    assert (on_close.trigger == "stop_loss") is fires
+
+
+def test_take_profit_and_trailing_exact_decimal_levels() -> None:
+    params = PARAMS.model_copy(update={"take_profit": 0.07, "trailing_stop": 0.07})
+    held = PositionView(Decimal(1000), Decimal(1000), 1)
+    assert check_price_exits(Decimal(1070), held, params, only_sell("take_profit")).trigger == "take_profit"
+    assert (
+        check_price_exits(Decimal(930), held, params, only_sell("trailing_stop")).trigger == "trailing_stop"
+    )
+    levels = check_price_exits(Decimal(1000), held, params, Conditions()).levels
+    assert levels is not None
+    assert (levels.stop_loss, levels.take_profit) == (Decimal("980.00"), Decimal("1070.00"))

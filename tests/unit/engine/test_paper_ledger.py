@@ -29,7 +29,7 @@ class StillClock:
 
 
 def desk(store: Store, market: str) -> OrderDesk:
-    broker = RecordedPaperBroker(store, market, slippage_bps=0.0)
+    broker = RecordedPaperBroker(store, market)
     return OrderDesk(store, broker, StillClock(), "alice", "TEST", market, Interval("minute1"))
 
 

@@ -155,6 +155,36 @@ def test_earlier_version_file_opened_is_upgraded_to_current_layout(
     assert schema_of(path) == fresh_schema
 
 
+AUDIT_COLUMNS = (
+    "mode, market, side, order_identifier, fill_price, volume, fee, params_version, "
+    "conditions_version, cause, rule, executed_at"
+)
+
+
+def test_version_3_file_upgraded_keeps_audit_rows_and_accepts_dust_without_order(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_3(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            "INSERT INTO settings_history (version, kind, content, content_hash, saved_at, saved_by) "
+            "VALUES (1, 'params', '{}', 'd', 1, 'engine')"
+        )
+        connection.execute(
+            f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('LIVE', 'KRW-BTC', 'bid', NULL, '100', '1', '0', 1, 1, 'manual', NULL, 7)"
+        )
+        connection.commit()
+    before = rows_of(path, "trade_audit")
+    Store.open(path).close()
+    assert rows_of(path, "trade_audit") == before
+    dust = "VALUES ('LIVE', 'KRW-BTC', 'ask', NULL, '90', '1', '0', 1, 1, 'strategy', 'dust', 8)"
+    unsent = "VALUES ('LIVE', 'KRW-BTC', 'ask', NULL, '90', '1', '0', 1, 1, 'strategy', 'stop_loss', 9)"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) {dust}")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            connection.execute(f"INSERT INTO trade_audit ({AUDIT_COLUMNS}) {unsent}")
+
+
 def test_version_1_file_upgraded_in_place_with_rows_kept(tmp_path: Path) -> None:
     path = tmp_path / "tradebot_alice.db"
     build_version_1(path)

@@ -91,14 +91,14 @@ def test_exit_lines_use_core_exit_levels_with_stored_peak(home: Path) -> None:
     save_candles(home, "alice", rising_candles(5, first_close=104.0, step=0.5))  # last close 106
     open_position(home, "alice", Decimal(10), Decimal(100), peak=Decimal(110))
     lines = load(home).exit_lines
-    expected = exit_levels(100.0, 110.0, PARAMS)
+    expected = exit_levels(Decimal(100), Decimal(110), PARAMS)
     assert lines is not None
     assert (lines.entry, lines.take_profit, lines.stop_loss) == (
         100.0,
-        expected.take_profit,
-        expected.stop_loss,
+        float(expected.take_profit),
+        float(expected.stop_loss),
     )
-    assert lines.trailing_stop == expected.trailing_stop
+    assert lines.trailing_stop == float(expected.trailing_stop)
 
 
 def test_exit_lines_price_above_stored_peak_raises_trailing_stop(home: Path) -> None:
@@ -106,7 +106,7 @@ def test_exit_lines_price_above_stored_peak_raises_trailing_stop(home: Path) -> 
     open_position(home, "alice", Decimal(10), Decimal(100), peak=Decimal(112))
     lines = load(home).exit_lines
     assert lines is not None
-    assert lines.trailing_stop == exit_levels(100.0, 118.0, PARAMS).trailing_stop
+    assert lines.trailing_stop == float(exit_levels(Decimal(100), Decimal(118), PARAMS).trailing_stop)
 
 
 def test_exit_lines_position_in_other_market_not_drawn_but_reported(home: Path) -> None:
