@@ -8,10 +8,11 @@ unreadable credentials file): what it created is removed before the error is rai
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,9 +33,13 @@ from tradebot.services.records import DEFAULT_STARTING_KRW, Account, ApiKeys, Us
 from tradebot.services.secrets import SecretBox
 from tradebot.services.settings_store import save_conditions, save_params
 from tradebot.services.users import conditions_path, params_path, validate_username
+from tradebot.services.web_sessions import SessionStore
+
+logger = logging.getLogger(__name__)
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores what comes after; refuse rather than silently truncate
 MIN_PASSWORD_CHARACTERS = 8
+UNKNOWN_USER_HASH = "$2b$12$skRdXiptzXhMTZPBvRYPdewLi1AgznHSuMQ29vQsItvBRowtI4k.S"  # of no one's password
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +149,41 @@ def _undone_on_failure() -> Iterator[list[Callable[[], None]]]:
             except (OSError, SettingsError):
                 continue
         raise
+
+
+def change_password(home: Path, username: str, password: str) -> int:
+    """Set a new password (database and login file) and end every dashboard session of the user.
+
+    Returns how many sessions ended. A user without a database is refused (nothing is created).
+    """
+    validate_username(username)
+    password_hash = hash_password(password)
+    if not database_path(home, username).exists():  # opening would create an empty database
+        raise SettingsError(f"no user {username}; create it with: tradebot user add {username}")
+    with open_user_store(home, username) as store:
+        user = store.user(username)
+        if user is None:
+            raise SettingsError(f"no user {username}; create it with: tradebot user add {username}")
+        with store.transaction() as transaction:
+            transaction.save_user(replace(user, password_hash=password_hash))
+    set_credential(home, username, password_hash)
+    return SessionStore(home).revoke_user(username)
+
+
+def verify_login(home: Path, username: str, password: str) -> bool:
+    """True if `username` has a dashboard login and `password` is its password.
+
+    An unknown username costs one bcrypt check too, so the time taken does not tell which exist.
+    """
+    entry = load_credentials(home)["usernames"].get(username)
+    if entry is None:
+        check_password(password, UNKNOWN_USER_HASH)
+        return False
+    try:
+        return check_password(password, entry["password"])
+    except ValueError:  # not a bcrypt hash (edited by hand): no password opens it
+        logger.warning("the login of %s in credentials.yaml is not a bcrypt hash: it cannot log in", username)
+        return False
 
 
 def store_keys(store: Store, box: SecretBox, username: str, keys: UpbitKeys, now: datetime) -> None:
