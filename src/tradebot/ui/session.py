@@ -26,8 +26,9 @@ import streamlit as st
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.credentials import load_credentials
-from tradebot.services.db import Store, open_user_store
+from tradebot.services.db import DatabaseUnavailableError, Store, open_user_store
 from tradebot.services.paths import data_home, database_path
+from tradebot.services.schema import StorageError
 from tradebot.services.users import validate_username
 from tradebot.services.web_sessions import SessionStore
 
@@ -145,9 +146,20 @@ def require_user() -> str:
 
 @contextmanager
 def user_store(username: str) -> Iterator[Store]:
-    """The user's database, opened for this script run only (never created here)."""
+    """The user's database, opened for this script run only (never created here).
+
+    A file that cannot be opened for writing (read-only, disk full, locked) is opened read-only,
+    so the pages keep showing the user's money and position; its writes then fail with the reason.
+    """
     path = database_path(home(), username)
     if not path.exists():
         raise SettingsError(f"no database for {username}: create the user with: tradebot user add")
-    with open_user_store(home(), username) as store:
+    try:
+        store = open_user_store(home(), username)
+    except DatabaseUnavailableError as unavailable:
+        try:
+            store = Store.open_read_only(path)
+        except StorageError:
+            raise unavailable from None
+    with store:
         yield store
