@@ -110,9 +110,18 @@ def _removed_user_session(stack: Stack) -> str:
     return token
 
 
-def test_logged_in_tab_loses_access_when_password_changes(page: Page, stack: Stack) -> None:
+def test_open_dashboard_shows_login_by_itself_when_password_changes(page: Page, stack: Stack) -> None:
     logged_in(page, "bob")
+    expect(page.get_by_text("📈 Dashboard")).to_be_visible()
     SessionStore(stack.home).revoke_user("bob")  # what `tradebot user password bob` does
+    # no click: the Dashboard's own 5-second refresh notices the ended session
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=20_000)
+    assert page.get_by_text("📈 Dashboard").count() == 0
+
+
+def test_account_page_after_password_change_shows_login(page: Page, stack: Stack) -> None:
+    logged_in(page, "bob")
+    SessionStore(stack.home).revoke_user("bob")
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Account & Mode").click()
     wait_app_settled(page)
     expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=20_000)

@@ -83,15 +83,15 @@ class SessionStore:
             sessions[_digest(token)] = WebSession(username, created_at=now, last_seen=now)
         return token
 
-    def resolve(self, token: object) -> str | None:
-        """The username of the token's live session (and the use is recorded), or None."""
+    def resolve(self, token: object, *, touch: bool = True) -> str | None:
+        """The username of the token's live session, or None; `touch` records the use (idle timer)."""
         if not _is_token(token):
             return None
         key, now = _digest(token), self.clock.now()
         session = self._read().get(key)
         if session is None or not self._is_live(session, now):
             return None
-        if now - session.last_seen >= TOUCH_INTERVAL:
+        if touch and now - session.last_seen >= TOUCH_INTERVAL:
             with self._locked() as sessions:
                 current = sessions.get(key)
                 if current is None or not self._is_live(current, now):

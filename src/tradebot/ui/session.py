@@ -52,17 +52,18 @@ def session_store() -> SessionStore:
     return SessionStore(home())
 
 
-def logged_in_username() -> str | None:
+def logged_in_username(*, touch: bool = True) -> str | None:
     """The authenticated, valid username of this browser session, or None.
 
-    The server-side session must still be live and belong to that username.
+    The server-side session must still be live and belong to that username; `touch=False` (an
+    automatic refresh) checks it without counting as use, so an unattended page still goes idle.
     """
     if st.session_state.get(AUTH_STATUS_KEY) is not True:
         return None
     username = st.session_state.get(USERNAME_KEY)
     if not has_login(username):
         return None
-    if session_store().resolve(st.session_state.get(SESSION_TOKEN_KEY)) != username:
+    if session_store().resolve(st.session_state.get(SESSION_TOKEN_KEY), touch=touch) != username:
         return None  # logged out elsewhere, password changed, expired or idle too long
     return str(username)
 

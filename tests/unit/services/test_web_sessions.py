@@ -167,3 +167,11 @@ def test_verify_login_unknown_user_or_broken_hash_false(tmp_path: Path) -> None:
     assert not verify_login(tmp_path, "nobody", "alice-password")
     set_credential(tmp_path, "bob", "$2b$12$" + "a" * 53)  # hand-edited: not a valid bcrypt salt
     assert not verify_login(tmp_path, "bob", "bob-password")
+
+
+def test_session_checked_without_touch_still_goes_idle(store: SessionStore, clock: StepClock) -> None:
+    token = store.create("alice")
+    for _ in range(3):
+        clock.advance(IDLE_TIMEOUT / 3)
+        assert store.resolve(token, touch=False) in ("alice", None)
+    assert store.resolve(token, touch=False) is None

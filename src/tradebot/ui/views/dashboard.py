@@ -34,7 +34,7 @@ from tradebot.ui.components.metrics import (
     render_profit_metrics,
 )
 from tradebot.ui.dashboard_data import DashboardData, EngineView, load_dashboard
-from tradebot.ui.session import home, require_user, user_store
+from tradebot.ui.session import home, logged_in_username, require_user, user_store
 
 REFRESH_SECONDS = 5
 ORDER_COLUMNS = ["requested", "side", "market", "state", "volume", "average price", "KRW total", "error"]
@@ -154,7 +154,13 @@ def order_rows(orders: list[Order]) -> pd.DataFrame:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_panel(username: str, params: StrategyParams) -> None:
-    """Everything that changes while the engine runs; redrawn every few seconds on its own."""
+    """Everything that changes while the engine runs; redrawn every few seconds on its own.
+
+    Each refresh checks the login first: a session ended elsewhere (logout, password change,
+    expiry) reruns the whole app, which then shows the login page instead of the user's data.
+    """
+    if logged_in_username(touch=False) != username:
+        st.rerun()
     now = datetime.now(UTC)
     try:
         with user_store(username) as store, store.snapshot() as reader:
