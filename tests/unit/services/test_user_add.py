@@ -19,7 +19,9 @@ import pytest
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.credentials import credentials_path, load_credentials
-from tradebot.services.user_admin import check_password, create_user, validate_password
+from tradebot.services.db import open_user_store
+from tradebot.services.user_admin import check_password, create_user, validate_password, verify_login
+from tradebot.services.web_sessions import SessionStore
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SOURCE = Path(__file__).resolve().parents[3] / "src"
@@ -84,3 +86,37 @@ def test_cli_user_add_password_with_trailing_return_refused(tmp_path: Path) -> N
     assert result.returncode != 0
     assert "password must not" in result.stderr
     assert [path.name for path in tmp_path.iterdir()] == []
+
+
+def _cli(home: Path, *arguments: str, typed: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "TRADEBOT_HOME": str(home), "PYTHONPATH": str(SOURCE)}
+    return subprocess.run(  # noqa: S603 - our own CLI, arguments from the tests
+        [sys.executable, "-m", "tradebot", "user", *arguments],
+        input=typed, capture_output=True, text=True, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_user_password_changes_login_and_ends_every_session(tmp_path: Path) -> None:
+    create_user(tmp_path, "alice", "alice-old-password", NOW)
+    sessions = SessionStore(tmp_path)
+    tokens = [sessions.create("alice"), sessions.create("alice")]
+    result = _cli(tmp_path, "password", "alice", typed="alice-new-password\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "password of alice changed; 2 dashboard session(s) ended\n"
+    assert [sessions.resolve(token) for token in tokens] == [None, None]
+    assert verify_login(tmp_path, "alice", "alice-new-password")
+    with open_user_store(tmp_path, "alice") as store:
+        user = store.user("alice")
+    assert user is not None
+    assert user.password_hash is not None
+    assert check_password("alice-new-password", user.password_hash)
+
+
+def test_cli_user_password_with_trailing_space_refused_old_login_kept(tmp_path: Path) -> None:
+    create_user(tmp_path, "alice", "alice-old-password", NOW)
+    token = SessionStore(tmp_path).create("alice")
+    result = _cli(tmp_path, "password", "alice", typed="alice-new-password \n")
+    assert result.returncode != 0
+    assert "password must not start or end with whitespace" in result.stderr
+    assert verify_login(tmp_path, "alice", "alice-old-password")
+    assert SessionStore(tmp_path).resolve(token) == "alice"
