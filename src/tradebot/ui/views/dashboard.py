@@ -189,8 +189,8 @@ def live_panel(username: str, params: StrategyParams) -> None:
 def read_settings(username: str) -> tuple[StrategyParams, str | None]:
     """The params to show, and why the params file could not be used (None when it could).
 
-    An unusable file falls back to the newest version recorded in the database (what the engine
-    last applied), else to the defaults, so the page keeps its controls and money.
+    An unusable file falls back to the newest version recorded in the database (saved from Set
+    Config or applied by the engine), else to the defaults, so the page keeps its controls and money.
     """
     try:
         return load_params(params_path(home(), username)), None
