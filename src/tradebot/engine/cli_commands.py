@@ -39,6 +39,10 @@ def add_engine_commands(commands: SubParsers) -> None:
     add.add_argument("name")
     add.add_argument("--cash", type=krw_amount, default=Decimal(1_000_000), help="TEST starting KRW")
     add.add_argument("--no-password", action="store_true", help="no dashboard login (engine-only user)")
+    password = actions.add_parser(
+        "password", help="set a new dashboard password (read from the terminal or stdin); ends every login"
+    )
+    password.add_argument("name")
     keys = actions.add_parser("set-keys", help="store LIVE keys, encrypted (read from the terminal or stdin)")
     keys.add_argument("name")
 
@@ -70,14 +74,18 @@ def run_command(arguments: argparse.Namespace) -> int:
 
 
 def user_command(arguments: argparse.Namespace) -> int:
-    """`tradebot user add|set-keys`."""
-    from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
+    """`tradebot user add|password|set-keys`."""
+    from tradebot.services.user_admin import UpbitKeys, change_password, create_user, save_keys
 
     home, now = data_home(), datetime.now(UTC)
     if arguments.user_command == "add":
         password = None if arguments.no_password else _secret_input("password: ")
         path = create_user(home, arguments.name, password, now, arguments.cash)
         print(f"created {arguments.name} ({path}), TEST capital {arguments.cash:,} KRW")
+        return 0
+    if arguments.user_command == "password":
+        ended = change_password(home, arguments.name, _secret_input("new password: "))
+        print(f"password of {arguments.name} changed; {ended} dashboard session(s) ended")
         return 0
     keys = UpbitKeys(_secret_input("Upbit access key: "), _secret_input("Upbit secret key: "))
     save_keys(home, arguments.name, keys, now)

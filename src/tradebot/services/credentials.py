@@ -5,10 +5,10 @@ user's database; the dashboard logs people in against this file, in streamlit-au
 layout. The file lives in the data directory, outside the repository, with permissions 0600, and
 is replaced atomically so a reader never sees half of it.
 
-The cookie that keeps a browser logged in is signed with a key from configuration: the
-`TRADEBOT_COOKIE_KEY` environment variable, else `{home}/cookie.key` (created 0600 with a random key
-the first time a user is added). There is no built-in default: without a key the dashboard refuses
-to start.
+The login cookie no longer needs a signing key: it holds the random id of a server-side session
+(`services.web_sessions`). `cookie_key` and `ensure_cookie_key` (`TRADEBOT_COOKIE_KEY`, else
+`{home}/cookie.key`, created 0600 when a user is added) remain for installs and tools that still
+read them; the dashboard does not.
 """
 
 from __future__ import annotations

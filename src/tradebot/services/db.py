@@ -66,11 +66,14 @@ from tradebot.services.records import (
     User,
 )
 from tradebot.services.schema import (
+    SCHEMA_VERSION,
     CorruptDatabaseError,
+    SchemaVersionError,
     SqlValue,
     StorageError,
     decode_record,
     decode_time,
+    detect_version,
     encode_decimal,
     encode_record,
     encode_time,
@@ -492,6 +495,35 @@ class Store(Reader):
             # Commits survive a crash of the process either way; only `durable` transactions
             # (order records) wait for the disk, so a heartbeat costs no fsync (see transaction()).
             connection.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            connection.close()
+            raise
+        connection.row_factory = sqlite3.Row
+        return cls(connection, path)
+
+    @classmethod
+    def open_read_only(cls, path: Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Store:
+        """Open an existing database for reading only: nothing is created, upgraded or written.
+
+        For readers that must keep showing data when the file cannot be written (read-only, disk
+        full). A file of another schema version raises SchemaVersionError; any write raises
+        StorageError.
+        """
+        with _translated(str(path)):
+            connection = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode=ro",
+                isolation_level=None,
+                timeout=busy_timeout_ms / 1000,
+                uri=True,
+            )
+        try:
+            with _translated(str(path)):
+                connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+                version = detect_version(connection, str(path))
+            if version != SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{path}: schema version {version} needs an upgrade, which needs write access"
+                )
         except BaseException:
             connection.close()
             raise

@@ -1,29 +1,32 @@
 """The dashboard's entrypoint: `streamlit run src/tradebot/ui/app.py` (a thin client, it never trades).
 
-Each run builds the authenticator once (it renders the cookie component, so a second one would
-clash), re-authenticates from the cookie before `st.navigation` (so reloading a deep link keeps its
-page) and offers the pages a logged-in user may open. Login stays registered (hidden) after login
-and Logout after logout: the cookie component's answer reruns the page the browser is on, which
-must still exist or Streamlit shows "Page not found".
+Each run renders the cookie component once (a second one would clash), checks the server-side
+session of this browser session or else logs in from the login cookie before `st.navigation` (so
+reloading a deep link keeps its page), and offers the pages a logged-in user may open. Login stays
+registered (hidden) after login and Logout after logout: the cookie component's answer reruns the
+page the browser is on, which must still exist or Streamlit shows "Page not found".
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+import extra_streamlit_components as stx
 import streamlit as st
-import streamlit_authenticator as stauth
 from streamlit.navigation.page import StreamlitPage
 
-from tradebot.core.errors import SettingsError
-from tradebot.services.credentials import cookie_key, load_credentials
 from tradebot.ui.components.sidebar import render_sidebar
-from tradebot.ui.session import AUTH_STATUS_KEY, home, logged_in_username
+from tradebot.ui.session import (
+    AUTH_STATUS_KEY,
+    COOKIE_MANAGER_KEY,
+    delete_login_cookie,
+    end_session,
+    logged_in_username,
+    restore_from_cookie,
+)
 
 UI_DIRECTORY = Path(__file__).resolve().parent
-AUTHENTICATOR_KEY = "authenticator"
-COOKIE_NAME = "tradebot_auth"
 LOGIN_FILE = "views/login.py"
 # Pages another part of the dashboard provides: (file relative to this one, title, icon, URL path).
 FEATURE_PAGES = (
@@ -35,28 +38,11 @@ FEATURE_PAGES = (
 )
 
 
-def build_authenticator() -> Any:
-    """The streamlit-authenticator instance of this run, or an error shown and the run stopped."""
-    try:
-        key = cookie_key(home())
-        credentials = load_credentials(home())
-    except SettingsError as error:
-        st.error(str(error))
-        st.stop()
-    return stauth.Authenticate(
-        credentials,
-        cookie_name=COOKIE_NAME,
-        cookie_key=key,
-        cookie_expiry_days=1,
-        auto_hash=False,
-        login_sleep_time=0,  # the library's default 0.7 s sleep before st.navigation breaks routing
-    )
-
-
 def show_logout() -> None:
-    """The Logout page: ends the session and deletes the login cookie."""
+    """The Logout page: ends the session on the server and deletes the login cookie."""
     if st.session_state.get(AUTH_STATUS_KEY):
-        st.session_state[AUTHENTICATOR_KEY].logout(location="unrendered")
+        end_session()
+        delete_login_cookie()
     st.title("🚪 Logged out")
     st.success("You are logged out.")
     st.page_link(LOGIN_FILE, label="Log in again", icon="🔐")
@@ -100,13 +86,13 @@ def logged_in_pages() -> list[StreamlitPage]:
 def main() -> None:
     """Authenticate, choose the pages, draw the sidebar and run the chosen page."""
     st.set_page_config(page_title="tradebot", page_icon="📈", layout="wide")
-    authenticator = build_authenticator()
-    st.session_state[AUTHENTICATOR_KEY] = authenticator
-    if not st.session_state.get(AUTH_STATUS_KEY):
-        authenticator.login(location="unrendered")  # cookie re-auth, before the pages are chosen
+    st.session_state[COOKIE_MANAGER_KEY] = stx.CookieManager()
     username = logged_in_username()
-    if username is None and st.session_state.get(AUTH_STATUS_KEY):
-        authenticator.logout(location="unrendered")  # the login was removed since this session began
+    if username is None:
+        if st.session_state.get(AUTH_STATUS_KEY):
+            end_session()  # revoked, expired, idle or the login removed since this session began
+        restore_from_cookie(st.context.cookies)  # before the pages are chosen
+        username = logged_in_username()
     if username is None:
         st.navigation([login_page("visible"), logout_page("hidden")]).run()
         return

@@ -1,4 +1,4 @@
-"""The dashboard's entrypoint (AppTest): login, the pages offered, the missing cookie key, logout.
+"""The dashboard's entrypoint (AppTest): login, the pages offered, server-side sessions, logout.
 
 Cookie re-authentication cannot be tested here (AppTest has no cookies); the browser tests do that.
 """
@@ -14,8 +14,9 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from tests.unit.ui.conftest import PASSWORDS, UI_DIR, page_test
-from tradebot.services.credentials import COOKIE_KEY_FILE, COOKIE_KEY_VARIABLE
 from tradebot.services.login_guard import FAILURES_FILE
+from tradebot.services.user_admin import change_password
+from tradebot.services.web_sessions import IDLE_TIMEOUT, SESSIONS_FILE, SessionStore
 
 APP = "app.py"
 LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
@@ -91,23 +92,61 @@ def test_app_logged_in_offers_every_page_with_emoji_icons_and_url_paths(ui_home:
     assert app.title[0].value == "🔑 Account & Mode"
 
 
-def test_app_no_cookie_key_configured_shows_error_and_stops(
-    ui_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(COOKIE_KEY_VARIABLE)
-    (ui_home / COOKIE_KEY_FILE).unlink()
-    app = page_test(APP, username=None).run()
-    assert app.error[0].value.startswith(f"no cookie key: set {COOKIE_KEY_VARIABLE}")
-    assert not app.text_input
+def test_app_password_changed_elsewhere_open_session_shows_login_at_next_run(ui_home: Path) -> None:
+    app = page_test(APP).run()
+    assert app.title[0].value == "📈 Dashboard"
+    assert change_password(ui_home, "alice", "alice-new-password") == 1
+    app.run()
+    assert not app.exception
+    assert [field.label for field in app.text_input] == ["Username", "Password"]
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+    assert app.session_state["authentication_status"] is None
+
+
+def test_app_session_idle_too_long_shows_login(ui_home: Path) -> None:
+    app = page_test(APP)
+    sessions = json.loads((ui_home / SESSIONS_FILE).read_text())
+    idle_since = (datetime.now(UTC) - IDLE_TIMEOUT - timedelta(minutes=1)).isoformat()
+    for entry in sessions.values():
+        entry["last_seen"] = idle_since
+    (ui_home / SESSIONS_FILE).write_text(json.dumps(sessions))
+    app.run()
+    assert not app.exception
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+
+
+def test_app_logged_in_state_without_server_session_opens_nothing(ui_home: Path) -> None:
+    app = page_test(APP, username=None)
+    app.session_state["authentication_status"] = True
+    app.session_state["username"] = "alice"
+    app.session_state["session_token"] = "A" * 43  # well-formed, but no such session
+    app.run()
+    assert [page[0] for page in registered(app)] == ["Login", "Logout"]
+    assert app.session_state["username"] is None
+
+
+def test_app_login_form_starts_server_session_bound_to_the_user(ui_home: Path) -> None:
+    app = log_in(page_test(APP, username=None).run(), "Alice ", PASSWORDS["alice"])
+    assert app.success[0].value == "Logged in as alice: opening the Dashboard…"
+    token = app.session_state["session_token"]
+    assert SessionStore(ui_home).resolve(token) == "alice"
+    assert token not in (ui_home / SESSIONS_FILE).read_text()  # only its digest is stored
+
+
+def test_app_password_with_surrounding_space_refused(ui_home: Path) -> None:
+    app = log_in(page_test(APP, username=None).run(), "alice", PASSWORDS["alice"] + " ")
+    assert app.error[0].value == "Username/password is incorrect"
 
 
 def test_app_logout_page_ends_session_and_links_back_to_login(ui_home: Path) -> None:
     app = page_test(APP).run()
+    token = app.session_state["session_token"]
     app._page_hash = calc_hash("logout")  # AppTest switches only to file pages; Logout is a function
     app.run()
     assert app.success[0].value == "You are logged out."
     assert app.session_state["authentication_status"] is None
     assert app.session_state["username"] is None
+    assert SessionStore(ui_home).resolve(token) is None  # revoked on the server, not only forgotten
     app.run()
     assert [page[0] for page in registered(app)] == ["Login", "Logout"]
 

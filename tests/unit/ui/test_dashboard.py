@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +26,8 @@ from tests.unit.ui.dashboard_fixtures import (
     set_account,
     set_engine,
 )
+from tradebot.core.params import StrategyParams
+from tradebot.services.paths import database_path
 from tradebot.services.records import CommandRequest
 from tradebot.ui.components.metrics import escape_markdown, format_age, format_krw, format_percent
 
@@ -189,3 +194,79 @@ def test_dashboard_command_unanswered_for_long_warns_engine_may_be_down(ui_home:
         transaction.submit_command(request)
     app = run_page()
     assert any("waited more than 15 s" in warning.value for warning in app.warning)
+
+
+CONTROLS = ["▶️ Start (TEST)", "⏹️ Stop", "⏸️ Pause", "⏯️ Resume", "Force buy", "Force sell"]
+
+
+def _holding_alice(home: Path) -> None:
+    save_candles(home, "alice", rising_candles(60))
+    set_account(home, "alice", Decimal(899_950), Decimal(1_000_000))
+    open_position(home, "alice", Decimal("0.001"), Decimal(100_000_000))
+
+
+def _assert_controls_and_money(app: AppTest) -> None:
+    assert not app.exception
+    assert [button.label for button in app.button] == CONTROLS
+    shown = metrics(app)
+    assert shown["Coin volume BTC"] == "0.001"
+    assert shown["Entry price (KRW)"] == "100,000,000"
+    assert shown["KRW (TEST)"] == "899,950"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"market": "KRW-BTC", ', '{"market": "KRW-BTC", "take_profit": -5}', '{"unknown_key": 1}', ""],
+)
+def test_dashboard_invalid_params_file_keeps_controls_position_and_balance_with_error(
+    ui_home: Path, content: str
+) -> None:
+    _holding_alice(ui_home)
+    (ui_home / "alice_latest_params.json").write_text(content)
+    app = run_page()
+    _assert_controls_and_money(app)
+    assert app.error[0].value.startswith("Your settings file cannot be used:")
+    app = click(app, "⏹️ Stop")
+    assert "Sent stop (command #1)" in app.success[0].value
+    with opened(ui_home, "alice") as store:
+        assert [command.kind for command in store.recent_commands()] == ["stop"]
+
+
+def test_dashboard_invalid_params_file_shows_settings_last_recorded(ui_home: Path) -> None:
+    _holding_alice(ui_home)
+    with opened(ui_home, "alice") as store, store.transaction() as transaction:
+        version = transaction.record_settings(
+            StrategyParams(market="KRW-ETH"), saved_at=ago(60), saved_by="engine"
+        )
+    (ui_home / "alice_latest_params.json").write_text("[]")
+    app = run_page()
+    assert f"params version {version}" in app.error[0].value
+    assert app.caption[0].value.startswith("KRW-ETH")
+    _assert_controls_and_money(app)
+
+
+@pytest.fixture
+def read_only_database(ui_home: Path) -> Iterator[Path]:
+    """alice's database made immutable (`chattr +i`: read-only even for root), restored afterwards."""
+    _holding_alice(ui_home)
+    path = database_path(ui_home, "alice")
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr is not installed")
+    made_immutable = subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False)  # noqa: S603 - the test's own file
+    if made_immutable.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {made_immutable.stderr!r}")
+    try:
+        yield path
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)  # noqa: S603 - the test's own file
+
+
+def test_dashboard_read_only_database_keeps_controls_and_refuses_commands_with_error(
+    read_only_database: Path,
+) -> None:
+    app = run_page()
+    _assert_controls_and_money(app)
+    app = click(app, "⏹️ Stop")
+    assert not app.exception
+    assert any(error.value.startswith("stop refused:") for error in app.error)

@@ -2,6 +2,10 @@
 
 The buttons and forms queue commands for the engine (`trading_control`); this page never trades.
 The live part refreshes every 5 s in a fragment, so typing in a form is never interrupted.
+
+The controls, the position and the balance are always drawn, whatever the settings file holds: a
+params file that cannot be used (the engine keeps trading on the settings it last applied) or a
+database that cannot be read or written shows its error next to them, never instead of them.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from tradebot.core.errors import SettingsError, TradebotError
+from tradebot.core.errors import TradebotError
 from tradebot.core.params import StrategyParams
+from tradebot.services.ai_review.prompts import parse_params
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.records import CommandKind, Mode, Order
 from tradebot.services.settings_store import load_params
@@ -30,7 +35,7 @@ from tradebot.ui.components.metrics import (
 )
 from tradebot.ui.components.positions import render_positions
 from tradebot.ui.dashboard_data import DashboardData, EngineView, load_dashboard
-from tradebot.ui.session import home, require_user, user_store
+from tradebot.ui.session import home, logged_in_username, require_user, user_store
 
 REFRESH_SECONDS = 5
 ORDER_COLUMNS = ["requested", "side", "market", "state", "volume", "average price", "KRW total", "error"]
@@ -46,7 +51,7 @@ def send(username: str, kind: CommandKind, *, mode: Mode | None = None, reason: 
         request = build_request(kind, username, datetime.now(UTC), mode=mode, reason=reason)
         with user_store(username) as store:
             command_id = submit_command(store, username, request)
-    except SettingsError as error:
+    except TradebotError as error:  # refused, or the database cannot take it (read-only, full)
         st.error(f"{kind.replace('_', ' ')} refused: {error}")
         return
     st.success(
@@ -55,7 +60,7 @@ def send(username: str, kind: CommandKind, *, mode: Mode | None = None, reason: 
     )
 
 
-def render_controls(username: str, desired: DesiredState) -> None:
+def render_controls(username: str, desired: DesiredState | None) -> None:
     """Start / stop / pause / resume buttons, then the two force forms."""
     columns = st.columns(4)
     if columns[0].button("▶️ Start (TEST)", width="stretch"):
@@ -66,7 +71,7 @@ def render_controls(username: str, desired: DesiredState) -> None:
         send(username, "pause")
     if columns[3].button("⏯️ Resume", width="stretch"):
         send(username, "resume")
-    if desired.mode == "LIVE":
+    if desired is not None and desired.mode == "LIVE":
         st.caption("You last chose LIVE: start LIVE from Account & Mode (it needs the confirmation).")
     with st.expander("⚡ Force buy / force sell", expanded=False):
         left, right = st.columns(2)
@@ -150,7 +155,13 @@ def order_rows(orders: list[Order]) -> pd.DataFrame:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_panel(username: str, params: StrategyParams) -> None:
-    """Everything that changes while the engine runs; redrawn every few seconds on its own."""
+    """Everything that changes while the engine runs; redrawn every few seconds on its own.
+
+    Each refresh checks the login first: a session ended elsewhere (logout, password change,
+    expiry) reruns the whole app, which then shows the login page instead of the user's data.
+    """
+    if logged_in_username(touch=False) != username:
+        st.rerun()
     now = datetime.now(UTC)
     try:
         with user_store(username) as store, store.snapshot() as reader:
@@ -177,17 +188,48 @@ def live_panel(username: str, params: StrategyParams) -> None:
     render_commands(data.commands, now)
 
 
+def read_settings(username: str) -> tuple[StrategyParams, str | None]:
+    """The params to show, and why the params file could not be used (None when it could).
+
+    An unusable file falls back to the newest version recorded in the database (saved from Set
+    Config or applied by the engine), else to the defaults, so the page keeps its controls and money.
+    """
+    try:
+        return load_params(params_path(home(), username)), None
+    except TradebotError as error:
+        problem = str(error)
+    try:
+        with user_store(username) as store:
+            version = store.latest_settings("params")
+    except TradebotError:
+        version = None
+    recorded = parse_params(version)
+    if version is not None and recorded is not None:
+        return recorded, f"{problem}\n\nShown: the settings last recorded, params version {version.version}."
+    return StrategyParams(), f"{problem}\n\nShown: the default settings (none was recorded yet)."
+
+
+def read_desired(username: str) -> DesiredState | None:
+    """What the user last asked for, or None (with the error shown) when the database cannot be read."""
+    try:
+        with user_store(username) as store:
+            return desired_state(store)
+    except TradebotError as error:
+        st.error(f"Cannot read your commands: {error}")
+        return None
+
+
 def main() -> None:
-    """The page."""
+    """The page: the settings error (if any) above the controls, then the controls and the live part."""
     username = require_user()
     st.title("📈 Dashboard")
-    try:
-        params = load_params(params_path(home(), username))
-        with user_store(username) as store:
-            desired = desired_state(store)
-    except TradebotError as error:
-        st.error(str(error))
-        st.stop()
+    params, problem = read_settings(username)
+    if problem is not None:
+        st.error(
+            f"Your settings file cannot be used: {problem}\n\nThe controls below still work; fix the "
+            "file in Set Config (the engine keeps the settings it applied last)."
+        )
+    desired = read_desired(username)
     st.caption(f"{params.market} · {params.interval.value} · MACD {params.fast_period}/{params.slow_period}/"
                f"{params.signal_period} · refreshes every {REFRESH_SECONDS} s")  # fmt: skip
     render_controls(username, desired)

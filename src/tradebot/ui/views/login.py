@@ -1,12 +1,14 @@
-"""Login page: streamlit-authenticator's form against `credentials.yaml`.
+"""Login page: a username and password form checked against `credentials.yaml` (bcrypt).
 
-No `st.rerun()` after a successful login: that would discard the cookie component before it set
-the cookie. The component's answer reruns the app, which then lists the logged-in pages; this page
-(still registered, hidden) then moves on to the Dashboard.
+A successful login starts a server-side session (`ui.session.begin_session`) and asks the browser
+to keep its random id as the login cookie. No `st.rerun()` after it: that would discard the cookie
+component before it set the cookie. The component's answer reruns the app, which then lists the
+logged-in pages; this page (still registered, hidden) then moves on to the Dashboard.
 
-Repeated failures lock the username (`services.login_guard`): the library's password check is
-wrapped so a locked username is refused before its password is checked, each failure is counted in
-the data directory and a success clears the count.
+Repeated failures lock the username (`services.login_guard`): a locked username is refused before
+its password is checked, each failure is counted in the data directory and a success clears the
+count. The username is compared in lower case without surrounding spaces; the password exactly as
+typed (`tradebot user add` refuses passwords with surrounding whitespace or control characters).
 """
 
 from __future__ import annotations
@@ -14,33 +16,59 @@ from __future__ import annotations
 import streamlit as st
 
 from tradebot.services.login_guard import LoginGuard, LoginLocked, guarded_check
-from tradebot.ui.session import home
+from tradebot.services.user_admin import verify_login
+from tradebot.ui.session import (
+    AUTH_STATUS_KEY,
+    begin_session,
+    home,
+    logged_in_username,
+    set_login_cookie,
+)
 
-AUTHENTICATOR_KEY = "authenticator"
 DASHBOARD_FILE = "views/dashboard.py"
 
-if st.session_state.get("authentication_status"):
-    # The rerun the cookie component starts once it has set the cookie (or a logged-in visit to /login).
-    st.switch_page(DASHBOARD_FILE)
 
-st.title("📈 tradebot")
-st.caption("MACD trading bot for Upbit KRW markets — log in to watch and steer your strategy.")
-authenticator = st.session_state.get(AUTHENTICATOR_KEY)
-if authenticator is None:
-    st.error("The login is not ready: open the dashboard from its main address.")
-    st.stop()
-model = authenticator.authentication_controller.authentication_model
-model.check_credentials = guarded_check(model.check_credentials, LoginGuard(home()))
-try:
-    authenticator.login(location="main")
-except LoginLocked as locked:
-    st.error(str(locked))
-    st.stop()
-status = st.session_state.get("authentication_status")
-if status is False:
-    st.error("Username/password is incorrect")
-elif status is None:
-    st.info("Please enter your username and password")
-else:
+def check(username: str, password: str) -> bool:
+    """The password check the login guard wraps."""
+    return verify_login(home(), username, password)
+
+
+def submit(username: str, password: str) -> None:
+    """Check the typed login; on success start the session and set the cookie, else say why not."""
+    name = username.strip().lower()
+    try:
+        accepted = guarded_check(check, LoginGuard(home()))(name, password)
+    except LoginLocked as locked:
+        st.session_state[AUTH_STATUS_KEY] = None
+        st.error(str(locked))
+        st.stop()
+    if not accepted:
+        st.session_state[AUTH_STATUS_KEY] = False
+        return
+    set_login_cookie(begin_session(name))
     # This run's navigation still lists the logged-out pages only: no link to the Dashboard yet.
-    st.success(f"Logged in as {st.session_state.get('username')}: opening the Dashboard…")
+    st.success(f"Logged in as {name}: opening the Dashboard…")
+
+
+def main() -> None:
+    """The page."""
+    if logged_in_username() is not None:
+        # The rerun the cookie component starts once it has set the cookie (or a logged-in visit to /login).
+        st.switch_page(DASHBOARD_FILE)
+    st.title("📈 tradebot")
+    st.caption("MACD trading bot for Upbit KRW markets — log in to watch and steer your strategy.")
+    with st.form("login_form", clear_on_submit=False):
+        st.subheader("Login")
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Login")
+    if submitted:
+        submit(username or "", password or "")
+    status = st.session_state.get(AUTH_STATUS_KEY)
+    if status is False:
+        st.error("Username/password is incorrect")
+    elif status is None:
+        st.info("Please enter your username and password")
+
+
+main()
