@@ -28,8 +28,12 @@ from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 from tradebot.launch import add_launch_commands, demo_command, up_command
+from tradebot.services.file_modes import prepare_private_home, restrict_umask
+from tradebot.services.paths import data_home
 
 USAGE_ERROR = 2
+# Commands that write into the data directory: it is made owner-only before they start.
+DATA_COMMANDS = frozenset({"run", "user", "engine", "ctl", "up", "backup", "restore"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -157,7 +161,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tradebot` console script."""
     arguments = build_parser().parse_args(argv)
+    restrict_umask()  # whatever a command creates (databases, logs, reports) is owner-only
     try:
+        if arguments.command in DATA_COMMANDS:
+            prepare_private_home(data_home(), lambda line: print(f"tradebot: {line}", file=sys.stderr))
         return COMMANDS[arguments.command](arguments)
     except TradebotError as error:
         print(f"tradebot: error: {error}", file=sys.stderr)
