@@ -26,6 +26,7 @@ from tradebot.core.params import MARKET_PATTERN
 from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
 from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
+from tradebot.engine.storage_cli import add_storage_commands, backup_command, restore_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 from tradebot.launch import add_launch_commands, demo_command, up_command
 from tradebot.services.file_modes import prepare_private_home, restrict_umask
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_commands(commands)
     add_service_commands(commands)
     add_health_command(commands)
+    add_storage_commands(commands)
     return parser
 
 
@@ -155,6 +157,8 @@ COMMANDS = {
     "engine": engine_command,
     "ctl": ctl_command,
     "health": health_command,
+    "backup": backup_command,
+    "restore": restore_command,
 }
 
 

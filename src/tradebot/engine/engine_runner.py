@@ -26,6 +26,7 @@ from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.db import DatabaseUnavailableError, Store
+from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import UserReading, read_user
 from tradebot.services.records import EngineState, EngineStatus, Side
@@ -106,6 +107,7 @@ class UserRunner:
         self.storage_problem: str | None = None  # why the database cannot record now (locked, disk full)
         self.storage_faults = 0  # in a row, for the retry delay
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
+        self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
         self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
 
@@ -157,10 +159,13 @@ class UserRunner:
         if problem is None:
             return False
         self.close_loop()
+        # The -wal/-shm still there belong to the lost file: never to be replayed onto another one.
+        self.lost_journal = journal_identities(self.store.path)
+        restore = RESTORE_HINT.format(username=self.username)
         self.database_lost = self.failed_reason = (
             f"ALERT: {problem}: trading stopped for {self.username}, nothing is written to a new "
-            f"empty database ({self._recorded_positions()}); restore the file from a backup or "
-            "recreate the user, then start it again"
+            f"empty database ({self._recorded_positions()}); restore it with `{restore}` (it sets "
+            "the old -wal/-shm aside and checks the file) or recreate the user, then start it again"
         )
         self.say(self.database_lost)
         return True

@@ -58,7 +58,7 @@ def test_cli_existing_install_readable_by_others_fixed_on_start_with_one_line(
 ) -> None:
     home = tmp_path / "data"
     home.mkdir(mode=0o755)
-    os.chmod(home, 0o755)
+    os.chmod(home, 0o755)  # noqa: S103 - an old install's directory, as the finding found it
     database = database_path(home, "alice")
     with closing(sqlite3.connect(database)) as connection:  # an old install's file: 0644
         connection.execute("CREATE TABLE old (value INTEGER)")

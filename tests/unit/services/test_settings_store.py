@@ -131,7 +131,8 @@ def test_load_params_duplicate_key_refused_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "alice_latest_params.json"
     write_params(path)
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('"fast_period": 12', '"fast_period": 12, "fast_period": 3'), encoding="utf-8")
+    duplicated = text.replace('"fast_period": 12', '"fast_period": 12, "fast_period": 3')
+    path.write_text(duplicated, encoding="utf-8")
     assert text != path.read_text(encoding="utf-8")
     with pytest.raises(SettingsError, match="key 'fast_period' appears more than once"):
         load_params(path)
@@ -145,7 +146,8 @@ def test_load_conditions_nested_duplicate_key_refused(tmp_path: Path) -> None:
     inner = next(iter(document[nested]))
     text = json.dumps(document)
     marker = f'"{nested}": {{'
-    duplicated = text.replace(marker, f"{marker}{json.dumps(inner)}: {json.dumps(document[nested][inner])}, ", 1)
+    entry = f"{json.dumps(inner)}: {json.dumps(document[nested][inner])}, "
+    duplicated = text.replace(marker, marker + entry, 1)
     path.write_text(duplicated, encoding="utf-8")
     with pytest.raises(SettingsError, match=f"key '{inner}' appears more than once"):
         load_conditions(path)
@@ -175,7 +177,5 @@ def test_save_params_file_mode_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "alice_latest_params.json"
     save_params(path, StrategyParams())
     save_params(path, StrategyParams(fast_period=8))
-    assert (path.stat().st_mode & 0o777, (tmp_path / "alice_latest_params.json.bak").stat().st_mode & 0o777) == (
-        0o600,
-        0o600,
-    )
+    backup = tmp_path / "alice_latest_params.json.bak"
+    assert (path.stat().st_mode & 0o777, backup.stat().st_mode & 0o777) == (0o600, 0o600)
