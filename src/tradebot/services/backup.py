@@ -112,7 +112,8 @@ def _check_copy(connection: sqlite3.Connection, username: str, origin: Path) -> 
     try:
         connection.execute("PRAGMA journal_mode = DELETE")  # folds any WAL of the copy into the file
     except sqlite3.DatabaseError as error:
-        raise StorageError(f"{origin}: refused, not a readable database ({error}); nothing was changed") from None
+        problem = f"refused, not a readable database ({error}); nothing was changed"
+        raise StorageError(f"{origin}: {problem}") from None
     problem = integrity_problem(connection, username)
     if problem is not None:
         raise StorageError(f"{origin}: refused, {problem}; nothing was changed")
