@@ -112,8 +112,8 @@ def _check_copy(connection: sqlite3.Connection, username: str, origin: Path) -> 
     try:
         connection.execute("PRAGMA journal_mode = DELETE")  # folds any WAL of the copy into the file
     except sqlite3.DatabaseError as error:
-        problem = f"refused, not a readable database ({error}); nothing was changed"
-        raise StorageError(f"{origin}: {problem}") from None
+        unreadable = f"refused, not a readable database ({error}); nothing was changed"
+        raise StorageError(f"{origin}: {unreadable}") from None
     problem = integrity_problem(connection, username)
     if problem is not None:
         raise StorageError(f"{origin}: refused, {problem}; nothing was changed")
