@@ -460,3 +460,51 @@ def test_engine_damaged_file_failing_quick_check_not_started_alert_names_restore
     [alert] = [line for line in engine.lines if "fails its check" in line]
     assert alert.startswith(f"alice: ALERT: {engine.database} fails its check (quick_check")
     assert alert.endswith("tradebot restore --user alice --from BACKUP_FILE")
+
+
+def test_runner_storage_fault_fixed_trading_resumes_within_a_minute_health_truthful(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, finding 8: a long fault grew the retry delay to 5 min, and health said TEST/off."""
+    engine.tick(30)
+    engine.health()  # the engine's health.json, written every cycle
+    locker = sqlite3.connect(engine.database, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # fifteen simulated minutes: the retry delay reaches its cap
+    engine.tick(15)
+    assert engine.runner.loop is None
+
+    capsys.readouterr()
+    main(["health", "--home", str(engine.home)])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("alice")]
+    assert " LIVE " in line  # never the "TEST want=off" of an unknown user
+    assert "want=run" in line
+    health = engine.health()
+    assert (health["mode"], health["desired_running"], health["state"]) == ("LIVE", True, "stopped")
+    locker.execute("ROLLBACK")
+    locker.close()
+
+    engine.tick()  # one minute after the fix
+
+    assert engine.runner.loop is not None
+    assert engine.runner.storage_problem is None
+    assert any("database records again: trading resumed" in line for line in engine.lines)
+    assert engine.health()["last_error"] is None
+
+
+def test_manager_health_file_unwritable_logged_once_then_recovery_logged_once(engine: Engine) -> None:
+    manager = EngineManager(engine.runner.settings, engine.clock, engine.factory, engine.lines.append)
+    manager.runners[USER] = engine.runner
+    blocker = engine.home / "health.json"
+    blocker.unlink(missing_ok=True)
+    blocker.mkdir()  # the rename onto it fails every cycle, like a full or read-only disk
+
+    for _ in range(4):
+        assert manager.check_health() is None
+
+    assert len([line for line in engine.lines if "health.json not written" in line]) == 1
+    blocker.rmdir()
+    assert manager.check_health() is not None
+    assert manager.check_health() is not None
+    assert [line for line in engine.lines if "health.json written again" in line] == [
+        "health.json written again after 4 failed cycle(s)"
+    ]

@@ -93,6 +93,7 @@ class EngineManager:
     process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
     rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
     _skipped: set[str] = field(default_factory=set)
+    _health_failures: int = 0  # cycles in a row whose health.json could not be written
 
     def run(self) -> None:
         """Supervise until `stop` is set, then stop every runner and wait for them."""
@@ -129,8 +130,13 @@ class EngineManager:
             report = self.health_report()
             write_health(self.settings.home, report)
         except Exception as error:  # health is for display: it must not stop the engine
-            self.report(f"health.json not written: {error}")
+            if not self._health_failures:  # said once, not every cycle, until it works again
+                self.report(f"health.json not written: {error}; retrying every cycle")
+            self._health_failures += 1
             return None
+        if self._health_failures:
+            self.report(f"health.json written again after {self._health_failures} failed cycle(s)")
+            self._health_failures = 0
         return report
 
     def health_report(self) -> HealthReport:
@@ -151,7 +157,7 @@ class EngineManager:
                     continue
                 users.append(read_user_health(self.settings.home, username, now, stale, errors))
             except Exception as error:  # one unreadable file must not hide the others
-                users.append(unreadable_user(username, error))
+                users.append(unreadable_user(username, error, None if runner is None else runner.desired))
         return HealthReport(
             generated_at=now, engine_id=self.settings.engine_id, cycle_seconds=self.settings.cycle_seconds,
             process=None if self.process is None else process_health(self.process),

@@ -32,6 +32,9 @@ from tradebot.services.health_monitor import UserReading, read_user
 from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
+# A storage fault is outside the bot and is usually fixed by hand (space freed, lock released):
+# retried at least every 30 s so trading resumes within a minute of the fix, never 5 minutes.
+STORAGE_RETRY = (5.0, 15.0, 30.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
 STALL_CYCLES = 6  # the watchdog restarts a loop silent for this many cycles (at least STALL_FLOOR)
 STALL_FLOOR_SECONDS = 30.0
@@ -66,6 +69,7 @@ class RunnerSettings:
     cycle_seconds: float = 5.0
     backoff: tuple[float, ...] = DEFAULT_BACKOFF
     healthy_cycles: int = HEALTHY_CYCLES
+    storage_retry: tuple[float, ...] = STORAGE_RETRY  # delays after a storage fault (locked, disk full)
     stall_seconds: float | None = None  # None: STALL_CYCLES cycles, at least STALL_FLOOR_SECONDS
 
     @property
@@ -139,13 +143,22 @@ class UserRunner:
         try:
             with self.store.snapshot() as reader:
                 reading = read_user(reader, self.desired)
-        except Exception:  # health is for display; the report falls back to reading the file
-            self.reading = None
+        except Exception as error:  # unreadable now: keep what is known, never a made-up default
+            self.reading = self._known_reading(f"database not read: {error}")
             return
         if self.storage_problem is not None and reading.status is not None:  # the file cannot say it
             status = replace(reading.status, state="stopped", last_error=self.storage_problem)
             reading = replace(reading, status=status)
         self.reading = reading
+
+    def _known_reading(self, problem: str) -> UserReading | None:
+        """The last reading with what the runner knows now: its desired state, whether it trades."""
+        if self.reading is None or self.reading.status is None:
+            return None  # nothing read yet: the report reads the file itself
+        status = self.reading.status
+        state = status.state if self.loop is not None else "stopped"
+        status = replace(status, state=state, last_error=self.storage_problem or problem)
+        return replace(self.reading, status=status, desired=self.desired)
 
     def _database_gone(self) -> bool:
         """True, with the user parked for good, once the database file was deleted or replaced.
@@ -262,6 +275,8 @@ class UserRunner:
             since = self.exchange_down_since.isoformat(timespec="seconds")
             self.say(f"exchange answering again after {self.consecutive_errors} failed cycles since {since}")
             self.exchange_down_since = None
+        if self.storage_faults:
+            self.say(f"database records again: trading resumed after {self.storage_faults} storage fault(s)")
         self.consecutive_errors, self.storage_problem, self.storage_faults = 0, None, 0
         self._clean_cycles += 1
         if self._clean_cycles >= self.settings.healthy_cycles:
@@ -293,8 +308,8 @@ class UserRunner:
         """
         self.close_loop()
         self.consecutive_errors += 1
-        backoff = self.settings.backoff
-        delay = backoff[min(self.storage_faults, len(backoff) - 1)]
+        retry = self.settings.storage_retry
+        delay = retry[min(self.storage_faults, len(retry) - 1)]
         self.storage_faults += 1
         self.retry_at = self.clock.monotonic() + delay
         self.storage_problem = (

@@ -16,6 +16,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 
 if TYPE_CHECKING:
+    from tradebot.services.desired_state import DesiredState
     from tradebot.services.health_monitor import UserHealth
 
 UNHEALTHY = 1
@@ -48,7 +49,7 @@ def health_command(arguments: argparse.Namespace) -> int:
     home: Path = arguments.home or data_home()
     now, max_age = datetime.now(UTC), arguments.max_age_cycles * arguments.cycle_seconds
     document = read_health(home)
-    users, unreadable = _read_users(home, now, max_age, _engine_errors(document))
+    users, unreadable = _read_users(home, now, max_age, document)
     problems = [*health_problems(users, document, now, max_age), *unreadable, *_lost_users(document, users)]
     if arguments.json:
         users_data = [to_jsonable(asdict(user)) for user in users]
@@ -61,20 +62,35 @@ def health_command(arguments: argparse.Namespace) -> int:
 
 
 def _read_users(
-    home: Path, now: datetime, max_age: float, errors: dict[str, int]
+    home: Path, now: datetime, max_age: float, document: dict[str, Any] | None
 ) -> tuple[list[UserHealth], list[str]]:
     """Every user's health from their database, and a problem for each database not read."""
     from tradebot.engine.engine_manager import discover_users
     from tradebot.services.health_monitor import read_user_health, unreadable_user
 
     users, problems = [], []
+    errors, desired = _engine_errors(document), _engine_desired(document)
     for name in discover_users(home):
         try:
             users.append(read_user_health(home, name, now, max_age, errors.get(name)))
-        except TradebotError as error:
-            users.append(unreadable_user(name, error))
+        except TradebotError as error:  # the engine's report knows what the user asked for
+            users.append(unreadable_user(name, error, desired.get(name)))
             problems.append(f"{name}: database not read: {error}")
     return users, problems
+
+
+def _engine_desired(document: dict[str, Any] | None) -> dict[str, DesiredState]:
+    """Running or not, and in which mode, per user as the engine last reported them."""
+    from tradebot.services.desired_state import DesiredState
+
+    users = [] if document is None else document.get("users") or []
+    return {
+        str(user["username"]): DesiredState(running=user["desired_running"], mode=user["mode"])
+        for user in users
+        if isinstance(user, dict)
+        and isinstance(user.get("desired_running"), bool)
+        and user.get("mode") in ("TEST", "LIVE")
+    }
 
 
 def _lost_users(document: dict[str, Any] | None, users: list[UserHealth]) -> list[str]:

@@ -129,12 +129,18 @@ def user_health(
     return assess_user(username, read_user(reader), now, stale_seconds, consecutive_errors)
 
 
-def unreadable_user(username: str, error: Exception) -> UserHealth:
-    """The entry of a user whose database could not be read (the error is the last error)."""
+def unreadable_user(username: str, error: Exception, desired: DesiredState | None = None) -> UserHealth:
+    """The entry of a user whose database could not be read (the error is the last error).
+
+    `desired` is what the engine knows the user asked for; without it the entry says "off" in
+    TEST, which is only a placeholder (a LIVE user must not be shown as TEST when it is known).
+    """
+    known = desired if desired is not None else DesiredState()
     return UserHealth(
-        username=username, state="unreadable", desired_running=False, mode="TEST", heartbeat_at=None,
-        heartbeat_age_seconds=None, last_fetch_at=None, last_closed_candle=None, cycle_duration_seconds=None,
-        consecutive_errors=None, last_error=f"database not read: {error}", open_positions=0,
+        username=username, state="unreadable", desired_running=known.running, mode=known.mode,
+        heartbeat_at=None, heartbeat_age_seconds=None, last_fetch_at=None, last_closed_candle=None,
+        cycle_duration_seconds=None, consecutive_errors=None, last_error=f"database not read: {error}",
+        open_positions=0,
     )  # fmt: skip
 
 
