@@ -5,9 +5,9 @@ loop if it should run (and no backoff delay is pending), run one loop cycle, and
 a restart after a delay (5 s, 30 s, 5 min by default). After more crashes in a row than there are
 delays the user is parked as `failed` until a start or restart command. Exchange errors are not
 crashes: the loop stays up and retries every cycle. A database that cannot record (locked, disk
-full) closes the loop until it can, never parking the user; a database file deleted or replaced
-under the engine parks the user for good. `run()` ticks every cycle in the user's own thread until
-the engine stops.
+full) closes the loop until it can (retried after 5 s, 15 s, then every 30 s), never parking the
+user; a database file deleted or replaced under the engine parks the user for good. `run()` ticks
+every cycle in the user's own thread until the engine stops.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponse
 from tradebot.services.db import DatabaseUnavailableError, Store
 from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
-from tradebot.services.health_monitor import UserReading, read_user
+from tradebot.services.health_monitor import UserReading, read_user, reading_while_unreadable
 from tradebot.services.records import EngineState, EngineStatus, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
@@ -144,21 +144,14 @@ class UserRunner:
             with self.store.snapshot() as reader:
                 reading = read_user(reader, self.desired)
         except Exception as error:  # unreadable now: keep what is known, never a made-up default
-            self.reading = self._known_reading(f"database not read: {error}")
+            problem = self.storage_problem or f"database not read: {error}"
+            trading = self.loop is not None
+            self.reading = reading_while_unreadable(self.reading, self.desired, trading, problem)
             return
         if self.storage_problem is not None and reading.status is not None:  # the file cannot say it
             status = replace(reading.status, state="stopped", last_error=self.storage_problem)
             reading = replace(reading, status=status)
         self.reading = reading
-
-    def _known_reading(self, problem: str) -> UserReading | None:
-        """The last reading with what the runner knows now: its desired state, whether it trades."""
-        if self.reading is None or self.reading.status is None:
-            return None  # nothing read yet: the report reads the file itself
-        status = self.reading.status
-        state = status.state if self.loop is not None else "stopped"
-        status = replace(status, state=state, last_error=self.storage_problem or problem)
-        return replace(self.reading, status=status, desired=self.desired)
 
     def _database_gone(self) -> bool:
         """True, with the user parked for good, once the database file was deleted or replaced.

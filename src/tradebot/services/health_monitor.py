@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,6 +99,21 @@ def read_user(reader: Reader, desired: DesiredState | None = None) -> UserReadin
     positions = len(reader.positions("TEST")) + len(reader.positions("LIVE"))
     known = desired if desired is not None else desired_state(reader)
     return UserReading(reader.engine_status(), known, positions)
+
+
+def reading_while_unreadable(
+    last: UserReading | None, desired: DesiredState, trading: bool, problem: str
+) -> UserReading | None:
+    """`last` updated with what the engine knows while the file cannot be read; None if never read.
+
+    The desired state and whether the loop trades are the engine's own; `problem` becomes the last
+    error, so a LIVE user is never shown as an unknown "TEST, off" during a storage fault.
+    """
+    if last is None or last.status is None:
+        return None  # nothing read yet: the report reads the file itself
+    state = last.status.state if trading else "stopped"
+    status = replace(last.status, state=state, last_error=problem)
+    return replace(last, status=status, desired=desired)
 
 
 def assess_user(
