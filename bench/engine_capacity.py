@@ -129,7 +129,7 @@ def measure(count: int, seconds: float, speed: float) -> Result:
         port=0, speed=SPEED, start=datetime.now(UTC), history_days=1, markets=MARKETS, seed=3
     )
     server = SimulatorServer(config).start()
-    admin = httpx.Client(base_url=server.base_url, timeout=10.0)
+    admin = httpx.Client(base_url=server.base_url, timeout=10.0, headers=server.admin_headers)
     engine = None
     try:
         make_users(home, count)

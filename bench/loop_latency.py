@@ -139,7 +139,7 @@ class Bench:
 
     def __init__(self, server: SimulatorServer, loop: LiveLoop, transport: TimedTransport) -> None:
         self.server, self.loop, self.transport = server, loop, transport
-        self.admin = httpx.Client(base_url=server.base_url, timeout=10.0)
+        self.admin = httpx.Client(base_url=server.base_url, timeout=10.0, headers=server.admin_headers)
 
     def _call(self, method: str, path: str, body: object | None = None) -> Any:
         response = self.admin.request(method, path, json=body)

@@ -26,10 +26,15 @@ from tradebot.core.params import MARKET_PATTERN
 from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
 from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
+from tradebot.engine.storage_cli import add_storage_commands, backup_command, restore_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 from tradebot.launch import add_launch_commands, demo_command, up_command
+from tradebot.services.file_modes import prepare_private_home, restrict_umask
+from tradebot.services.paths import data_home
 
 USAGE_ERROR = 2
+# Commands that write into the data directory: it is made owner-only before they start.
+DATA_COMMANDS = frozenset({"run", "user", "engine", "ctl", "up", "backup", "restore"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_commands(commands)
     add_service_commands(commands)
     add_health_command(commands)
+    add_storage_commands(commands)
     return parser
 
 
@@ -151,13 +157,18 @@ COMMANDS = {
     "engine": engine_command,
     "ctl": ctl_command,
     "health": health_command,
+    "backup": backup_command,
+    "restore": restore_command,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tradebot` console script."""
     arguments = build_parser().parse_args(argv)
+    restrict_umask()  # whatever a command creates (databases, logs, reports) is owner-only
     try:
+        if arguments.command in DATA_COMMANDS:
+            prepare_private_home(data_home(), lambda line: print(f"tradebot: {line}", file=sys.stderr))
         return COMMANDS[arguments.command](arguments)
     except TradebotError as error:
         print(f"tradebot: error: {error}", file=sys.stderr)

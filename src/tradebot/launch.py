@@ -29,6 +29,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.engine.cli_commands import SubParsers
 from tradebot.services.db import open_user_store
 from tradebot.services.desired_state import desired_state
+from tradebot.services.file_modes import prepare_private_home
 from tradebot.services.paths import HOME_VARIABLE, data_home, database_path
 from tradebot.services.records import CommandRequest
 from tradebot.services.user_admin import create_user
@@ -96,7 +97,7 @@ def _demo_home() -> Path:
 
 def run_stack(options: StackOptions) -> int:
     """Start everything, print where to look, and wait for Ctrl-C / SIGTERM or a child's death."""
-    options.home.mkdir(parents=True, exist_ok=True)
+    prepare_private_home(options.home, lambda line: print(line, flush=True))  # the demo's home too
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:

@@ -192,7 +192,8 @@ def simulator_factory(_stopping_servers: list[SimulatorServer]) -> Iterator[Simu
         values.update(overrides)
         timers = {"rate_timer": rate_timer} if rate_timer is not None else {}
         server = SimulatorServer(build_config(**values), **timers).start()
-        simulator = Simulator(server, httpx.Client(base_url=server.base_url, timeout=5.0))
+        admin = httpx.Client(base_url=server.base_url, timeout=5.0, headers=server.admin_headers)
+        simulator = Simulator(server, admin)
         running.append(simulator)
         return simulator
 

@@ -133,7 +133,7 @@ class Exchange:
 
     def __init__(self, server: SimulatorServer) -> None:
         self.server = server
-        self.admin = httpx.Client(base_url=server.base_url, timeout=10.0)
+        self.admin = httpx.Client(base_url=server.base_url, timeout=10.0, headers=server.admin_headers)
 
     @property
     def base_url(self) -> str:

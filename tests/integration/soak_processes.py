@@ -32,7 +32,7 @@ class Admin:
 
     def __init__(self, server: SimulatorServer) -> None:
         self.server = server
-        self.client = httpx.Client(base_url=server.base_url, timeout=30.0)
+        self.client = httpx.Client(base_url=server.base_url, timeout=30.0, headers=server.admin_headers)
 
     def call(self, method: str, path: str, body: object | None = None) -> Any:
         response = self.client.request(method, path, json=body)

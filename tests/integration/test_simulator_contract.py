@@ -967,3 +967,54 @@ def test_bad_requests_get_upbit_errors_never_a_stack_trace(simulator: Simulator)
         error_of(answer)
         assert "Traceback" not in answer.text
     assert simulator.orders() == []
+
+
+# --- admin endpoints: a per-run token and JSON only (issue 19, finding 9) ----------------------
+
+
+def test_admin_cross_site_text_plain_price_change_refused_price_unchanged(simulator: Simulator) -> None:
+    before = current_price(simulator)
+    answer = simulator.http().post(
+        "/_admin/price",
+        content=json.dumps({"market": "KRW-BTC", "price": "1000"}),
+        headers={"Content-Type": "text/plain", "Origin": "http://evil.example"},
+    )
+    assert error_of(answer) == (401, "invalid_admin_token")
+    assert "access-control-allow-origin" not in answer.headers
+    assert current_price(simulator) == before
+
+
+def test_admin_without_token_refused_with_wrong_token_refused(simulator: Simulator) -> None:
+    http = simulator.http()
+    assert error_of(http.get("/_admin/state")) == (401, "invalid_admin_token")
+    assert error_of(http.delete("/_admin/faults", headers={"X-Admin-Token": "guess"})) == (
+        401,
+        "invalid_admin_token",
+    )
+    wrong = {"X-Admin-Token": simulator.server.admin_token + "x"}
+    assert error_of(http.post("/_admin/clock/step", json={"seconds": 60}, headers=wrong))[0] == 401
+
+
+def test_admin_with_token_but_text_plain_body_refused_415(simulator: Simulator) -> None:
+    before = current_price(simulator)
+    answer = simulator.http().post(
+        "/_admin/price",
+        content=json.dumps({"market": "KRW-BTC", "price": "1000"}),
+        headers={"Content-Type": "text/plain", **simulator.server.admin_headers},
+    )
+    assert error_of(answer) == (415, "unsupported_media_type")
+    assert current_price(simulator) == before
+
+
+def test_admin_with_token_and_json_accepted(simulator: Simulator) -> None:
+    answer = simulator.http().post(
+        "/_admin/clock/step", json={"seconds": 60}, headers=simulator.server.admin_headers
+    )
+    assert answer.status_code == 200
+    assert "now" in answer.json()
+
+
+def test_admin_token_differs_per_run(simulator_factory: SimulatorFactory) -> None:
+    first, second = simulator_factory(), simulator_factory()
+    assert first.server.admin_token != second.server.admin_token
+    assert len(first.server.admin_token) >= 32

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
 from tradebot.services.db import DatabaseUnavailableError, Store, open_user_store
 from tradebot.services.health_monitor import read_health
-from tradebot.services.paths import database_path
+from tradebot.services.paths import HOME_VARIABLE, database_path
 from tradebot.services.records import CommandKind, CommandRequest
 from tradebot.services.schema import StorageError, decode_time
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
@@ -389,3 +390,121 @@ def test_runner_database_deleted_parks_loudly_and_never_trades_on_a_new_empty_fi
     fresh.tick()
     assert fresh.loop is None  # its own commands do not say run: nothing trades on it
     assert engine.exchange_orders() == sent
+
+
+def test_engine_older_copy_put_back_beside_leftover_wal_never_opened_until_restore(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, finding 1: an older copy put back while the lost file's -wal/-shm stayed behind."""
+    monkeypatch.setenv(HOME_VARIABLE, str(engine.home))
+    engine.tick(30)
+    assert main(["backup", "--user", USER, "--to", str(tmp_path / "backups")]) == 0  # while trading
+    backup = tmp_path / "backups" / engine.database.name
+    engine.tick(30)  # more trading after the backup: the WAL holds pages the copy does not
+    engine.database.unlink()  # deleted while open: SQLite leaves the -wal and -shm behind
+    engine.tick()
+    lost = engine.runner.database_lost or ""
+    assert f"restore it with `tradebot restore --user {USER} --from BACKUP_FILE`" in lost
+    engine.runner.run(threading.Event())  # its thread ends and closes the file
+    journal = [Path(f"{engine.database}{suffix}") for suffix in ("-wal", "-shm")]
+    assert all(path.exists() for path in journal)
+
+    shutil.copyfile(backup, engine.database)  # what an operator does by hand
+    manager = EngineManager(engine.runner.settings, engine.clock, engine.factory, engine.lines.append)
+    manager.runners[USER] = engine.runner
+    manager.stop.set()  # a runner started by _serve records its state and ends at once
+    manager._serve(USER)  # one supervision step for one user
+
+    assert manager.runners[USER] is engine.runner  # not opened: the old WAL was not applied
+    alerts = [line for line in engine.lines if "left by the lost file" in line]
+    assert len(alerts) == 1
+    assert "tradebot restore --user alice --from BACKUP_FILE" in alerts[0]
+    assert engine.database.read_bytes() == backup.read_bytes()
+    manager._serve(USER)  # refused again, said once
+    assert len([line for line in engine.lines if "left by the lost file" in line]) == 1
+
+    capsys.readouterr()
+    assert main(["restore", "--user", USER, "--from", str(backup)]) == 0
+    output = capsys.readouterr().out
+    assert output.count("set aside: ") == 3  # the copied file, its -wal and -shm
+    assert not any(path.exists() for path in journal)
+    manager._serve(USER)
+    assert manager.runners[USER] is not engine.runner  # opened and run again
+    assert integrity(engine.database) == "ok"
+    with closing(sqlite3.connect(backup)) as copy:
+        expected = copy.execute("SELECT count(*) FROM orders").fetchone()[0]
+    with open_user_store(engine.home, USER, create=False) as store:
+        assert store.query("SELECT count(*) FROM orders")[0][0] == expected
+
+
+def test_engine_damaged_file_failing_quick_check_not_started_alert_names_restore(engine: Engine) -> None:
+    engine.tick(5)
+    engine.runner.close_loop()
+    engine.runner.store.close()
+    for store in engine.disk.stores:
+        store.close()
+    with closing(sqlite3.connect(engine.database)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'orders'").fetchone()[0]
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    content = bytearray(engine.database.read_bytes())
+    start = (root - 1) * page_size
+    content[start : start + 12] = b"\x0d\x00\x00\xff\xff\x00\x00\x00\xff\x00\x00\x00"  # cells past the page
+    engine.database.write_bytes(bytes(content))
+    manager = EngineManager(engine.runner.settings, engine.clock, engine.factory, engine.lines.append)
+    manager.stop.set()
+
+    manager._serve(USER)  # one supervision step for one user
+
+    assert USER not in manager.runners
+    [alert] = [line for line in engine.lines if "fails its check" in line]
+    assert alert.startswith(f"alice: ALERT: {engine.database} fails its check (quick_check")
+    assert alert.endswith("tradebot restore --user alice --from BACKUP_FILE")
+
+
+def test_runner_storage_fault_fixed_trading_resumes_within_a_minute_health_truthful(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, finding 8: a long fault grew the retry delay to 5 min, and health said TEST/off."""
+    engine.tick(30)
+    engine.health()  # the engine's health.json, written every cycle
+    locker = sqlite3.connect(engine.database, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # fifteen simulated minutes: the retry delay reaches its cap
+    engine.tick(15)
+    assert engine.runner.loop is None
+
+    capsys.readouterr()
+    main(["health", "--home", str(engine.home)])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("alice")]
+    assert " LIVE " in line  # never the "TEST want=off" of an unknown user
+    assert "want=run" in line
+    health = engine.health()
+    assert (health["mode"], health["desired_running"], health["state"]) == ("LIVE", True, "stopped")
+    locker.execute("ROLLBACK")
+    locker.close()
+
+    engine.tick()  # one minute after the fix
+
+    assert engine.runner.loop is not None
+    assert engine.runner.storage_problem is None
+    assert any("database records again: trading resumed" in line for line in engine.lines)
+    assert engine.health()["last_error"] is None
+
+
+def test_manager_health_file_unwritable_logged_once_then_recovery_logged_once(engine: Engine) -> None:
+    manager = EngineManager(engine.runner.settings, engine.clock, engine.factory, engine.lines.append)
+    manager.runners[USER] = engine.runner
+    blocker = engine.home / "health.json"
+    blocker.unlink(missing_ok=True)
+    blocker.mkdir()  # the rename onto it fails every cycle, like a full or read-only disk
+
+    for _ in range(4):
+        assert manager.check_health() is None
+
+    assert len([line for line in engine.lines if "health.json not written" in line]) == 1
+    blocker.rmdir()
+    assert manager.check_health() is not None
+    assert manager.check_health() is not None
+    assert [line for line in engine.lines if "health.json written again" in line] == [
+        "health.json written again after 4 failed cycle(s)"
+    ]

@@ -28,6 +28,7 @@ from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.db import open_user_store
+from tradebot.services.db_files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.health_monitor import (
     HealthReport,
     ProcessLike,
@@ -37,6 +38,7 @@ from tradebot.services.health_monitor import (
     unreadable_user,
     write_health,
 )
+from tradebot.services.paths import database_path
 from tradebot.services.schema import StorageError
 from tradebot.services.users import validate_username
 
@@ -91,6 +93,7 @@ class EngineManager:
     process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
     rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
     _skipped: set[str] = field(default_factory=set)
+    _health_failures: int = 0  # cycles in a row whose health.json could not be written
 
     def run(self) -> None:
         """Supervise until `stop` is set, then stop every runner and wait for them."""
@@ -111,7 +114,7 @@ class EngineManager:
                 continue
             if thread is not None and username not in self._skipped:
                 lost = username in self.runners and self.runners[username].database_lost is not None
-                why = "its database file is back" if lost else "runner thread ended unexpectedly"
+                why = "its database file is back; checking it" if lost else "runner thread ended unexpectedly"
                 self.report(f"{username}: {why}; starting it again")
             thread = threading.Thread(
                 target=self._serve, args=(username,), name=f"user-{username}", daemon=True
@@ -127,8 +130,13 @@ class EngineManager:
             report = self.health_report()
             write_health(self.settings.home, report)
         except Exception as error:  # health is for display: it must not stop the engine
-            self.report(f"health.json not written: {error}")
+            if not self._health_failures:  # said once, not every cycle, until it works again
+                self.report(f"health.json not written: {error}; retrying every cycle")
+            self._health_failures += 1
             return None
+        if self._health_failures:
+            self.report(f"health.json written again after {self._health_failures} failed cycle(s)")
+            self._health_failures = 0
         return report
 
     def health_report(self) -> HealthReport:
@@ -149,7 +157,7 @@ class EngineManager:
                     continue
                 users.append(read_user_health(self.settings.home, username, now, stale, errors))
             except Exception as error:  # one unreadable file must not hide the others
-                users.append(unreadable_user(username, error))
+                users.append(unreadable_user(username, error, None if runner is None else runner.desired))
         return HealthReport(
             generated_at=now, engine_id=self.settings.engine_id, cycle_seconds=self.settings.cycle_seconds,
             process=None if self.process is None else process_health(self.process),
@@ -161,14 +169,47 @@ class EngineManager:
         for thread in list(self.threads.values()):
             thread.join(timeout)
 
+    def _skip(self, username: str, message: str) -> None:
+        """Leave `username` out this cycle, saying why once (it is retried every cycle)."""
+        if username not in self._skipped:
+            self.report(f"{username}: {message}")
+            self._skipped.add(username)
+
+    def _stale_journal(self, username: str) -> str | None:
+        """Why a file put back after a loss must not be opened: the lost file's -wal/-shm are there.
+
+        SQLite would apply that old WAL to the new file (mixed pages, "malformed"); `tradebot
+        restore` sets them aside first.
+        """
+        previous = self.runners.get(username)
+        if previous is None or previous.database_lost is None:
+            return None
+        stale = stale_journal(database_path(self.settings.home, username), previous.lost_journal)
+        if not stale:
+            return None
+        names = ", ".join(path.name for path in stale)
+        hint = RESTORE_HINT.format(username=username)
+        return (
+            f"ALERT: its database file is back but {names} left by the lost file are still there; "
+            f"SQLite would apply them to the new file, so it is not opened: restore it with `{hint}`"
+        )
+
     def _serve(self, username: str) -> None:
         """A runner thread: its own database connection (SQLite's are per thread), then `run()`."""
+        refusal = self._stale_journal(username)
+        if refusal is not None:
+            self._skip(username, refusal)
+            return
         try:
             store = open_user_store(self.settings.home, username, create=False)
         except Exception as error:  # an unreadable file is that user's problem; retried next cycle
-            if username not in self._skipped:
-                self.report(f"{username}: database not opened, skipped: {error}")
-                self._skipped.add(username)
+            self._skip(username, f"database not opened, skipped: {error}")
+            return
+        damage = quick_check(store)
+        if damage is not None:  # never trade on a damaged file; a restore replaces it
+            store.close()
+            hint = RESTORE_HINT.format(username=username)
+            self._skip(username, f"ALERT: {store.path} fails its check ({damage}); not started: {hint}")
             return
         self._skipped.discard(username)
         runner = UserRunner(username, store, self.factory, self.clock, self.settings, self.report)

@@ -7,9 +7,9 @@ delays the user is parked as `failed` until a start or restart command. Every op
 loop does not watch (another market or mode; a stopped, crashed or parked user) keeps its price
 exits checked by a guard (`position_guards`) until it closes. Exchange errors are not
 crashes: the loop stays up and retries every cycle. A database that cannot record (locked, disk
-full) closes the loop until it can, never parking the user; a database file deleted or replaced
-under the engine parks the user for good. `run()` ticks every cycle in the user's own thread until
-the engine stops.
+full) closes the loop until it can (retried after 5 s, 15 s, then every 30 s), never parking the
+user; a database file deleted or replaced under the engine parks the user for good. `run()` ticks
+every cycle in the user's own thread until the engine stops.
 """
 
 from __future__ import annotations
@@ -29,11 +29,15 @@ from tradebot.engine.engine_commands import apply_pending_commands, fail_abandon
 from tradebot.engine.position_guards import PositionGuards
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.db import DatabaseUnavailableError, Store
+from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
-from tradebot.services.health_monitor import PositionKey, UserReading, read_user
+from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
 from tradebot.services.records import EngineState, EngineStatus, Mode, Side
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
+# A storage fault is outside the bot and is usually fixed by hand (space freed, lock released):
+# retried at least every 30 s so trading resumes within a minute of the fix, never 5 minutes.
+STORAGE_RETRY = (5.0, 15.0, 30.0)
 HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
 STALL_CYCLES = 6  # the watchdog restarts a loop silent for this many cycles (at least STALL_FLOOR)
 STALL_FLOOR_SECONDS = 30.0
@@ -69,6 +73,7 @@ class RunnerSettings:
     cycle_seconds: float = 5.0
     backoff: tuple[float, ...] = DEFAULT_BACKOFF
     healthy_cycles: int = HEALTHY_CYCLES
+    storage_retry: tuple[float, ...] = STORAGE_RETRY  # delays after a storage fault (locked, disk full)
     stall_seconds: float | None = None  # None: STALL_CYCLES cycles, at least STALL_FLOOR_SECONDS
 
     @property
@@ -110,6 +115,7 @@ class UserRunner:
         self.storage_problem: str | None = None  # why the database cannot record now (locked, disk full)
         self.storage_faults = 0  # in a row, for the retry delay
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
+        self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
         self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
 
@@ -140,8 +146,10 @@ class UserRunner:
         try:
             with self.store.snapshot() as reader:
                 reading = read_user(reader, self.desired, self.guards.guarding())
-        except Exception:  # health is for display; the report falls back to reading the file
-            self.reading = None
+        except Exception as error:  # unreadable now: keep what is known, never a made-up default
+            problem = self.storage_problem or f"database not read: {error}"
+            trading = self.loop is not None
+            self.reading = reading_while_unreadable(self.reading, self.desired, trading, problem)
             return
         if self.storage_problem is not None and reading.status is not None:  # the file cannot say it
             status = replace(reading.status, state="stopped", last_error=self.storage_problem)
@@ -160,10 +168,13 @@ class UserRunner:
         if problem is None:
             return False
         self.close_loop()
+        # The -wal/-shm still there belong to the lost file: never to be replayed onto another one.
+        self.lost_journal = journal_identities(self.store.path)
+        restore = RESTORE_HINT.format(username=self.username)
         self.database_lost = self.failed_reason = (
             f"ALERT: {problem}: trading stopped for {self.username}, nothing is written to a new "
-            f"empty database ({self._recorded_positions()}); restore the file from a backup or "
-            "recreate the user, then start it again"
+            f"empty database ({self._recorded_positions()}); restore it with `{restore}` (it sets "
+            "the old -wal/-shm aside and checks the file) or recreate the user, then start it again"
         )
         self.say(self.database_lost)
         return True
@@ -261,6 +272,8 @@ class UserRunner:
             since = self.exchange_down_since.isoformat(timespec="seconds")
             self.say(f"exchange answering again after {self.consecutive_errors} failed cycles since {since}")
             self.exchange_down_since = None
+        if self.storage_faults:
+            self.say(f"database records again: trading resumed after {self.storage_faults} storage fault(s)")
         self.consecutive_errors, self.storage_problem, self.storage_faults = 0, None, 0
         self._clean_cycles += 1
         if self._clean_cycles >= self.settings.healthy_cycles:
@@ -292,8 +305,8 @@ class UserRunner:
         """
         self.close_loop()
         self.consecutive_errors += 1
-        backoff = self.settings.backoff
-        delay = backoff[min(self.storage_faults, len(backoff) - 1)]
+        retry = self.settings.storage_retry
+        delay = retry[min(self.storage_faults, len(retry) - 1)]
         self.storage_faults += 1
         self.retry_at = self.clock.monotonic() + delay
         self.storage_problem = (

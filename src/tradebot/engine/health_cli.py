@@ -16,6 +16,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.engine.cli_commands import SubParsers, _cycle
 
 if TYPE_CHECKING:
+    from tradebot.services.desired_state import DesiredState
     from tradebot.services.health_monitor import UserHealth
 
 UNHEALTHY = 1
@@ -71,14 +72,29 @@ def _read_users(
     from tradebot.services.health_monitor import engine_guarding, read_user_health, unreadable_user
 
     errors, guarding = _engine_errors(document), engine_guarding(document, now, max_age)
+    desired = _engine_desired(document)
     users, problems = [], []
     for name in discover_users(home):
         try:
             users.append(read_user_health(home, name, now, max_age, errors.get(name), guarding.get(name)))
-        except TradebotError as error:
-            users.append(unreadable_user(name, error))
+        except TradebotError as error:  # the engine's report knows what the user asked for
+            users.append(unreadable_user(name, error, desired.get(name)))
             problems.append(f"{name}: database not read: {error}")
     return users, problems
+
+
+def _engine_desired(document: dict[str, Any] | None) -> dict[str, DesiredState]:
+    """Running or not, and in which mode, per user as the engine last reported them."""
+    from tradebot.services.desired_state import DesiredState
+
+    users = [] if document is None else document.get("users") or []
+    return {
+        str(user["username"]): DesiredState(running=user["desired_running"], mode=user["mode"])
+        for user in users
+        if isinstance(user, dict)
+        and isinstance(user.get("desired_running"), bool)
+        and user.get("mode") in ("TEST", "LIVE")
+    }
 
 
 def _lost_users(document: dict[str, Any] | None, users: list[UserHealth]) -> list[str]:

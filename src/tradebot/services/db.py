@@ -35,6 +35,7 @@ from typing import TypeVar
 from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import Candle, Interval
 from tradebot.core.params import Conditions, SettingsKind, StrategyParams
+from tradebot.services.file_modes import PRIVATE_DIRECTORY, create_private_file
 from tradebot.services.paths import database_path
 from tradebot.services.records import (
     ACKNOWLEDGEMENTS,
@@ -623,5 +624,6 @@ def open_user_store(
     """
     path = database_path(home, username)
     if create:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        create_private_file(path)  # 0600 from the start; SQLite gives -wal and -shm the same mode
     return Store.open(path, busy_timeout_ms=busy_timeout_ms, create=create)

@@ -162,6 +162,21 @@ def position_alert(positions: Sequence[PositionHealth]) -> str | None:
     return f"{POSITION_ALERT}: {', '.join(unguarded)}" if unguarded else None
 
 
+def reading_while_unreadable(
+    last: UserReading | None, desired: DesiredState, trading: bool, problem: str
+) -> UserReading | None:
+    """`last` updated with what the engine knows while the file cannot be read; None if never read.
+
+    The desired state and whether the loop trades are the engine's own; `problem` becomes the last
+    error, so a LIVE user is never shown as an unknown "TEST, off" during a storage fault.
+    """
+    if last is None or last.status is None:
+        return None  # nothing read yet: the report reads the file itself
+    state = last.status.state if trading else "stopped"
+    status = replace(last.status, state=state, last_error=problem)
+    return replace(last, status=status, desired=desired)
+
+
 def assess_user(
     username: str, reading: UserReading, now: datetime, stale_seconds: float, consecutive_errors: int | None
 ) -> UserHealth:
@@ -204,12 +219,18 @@ def user_health(
     return assess_user(username, reading, now, stale_seconds, consecutive_errors)
 
 
-def unreadable_user(username: str, error: Exception) -> UserHealth:
-    """The entry of a user whose database could not be read (the error is the last error)."""
+def unreadable_user(username: str, error: Exception, desired: DesiredState | None = None) -> UserHealth:
+    """The entry of a user whose database could not be read (the error is the last error).
+
+    `desired` is what the engine knows the user asked for; without it the entry says "off" in
+    TEST, which is only a placeholder (a LIVE user must not be shown as TEST when it is known).
+    """
+    known = desired if desired is not None else DesiredState()
     return UserHealth(
-        username=username, state="unreadable", desired_running=False, mode="TEST", heartbeat_at=None,
-        heartbeat_age_seconds=None, last_fetch_at=None, last_closed_candle=None, cycle_duration_seconds=None,
-        consecutive_errors=None, last_error=f"database not read: {error}", open_positions=0,
+        username=username, state="unreadable", desired_running=known.running, mode=known.mode,
+        heartbeat_at=None, heartbeat_age_seconds=None, last_fetch_at=None, last_closed_candle=None,
+        cycle_duration_seconds=None, consecutive_errors=None, last_error=f"database not read: {error}",
+        open_positions=0,
     )  # fmt: skip
 
 

@@ -473,8 +473,12 @@ def upgrade(connection: sqlite3.Connection, name: str) -> int:
     """Bring the file to SCHEMA_VERSION in one transaction; returns the version found.
 
     The version is read under the write lock, so two processes opening an old file at once upgrade
-    it once. Any failure rolls everything back: the file is left exactly as it was.
+    it once. Any failure rolls everything back: the file is left exactly as it was. A file already
+    at SCHEMA_VERSION is only read (versions never go down): opening it writes nothing and waits
+    for no writer, so a reader (`tradebot health`, the dashboard) works while the disk is full.
     """
+    if int(connection.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
     connection.execute("BEGIN IMMEDIATE")
     try:
         found = version = detect_version(connection, name)

@@ -1,9 +1,11 @@
 """Reading and writing the params and conditions JSON files.
 
-Loading is all-or-nothing: a malformed file, an unknown key or a value out of range raises a
-`SettingsError` naming the file and the field, and nothing is changed. Saving writes a temporary
-file in the same directory, flushes it to disk and renames it over the old one (atomic on POSIX),
-after keeping the previous version as `<name>.bak`.
+Loading is all-or-nothing: a malformed file, an unknown or duplicated key or a value out of range
+raises a `SettingsError` naming the file and the field, and nothing is changed. A settings file
+that is a symbolic link is refused, to load and to save: following it let a save copy whatever it
+pointed at (`/etc/passwd`) into the `.bak`. Saving writes a temporary file (0600) in the same
+directory, flushes it to disk and renames it over the old one (atomic on POSIX), after keeping the
+previous version as `<name>.bak`.
 """
 
 from __future__ import annotations
@@ -60,7 +62,30 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
+def _refuse_symlink(path: Path) -> None:
+    if path.is_symlink():
+        raise SettingsError(
+            f"{path}: is a symbolic link; settings files must be regular files "
+            "(copy the file it points to in its place)"
+        )
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json's object hook: a key written twice is refused (json would keep the last silently)."""
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(key)
+        seen[key] = value
+    return seen
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice."""
+
+
 def _load(path: Path, model: type[Model]) -> Model:
+    _refuse_symlink(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -68,7 +93,9 @@ def _load(path: Path, model: type[Model]) -> Model:
     except (OSError, UnicodeDecodeError) as error:
         raise SettingsError(f"{path}: cannot read ({error})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except DuplicateKeyError as error:
+        raise SettingsError(f"{path}: key {error.args[0]!r} appears more than once") from None
     except json.JSONDecodeError as error:
         raise SettingsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
     except RecursionError:
@@ -99,14 +126,18 @@ def _missing_keys(data: dict[str, object], model: type[BaseModel], prefix: str =
 def _save(path: Path, settings: BaseModel) -> None:
     text = json.dumps(settings.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
+    _refuse_symlink(path)
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    _refuse_symlink(backup)  # replaced by the rename anyway, but say so rather than hide it
     if path.exists():
-        _write_atomically(path.with_name(path.name + BACKUP_SUFFIX), path.read_bytes())
+        _write_atomically(backup, path.read_bytes())
     _write_atomically(path, text.encode("utf-8"))
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o600)  # mkstemp makes it 0600 already; say it, settings are private
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
             stream.flush()

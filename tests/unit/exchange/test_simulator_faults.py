@@ -15,8 +15,10 @@ from tradebot.exchange.simulator.app import build_app
 from tradebot.exchange.simulator.build import build_exchange
 from tradebot.exchange.simulator.faults import FaultInjector, FaultSettings, ScheduledFault
 from tradebot.exchange.simulator.ratelimit import RateLimitSettings, Throttle
+from tradebot.exchange.simulator.routes_admin import ADMIN_TOKEN_HEADER
 
 START = datetime(2026, 3, 22, 12, 47, 8, tzinfo=UTC)
+ADMIN_TOKEN = "unit-test-admin-token-0123"  # noqa: S105 - a fake token of an in-memory simulator
 
 
 def _draws(injector: FaultInjector, count: int, method: str = "GET", path: str = "/v1/ticker") -> list[str]:
@@ -58,8 +60,8 @@ def _client(faults: FaultSettings, rate_limits: RateLimitSettings) -> TestClient
     config = build_config(port=0, speed=0, start=START, history_days=1, markets=["KRW-BTC"])
     exchange = build_exchange(config)
     throttle = Throttle(rate_limits, timer=lambda: 100.5)  # one window for the whole test
-    app = build_app(exchange, throttle, FaultInjector(faults))
-    return TestClient(app, base_url="http://127.0.0.1")
+    app = build_app(exchange, throttle, FaultInjector(faults), admin_token=ADMIN_TOKEN)
+    return TestClient(app, base_url="http://127.0.0.1", headers={ADMIN_TOKEN_HEADER: ADMIN_TOKEN})
 
 
 def test_the_gateway_answers_injected_429s_delays_spikes_and_reports_the_counts() -> None:

@@ -14,6 +14,7 @@ from tradebot.cli import main
 from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.db import open_user_store
+from tradebot.services.desired_state import DesiredState
 from tradebot.services.health_monitor import (
     ADOPTED_ALERT,
     GUARD,
@@ -23,11 +24,13 @@ from tradebot.services.health_monitor import (
     Guarding,
     HealthReport,
     UserHealth,
+    UserReading,
     engine_guarding,
     health_problems,
     process_health,
     read_health,
     read_user_health,
+    reading_while_unreadable,
     write_health,
 )
 from tradebot.services.records import CommandKind, CommandRequest, EngineState, EngineStatus, Position
@@ -355,3 +358,21 @@ def test_read_user_health_missing_database_raises_and_creates_nothing(tmp_path: 
     with pytest.raises(TradebotError):
         read_user_health(tmp_path, "ghost", datetime(2026, 3, 1, tzinfo=UTC), 15.0)
     assert list(tmp_path.iterdir()) == []  # a health reader never starts an empty database
+
+
+def test_reading_while_unreadable_live_user_keeps_mode_and_wish_shows_problem() -> None:
+    live = DesiredState(running=True, mode="LIVE", live_confirmed=True)
+    status = EngineStatus(state="running", mode="LIVE", heartbeat_at=NOW)
+    last = UserReading(status, live, open_positions=1)
+
+    reading = reading_while_unreadable(last, live, trading=False, problem="database unavailable: disk full")
+
+    assert reading is not None
+    assert reading.status is not None
+    assert (reading.status.state, reading.status.mode, reading.status.last_error) == (
+        "stopped",
+        "LIVE",
+        "database unavailable: disk full",
+    )
+    assert (reading.desired, reading.open_positions) == (live, 1)
+    assert reading_while_unreadable(None, live, trading=False, problem="x") is None

@@ -125,3 +125,57 @@ def test_invalid_username_refused_before_any_path(tmp_path: Path, name: str) -> 
         validate_username(name)
     with pytest.raises(SettingsError):
         params_path(tmp_path, name)
+
+
+def test_load_params_duplicate_key_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "alice_latest_params.json"
+    write_params(path)
+    text = path.read_text(encoding="utf-8")
+    duplicated = text.replace('"fast_period": 12', '"fast_period": 12, "fast_period": 3')
+    path.write_text(duplicated, encoding="utf-8")
+    assert text != path.read_text(encoding="utf-8")
+    with pytest.raises(SettingsError, match="key 'fast_period' appears more than once"):
+        load_params(path)
+
+
+def test_load_conditions_nested_duplicate_key_refused(tmp_path: Path) -> None:
+    path = tmp_path / "alice_buy_sell_conditions.json"
+    save_conditions(path, Conditions())
+    document = Conditions().model_dump(mode="json")
+    nested = next(name for name, value in document.items() if isinstance(value, dict) and value)
+    inner = next(iter(document[nested]))
+    text = json.dumps(document)
+    marker = f'"{nested}": {{'
+    entry = f"{json.dumps(inner)}: {json.dumps(document[nested][inner])}, "
+    duplicated = text.replace(marker, marker + entry, 1)
+    path.write_text(duplicated, encoding="utf-8")
+    with pytest.raises(SettingsError, match=f"key '{inner}' appears more than once"):
+        load_conditions(path)
+
+
+def test_load_params_symlink_refused_and_target_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "outside.json"
+    write_params(secret)
+    link = tmp_path / "alice_latest_params.json"
+    link.symlink_to(secret)
+    with pytest.raises(SettingsError, match="is a symbolic link"):
+        load_params(link)
+
+
+def test_save_params_over_symlink_refused_nothing_copied_into_backup(tmp_path: Path) -> None:
+    target = tmp_path / "passwd"
+    target.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    link = tmp_path / "alice_latest_params.json"
+    link.symlink_to(target)
+    with pytest.raises(SettingsError, match="is a symbolic link"):
+        save_params(link, StrategyParams())
+    assert not (tmp_path / "alice_latest_params.json.bak").exists()
+    assert target.read_text(encoding="utf-8").startswith("root:")
+
+
+def test_save_params_file_mode_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "alice_latest_params.json"
+    save_params(path, StrategyParams())
+    save_params(path, StrategyParams(fast_period=8))
+    backup = tmp_path / "alice_latest_params.json.bak"
+    assert (path.stat().st_mode & 0o777, backup.stat().st_mode & 0o777) == (0o600, 0o600)

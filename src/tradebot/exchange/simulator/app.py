@@ -44,8 +44,13 @@ async def _crash(request: Request, error: Exception) -> Response:
     return UpbitJSONResponse({"error": {"name": "server_error", "message": "internal simulator error"}}, 500)
 
 
-def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInjector) -> ASGIApp:
-    """The ASGI app serving `exchange`, wrapped in the rate-limit and fault gateway."""
+def build_app(
+    exchange: SimulatedExchange, throttle: Throttle, faults: FaultInjector, *, admin_token: str
+) -> ASGIApp:
+    """The ASGI app serving `exchange`, wrapped in the rate-limit and fault gateway.
+
+    `/_admin` answers only requests carrying `admin_token` (see `routes_admin`).
+    """
     app = Starlette(
         routes=[*routes_quotation.ROUTES, *routes_exchange.ROUTES, *routes_admin.ROUTES],
         exception_handlers={
@@ -58,5 +63,6 @@ def build_app(exchange: SimulatedExchange, throttle: Throttle, faults: FaultInje
     app.state.exchange = exchange
     app.state.throttle = throttle
     app.state.faults = faults
+    app.state.admin_token = admin_token
     app.state.requests = RequestTally()
     return Gateway(app, throttle, faults, app.state.requests, now=exchange.clock.now)

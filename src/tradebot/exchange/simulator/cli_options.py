@@ -41,7 +41,8 @@ clock:
   --speed 1 runs in real time, --speed 60 one simulated minute per second,
   --speed 0 stops the clock: only POST /_admin/clock/step moves it.
 
-admin endpoints (NO authentication - never expose them: keep --host on loopback):
+admin endpoints (never expose them: keep --host on loopback). Each request sends the admin
+token printed at start in the header X-Admin-Token; bodies are application/json only:
   GET    /_admin/state             clock, prices, faults, rate-limit settings
   POST   /_admin/clock/step        {"seconds": 60}            move simulated time forward
   POST   /_admin/clock/speed       {"speed": 0}               change the clock speed

@@ -72,6 +72,13 @@ class SimulatorConfig(BaseModel):
     spread_ticks: int = Field(default=1, ge=0, le=MAX_SPREAD_TICKS)
     faults: FaultSettings = Field(default_factory=FaultSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    admin_token: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        repr=False,
+        description="token /_admin requests must send in X-Admin-Token; None: a random one per run",
+    )
 
     @field_validator("markets")
     @classmethod

@@ -1,13 +1,19 @@
 """Admin endpoints under `/_admin/`: drive the clock and prices, inject faults, inspect state.
 
-They have no authentication at all: they exist for tests and demos on loopback and must never
-be reachable from anywhere else.
+They exist for tests and demos on loopback and must never be reachable from anywhere else. Every
+admin request carries the run's admin token in the `X-Admin-Token` header (random per run unless
+the config sets one; printed at start), and a request with a body must be `application/json`.
+A web page open in the operator's browser can send neither a custom header nor a JSON body to
+another origin without a CORS preflight, which this server never grants, so it cannot move prices.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
+from functools import wraps
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +32,37 @@ from tradebot.exchange.simulator.web import UpbitJSONResponse, exchange_of
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_STEP_SECONDS = 366 * 86_400  # a year per call keeps a path extension to ~0.5 M candles
+ADMIN_TOKEN_HEADER = "X-Admin-Token"  # noqa: S105 - the header's name, not a token
+JSON_MEDIA_TYPE = "application/json"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def new_admin_token() -> str:
+    """A random admin token for one run of the simulator."""
+    return secrets.token_urlsafe(32)
+
+
+def _check_admin_request(request: Request) -> None:
+    """The run's admin token, and JSON for a body; else an Upbit-shaped 401 or 415."""
+    expected: str = request.app.state.admin_token
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not secrets.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        raise ApiError(
+            401, "invalid_admin_token", f"admin requests need this run's admin token in {ADMIN_TOKEN_HEADER}"
+        )
+    has_body = request.method in ("POST", "PUT") or request.headers.get("content-length", "0") != "0"
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and media_type != JSON_MEDIA_TYPE:
+        raise ApiError(415, "unsupported_media_type", f"admin request bodies must be {JSON_MEDIA_TYPE}")
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    @wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        _check_admin_request(request)
+        return await endpoint(request)
+
+    return guarded
 
 
 class _Step(BaseModel):
@@ -254,20 +291,20 @@ async def list_orders(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/_admin/state", state, methods=["GET"]),
-    Route("/_admin/clock/step", step, methods=["POST"]),
-    Route("/_admin/clock/speed", speed, methods=["POST"]),
-    Route("/_admin/price", price, methods=["POST"]),
-    Route("/_admin/faults", set_faults, methods=["PUT"]),
-    Route("/_admin/faults", clear_faults, methods=["DELETE"]),
-    Route("/_admin/faults/next", schedule_fault, methods=["POST"]),
-    Route("/_admin/faults/counts", fault_counts, methods=["GET"]),
-    Route("/_admin/faults/counts", reset_fault_counts, methods=["DELETE"]),
-    Route("/_admin/rate-limits", set_rate_limits, methods=["PUT"]),
-    Route("/_admin/rate-limits", reset_rate_limits, methods=["DELETE"]),
-    Route("/_admin/accounts", list_accounts, methods=["GET"]),
-    Route("/_admin/accounts", add_account, methods=["POST"]),
-    Route("/_admin/orders", list_orders, methods=["GET"]),
-    Route("/_admin/requests", request_counts, methods=["GET"]),
-    Route("/_admin/requests", reset_request_counts, methods=["DELETE"]),
+    Route("/_admin/state", _guarded(state), methods=["GET"]),
+    Route("/_admin/clock/step", _guarded(step), methods=["POST"]),
+    Route("/_admin/clock/speed", _guarded(speed), methods=["POST"]),
+    Route("/_admin/price", _guarded(price), methods=["POST"]),
+    Route("/_admin/faults", _guarded(set_faults), methods=["PUT"]),
+    Route("/_admin/faults", _guarded(clear_faults), methods=["DELETE"]),
+    Route("/_admin/faults/next", _guarded(schedule_fault), methods=["POST"]),
+    Route("/_admin/faults/counts", _guarded(fault_counts), methods=["GET"]),
+    Route("/_admin/faults/counts", _guarded(reset_fault_counts), methods=["DELETE"]),
+    Route("/_admin/rate-limits", _guarded(set_rate_limits), methods=["PUT"]),
+    Route("/_admin/rate-limits", _guarded(reset_rate_limits), methods=["DELETE"]),
+    Route("/_admin/accounts", _guarded(list_accounts), methods=["GET"]),
+    Route("/_admin/accounts", _guarded(add_account), methods=["POST"]),
+    Route("/_admin/orders", _guarded(list_orders), methods=["GET"]),
+    Route("/_admin/requests", _guarded(request_counts), methods=["GET"]),
+    Route("/_admin/requests", _guarded(reset_request_counts), methods=["DELETE"]),
 ]

@@ -28,6 +28,7 @@ from tradebot.exchange.simulator.config import (
 from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.faults import FaultInjector
 from tradebot.exchange.simulator.ratelimit import Throttle
+from tradebot.exchange.simulator.routes_admin import ADMIN_TOKEN_HEADER, new_admin_token
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 GRACEFUL_SHUTDOWN_SECONDS = 2
@@ -51,7 +52,8 @@ class SimulatorServer:
         self.exchange: SimulatedExchange = build_exchange(config, clock_timer=clock_timer)
         self.throttle = Throttle(config.rate_limits, rate_timer)
         self.faults = FaultInjector(config.faults)
-        self.app = build_app(self.exchange, self.throttle, self.faults)
+        self.admin_token = config.admin_token or new_admin_token()  # sent as X-Admin-Token to /_admin
+        self.app = build_app(self.exchange, self.throttle, self.faults, admin_token=self.admin_token)
         self._socket = _bind(config.host, config.port)
         self.port: int = self._socket.getsockname()[1]
         self._server = uvicorn.Server(
@@ -68,6 +70,11 @@ class SimulatorServer:
             )
         )
         self._thread: threading.Thread | None = None
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The header every `/_admin` request sends: this run's admin token."""
+        return {ADMIN_TOKEN_HEADER: self.admin_token}
 
     @property
     def base_url(self) -> str:
@@ -152,7 +159,8 @@ def run_simulator(config: SimulatorConfig, *, out: Callable[[str], None] = print
         out(f"                secret key {DEMO_SECRET_KEY}")
     else:
         out(f"  accounts      {', '.join(account.access_key for account in config.accounts)}")
-    out("  admin   /_admin/... (no authentication: keep this on loopback)  -  Ctrl-C stops")
+    out(f"  admin   /_admin/... with header {ADMIN_TOKEN_HEADER}: {server.admin_token}")
+    out("          (JSON bodies only; keep this on loopback)  -  Ctrl-C stops")
     # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal as KeyboardInterrupt.
     with contextlib.suppress(KeyboardInterrupt):
         server.serve()
