@@ -132,6 +132,9 @@ def test_host_clock_60s_ahead_or_behind_changes_no_decision_and_no_stored_candle
 # --- black box: a `tradebot simulator --start ...` process --------------------------------------
 
 
+ADMIN_TOKENS: dict[str, str] = {}  # base URL -> the admin token that simulator printed
+
+
 @pytest.fixture
 def simulator_process(tmp_path: Path) -> Iterator[str]:
     """`tradebot simulator` in its own process, stepped, its clock three days before the host's."""
@@ -143,7 +146,9 @@ def simulator_process(tmp_path: Path) -> Iterator[str]:
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=dict(os.environ))  # noqa: S603
     try:
-        yield _wait_for_url(log, process)
+        url = _wait_for_url(log, process)
+        ADMIN_TOKENS[url] = _admin_token(log)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -155,6 +160,13 @@ def _wait_for_url(log: Path, process: subprocess.Popen[bytes]) -> str:
 
     assert wait_until(announced, 60), log.read_text()
     match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text())
+    assert match is not None, log.read_text()
+    return match.group(1)
+
+
+def _admin_token(log: Path) -> str:
+    """The per-run admin token the simulator printed at start."""
+    match = re.search(r"X-Admin-Token: (\S+)", log.read_text())
     assert match is not None, log.read_text()
     return match.group(1)
 
@@ -181,7 +193,8 @@ class SteppedHostClock:
 def test_simulator_process_with_host_clock_off_evaluates_no_forming_candle(
     simulator_process: str, tmp_path: Path, offset_seconds: int
 ) -> None:
-    admin = httpx.Client(base_url=simulator_process, timeout=10)
+    headers = {"X-Admin-Token": ADMIN_TOKENS[simulator_process]}
+    admin = httpx.Client(base_url=simulator_process, timeout=10, headers=headers)
     clock = SteppedHostClock(timedelta(seconds=offset_seconds))
     clock.exchange_time = datetime.fromisoformat(
         admin.post("/_admin/clock/step", json={"seconds": 0}).json()["now"]
