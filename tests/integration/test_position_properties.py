@@ -320,6 +320,11 @@ class PositionMachine(RuleBasedStateMachine):
         self.market = market
         self._restart()
 
+    @rule(interval=st.sampled_from(["minute1", "minute3"]))
+    def user_changes_interval_and_restarts(self, interval: str) -> None:
+        _update_params(self.home, interval=interval)
+        self._restart()
+
     @rule()
     def user_switches_mode_and_restarts(self) -> None:
         self.mode = "TEST" if self.mode == "LIVE" else "LIVE"

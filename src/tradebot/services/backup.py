@@ -15,7 +15,6 @@ holds the engine lock, or finds the file gone: the engine let go of it when it w
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from contextlib import closing
@@ -26,7 +25,7 @@ from pathlib import Path
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.services.db import open_user_store
-from tradebot.services.db_files import integrity_problem, journal_paths, set_aside
+from tradebot.services.db_files import integrity_problem, journal_paths, set_aside, sync_path
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.file_modes import PRIVATE_DIRECTORY, create_private_file
 from tradebot.services.paths import database_path
@@ -67,7 +66,7 @@ def backup_user(home: Path, username: str, target: Path) -> list[Path]:
         with closing(reader), closing(sqlite3.connect(partial)) as writer:
             reader.backup(writer)  # one read transaction: a consistent state, writers go on (WAL)
             _check_copy(writer, username, source)
-        _sync_file(partial)
+        sync_path(partial)
         partial.replace(destination)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -93,7 +92,7 @@ def restore_user(home: Path, username: str, backup: Path, now: datetime) -> Rest
         shutil.copyfile(backup, candidate)  # the main file only: a -wal beside the backup is not applied
         with closing(sqlite3.connect(candidate, isolation_level=None)) as connection:
             _check_copy(connection, username, backup)
-        _sync_file(candidate)
+        sync_path(candidate)
     except BaseException:
         candidate.unlink(missing_ok=True)
         for leftover in journal_paths(candidate):
@@ -149,11 +148,3 @@ def _copy_private(source: Path, destination: Path) -> Path:
     create_private_file(destination)
     shutil.copyfile(source, destination)
     return destination
-
-
-def _sync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

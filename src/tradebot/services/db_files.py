@@ -64,7 +64,7 @@ def set_aside(paths: list[Path], moment: datetime) -> list[Path]:
         path.rename(target)
         moved.append(target)
     if moved:
-        _sync_directory(moved[0].parent)
+        sync_path(moved[0].parent)
     return moved
 
 
@@ -97,9 +97,9 @@ def integrity_problem(connection: sqlite3.Connection, username: str) -> str | No
     return None
 
 
-def _sync_directory(directory: Path) -> None:
-    """Make renames in `directory` survive a power cut."""
-    descriptor = os.open(directory, os.O_RDONLY)
+def sync_path(path: Path) -> None:
+    """fsync a file (its content) or a directory (the renames in it), to survive a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
