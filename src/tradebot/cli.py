@@ -15,10 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
-from tradebot.backtest.candle_files import save_candles
 from tradebot.backtest.report import format_summary
 from tradebot.backtest.runner import BacktestRequest, run_backtest
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
@@ -29,6 +27,8 @@ from tradebot.engine.service_cli import add_service_commands, ctl_command, engin
 from tradebot.engine.storage_cli import add_storage_commands, backup_command, restore_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 from tradebot.launch import add_launch_commands, demo_command, up_command
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 from tradebot.services.file_modes import prepare_private_home, restrict_umask
 from tradebot.services.paths import data_home
 

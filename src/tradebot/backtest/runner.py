@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradebot.backtest.candle_files import LoadedCandles, load_candles
 from tradebot.backtest.chart import render_chart
 from tradebot.backtest.progress import ProgressBar
 from tradebot.backtest.replay import ReplayResult, replay, replay_stepwise
@@ -22,6 +21,7 @@ from tradebot.backtest.report import (
 from tradebot.core.errors import CandleDataError, SettingsError
 from tradebot.core.models import CandleSeries, find_gaps, infer_interval
 from tradebot.core.params import MARKET_PATTERN, Conditions, StrategyParams
+from tradebot.marketdata.candle_files import LoadedCandles, load_candles
 from tradebot.services.settings_store import load_conditions, load_params
 
 

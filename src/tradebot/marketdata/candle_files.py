@@ -1,7 +1,8 @@
-"""Read and write candle files: pyupbit exports, Upbit REST candles and the old crix API CSV.
+"""Read candle files: pyupbit exports, Upbit REST candles and the old crix API CSV.
 
 Files are parsed with pyarrow (vectorised, multi-threaded). Every failure becomes a one-line
-`CandleDataError` that starts with the file name, so the CLI can print it as it is.
+`CandleDataError` that starts with the file name, so the CLI can print it as it is. Writing them
+back is `candle_writers.save_candles`; column checks live in `candle_columns`.
 """
 
 from __future__ import annotations
@@ -9,26 +10,29 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tradebot.core.errors import CandleDataError
-from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, FloatArray, IntArray
+from tradebot.core.models import CandleSeries
+from tradebot.marketdata.candle_columns import (
+    KST_OFFSET_NS,
+    ZONE_SUFFIX,
+    column_label,
+    float_column,
+    one_line,
+    ordered_series,
+    times_ns,
+)
 
-KST_OFFSET_NS = 9 * 3600 * NANOS_PER_SECOND
 MARKET_COLUMNS = ("market", "code")
 _FILE_KINDS = {".csv": "CSV", ".parquet": "parquet", ".json": "JSON"}
 _MARKET_IN_NAME = re.compile(r"KRW-[A-Z0-9]+")
-_ZONE_SUFFIX = re.compile(r"\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$")
-_BAD_VALUE = re.compile(r"string: '(.*)' as a scalar")
-_MAX_MESSAGE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +82,19 @@ def load_candles(path: Path) -> LoadedCandles:
     try:
         return _load(path)
     except CandleDataError as error:
-        raise CandleDataError(f"{path.name}: {_one_line(str(error))}") from error
+        raise CandleDataError(f"{path.name}: {one_line(str(error))}") from error
     except (pa.ArrowException, OSError, ValueError, csv.Error) as error:
         kind = _FILE_KINDS.get(path.suffix.lower(), "candle")
-        message = f"{path.name}: not a readable {kind} file: {_one_line(str(error))}"
+        message = f"{path.name}: not a readable {kind} file: {one_line(str(error))}"
         raise CandleDataError(message) from error
 
 
 def _load(path: Path) -> LoadedCandles:
     suffix = _checked_suffix(path)
     table, layout, time_column = _READERS[suffix](path)
-    start_ns = _times_ns(table.column(time_column), _label(time_column), layout)
-    prices = [_float_column(table.column(name), _label(name)) for name in layout.price_columns]
-    series, reversed_input = _ordered_series(start_ns, prices)
+    start_ns = times_ns(table.column(time_column), column_label(time_column), layout.naive_offset_ns)
+    prices = [float_column(table.column(name), column_label(name)) for name in layout.price_columns]
+    series, reversed_input = ordered_series(start_ns, prices)
     market = _market(table, path)
     del table
     # Arrow's allocator keeps freed pages for reuse; hand them back so a large file's
@@ -158,12 +162,12 @@ def _read_csv(path: Path) -> _RawCandles:
         # Parsing times while reading avoids holding a million strings: a 1M-row file then fits
         # the benchmark's memory budget. A file this does not fit is read as text below.
         sample = first_row[header.index(time_column)]
-        aware = _ZONE_SUFFIX.search(sample) is not None
+        aware = ZONE_SUFFIX.search(sample) is not None
         typed[time_column] = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
     try:
         table = _read_csv_columns(path, typed)
     except pa.ArrowInvalid:
-        # A cell that is not a number: read it as text so _float_column can name its row (a
+        # A cell that is not a number: read it as text so float_column can name its row (a
         # malformed row fails again and is reported by load_candles).
         table = _read_csv_columns(path, as_text)
     return table, layout, time_column
@@ -216,79 +220,10 @@ def _refuse_booleans(records: list[dict[str, object]], names: tuple[str, ...]) -
         row = next((row for row, record in enumerate(records) if isinstance(record.get(name), bool)), None)
         if row is not None:
             shown = json.dumps(records[row][name])
-            raise CandleDataError(f"{_label(name)} row {row + 1}: {shown} is not a number")
+            raise CandleDataError(f"{column_label(name)} row {row + 1}: {shown} is not a number")
 
 
 _READERS = {".csv": _read_csv, ".parquet": _read_parquet, ".json": _read_json}
-
-
-def _times_ns(column: pa.ChunkedArray, label: str, layout: _Layout) -> IntArray:
-    if column.null_count:
-        row = int(np.flatnonzero(np.asarray(column.is_null()))[0])
-        raise CandleDataError(f"{label} row {row + 1} is empty")
-    kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        column = _parse_times(column, label)
-    elif pa.types.is_date(kind):
-        column = column.cast(pa.timestamp("ns"))
-    elif not pa.types.is_timestamp(kind):
-        raise CandleDataError(f"{label} holds {kind} values, not times")
-    zone = column.type.tz
-    nanos = np.asarray(column.cast(pa.timestamp("ns", tz=zone)).cast(pa.int64()), dtype=np.int64)
-    # An aware time is an exact instant; a naive one is in the layout's own zone (KST for pyupbit).
-    return nanos if zone is not None else nanos - layout.naive_offset_ns
-
-
-def _parse_times(column: pa.ChunkedArray, label: str) -> pa.ChunkedArray:
-    if len(column) == 0:
-        return column.cast(pa.timestamp("ns"))
-    # Arrow's strict ISO-8601 cast (YYYY-MM-DD[ T]hh:mm:ss[.f][Z|+hh:mm]) is 4-5x faster than
-    # pc.strptime with a format string, but must know up front whether strings carry an offset.
-    aware = _ZONE_SUFFIX.search(str(column[0].as_py())) is not None
-    target = pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns")
-    try:
-        return column.cast(target)
-    except pa.ArrowInvalid as error:
-        raise _bad_cell(column, label, error, "a time like 2024-01-01 09:00:00") from error
-
-
-def _float_column(column: pa.ChunkedArray, label: str) -> FloatArray:
-    if pa.types.is_boolean(column.type):
-        raise CandleDataError(f"{label} holds true/false values, not numbers")
-    if column.type != pa.float64():
-        try:
-            column = column.cast(pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise _bad_cell(column, label, error, "a number") from error
-    values = np.asarray(column, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        row = int(bad[0])
-        what = f"is {values[row]}" if column[row].is_valid else "is empty"
-        raise CandleDataError(f"{label} row {row + 1} {what}, not a number")
-    return values
-
-
-def _bad_cell(column: pa.ChunkedArray, label: str, error: Exception, expected: str) -> CandleDataError:
-    found = _BAD_VALUE.search(str(error))
-    if found:
-        row = pc.index(column, found.group(1)).as_py()
-        if row >= 0:
-            value = found.group(1)[:40]
-            return CandleDataError(f"{label} row {row + 1}: {value!r} is not {expected}")
-    return CandleDataError(f"{label}: {_one_line(str(error))}")
-
-
-def _ordered_series(start_ns: IntArray, prices: list[FloatArray]) -> tuple[CandleSeries, bool]:
-    open_, high, low, close, volume = prices
-    steps = np.diff(start_ns)
-    if not (steps.size and bool(np.all(steps < 0))):
-        return CandleSeries.checked(start_ns, open_, high, low, close, volume), False
-    # Newest first: check the prices in file order (row numbers the user can find), with row
-    # indices standing in for the times, then flip everything into time order.
-    CandleSeries.checked(np.arange(start_ns.size, dtype=np.int64), *prices)
-    flipped = [np.ascontiguousarray(column[::-1]) for column in prices]
-    return CandleSeries(np.ascontiguousarray(start_ns[::-1]), *flipped), True
 
 
 def _market(table: pa.Table, path: Path) -> str | None:
@@ -304,119 +239,3 @@ def _market(table: pa.Table, path: Path) -> str | None:
             return str(codes[0]).rsplit(".", 1)[-1]
     found = _MARKET_IN_NAME.search(path.name.upper())
     return found.group(0) if found else None
-
-
-def _label(name: str) -> str:
-    return f"column {name}" if name else "the unnamed first column"
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
-
-
-def save_candles(
-    series: CandleSeries, path: Path, *, layout: str = "pyupbit", market: str | None = None
-) -> None:
-    """Write `series` so that `load_candles(path)` gives it back exactly.
-
-    `layout="pyupbit"` writes .csv or .parquet with naive KST starts and `value = close * volume`;
-    `layout="upbit"` writes .csv, .json or .parquet with the REST API's keys, newest first.
-    Raises `CandleDataError` naming the file for an unsupported layout/suffix or a failed write.
-    """
-    writer = _WRITERS.get((layout, path.suffix.lower()))
-    if writer is None:
-        raise CandleDataError(
-            f"{path.name}: cannot save layout {layout!r} as '{path.suffix}' "
-            "(pyupbit: .csv or .parquet; upbit: .csv, .json or .parquet)"
-        )
-    try:
-        writer(series, path, market)
-    except (pa.ArrowException, OSError) as error:
-        raise CandleDataError(f"{path.name}: cannot write: {_one_line(str(error))}") from error
-
-
-def _time_text(start_ns: IntArray, offset_ns: int, separator: str) -> pa.Array:
-    moments = pa.array(start_ns + offset_ns, type=pa.timestamp("ns"))
-    if not np.any(start_ns % NANOS_PER_SECOND):
-        moments = moments.cast(pa.timestamp("s"))  # so whole seconds print without a fraction
-    # Casting prints "2024-01-01 09:00:00", ten times faster than pc.strftime.
-    text = moments.cast(pa.string())
-    return text if separator == " " else pc.utf8_replace_slice(text, 10, 11, separator)
-
-
-def _pyupbit_prices(series: CandleSeries) -> dict[str, FloatArray]:
-    return {
-        "open": series.open,
-        "high": series.high,
-        "low": series.low,
-        "close": series.close,
-        "volume": series.volume,
-        "value": series.close * series.volume,
-    }
-
-
-def _write_pyupbit_csv(series: CandleSeries, path: Path, market: str | None) -> None:
-    columns = {"": _time_text(series.start_ns, KST_OFFSET_NS, " "), **_pyupbit_prices(series)}
-    pa_csv.write_csv(pa.table(columns), path)
-
-
-def _write_pyupbit_parquet(series: CandleSeries, path: Path, market: str | None) -> None:
-    # pandas writes the KST starts as the index, exactly like pyupbit's DataFrame.to_parquet. It is
-    # imported here because importing it costs ~0.5 s that loading a backtest file does not need.
-    import pandas as pd  # noqa: PLC0415
-
-    index = pd.DatetimeIndex((series.start_ns + KST_OFFSET_NS).view("datetime64[ns]"))
-    pd.DataFrame(_pyupbit_prices(series), index=index).to_parquet(path)
-
-
-def _upbit_table(series: CandleSeries, market: str | None) -> pa.Table:
-    def newest_first(values: FloatArray) -> FloatArray:
-        return np.ascontiguousarray(values[::-1])
-
-    start_ns = np.ascontiguousarray(series.start_ns[::-1])
-    count = len(series)
-    return pa.table(
-        {
-            "market": pa.repeat(market, count) if market else pa.nulls(count, pa.string()),
-            "candle_date_time_utc": _time_text(start_ns, 0, "T"),
-            "candle_date_time_kst": _time_text(start_ns, KST_OFFSET_NS, "T"),
-            "opening_price": newest_first(series.open),
-            "high_price": newest_first(series.high),
-            "low_price": newest_first(series.low),
-            "trade_price": newest_first(series.close),
-            "candle_acc_trade_volume": newest_first(series.volume),
-            "candle_acc_trade_price": newest_first(series.close * series.volume),
-        }
-    )
-
-
-def _write_upbit_json(series: CandleSeries, path: Path, market: str | None) -> None:
-    # Records are assembled column-wise with Arrow string kernels instead of a loop per candle.
-    table = _upbit_table(series, market)
-    pieces: list[object] = []
-    for name in table.column_names:
-        pieces.append(("{" if not pieces else ", ") + f'"{name}": ')
-        column = table.column(name)
-        pieces.append(json.dumps(market) if name == "market" else _json_values(column))
-    records = pc.binary_join_element_wise(*pieces, "}", "")
-    path.write_text("[\n" + ",\n".join(records.to_pylist()) + "\n]\n", encoding="utf-8")
-
-
-def _json_values(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if not pa.types.is_floating(column.type):
-        return pc.binary_join_element_wise('"', column, '"', "")  # times: no characters to escape
-    # Arrow prints the shortest text that reads back to the same double; ".0" keeps whole
-    # numbers floats, as in the API's own responses.
-    text = column.cast(pa.string())
-    whole = pc.invert(pc.match_substring_regex(text, "[.eE]"))
-    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
-
-
-_WRITERS: dict[tuple[str, str], Callable[[CandleSeries, Path, str | None], None]] = {
-    ("pyupbit", ".csv"): _write_pyupbit_csv,
-    ("pyupbit", ".parquet"): _write_pyupbit_parquet,
-    ("upbit", ".csv"): lambda series, path, market: pa_csv.write_csv(_upbit_table(series, market), path),
-    ("upbit", ".json"): _write_upbit_json,
-    ("upbit", ".parquet"): lambda series, path, market: pq.write_table(_upbit_table(series, market), path),
-}
