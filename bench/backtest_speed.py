@@ -30,11 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from tradebot.backtest.candle_files import save_candles
 from tradebot.backtest.replay import indicator_frame, replay
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.models import CandleSeries, Interval
 from tradebot.core.params import Conditions, StrategyParams
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 
 SEED = 20_240_101
 MARKET = "KRW-BTC"

@@ -15,11 +15,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from tradebot.backtest.candle_files import load_candles
 from tradebot.backtest.replay import replay, replay_stepwise
 from tradebot.core.errors import CandleDataError
 from tradebot.core.models import infer_interval
 from tradebot.core.params import BuyConditions, Conditions, SellConditions, StrategyParams
+from tradebot.marketdata.candle_files import load_candles
 
 CASH = Decimal(1_000_000)
 # A small account: stop losses shrink it until an entry is refused as `below_min_exit`, and a gap

@@ -15,22 +15,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
-from tradebot.backtest.candle_files import save_candles
 from tradebot.backtest.report import format_summary
 from tradebot.backtest.runner import BacktestRequest, run_backtest
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.cli_arguments import krw_amount
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
-from tradebot.core.params import MARKET_PATTERN
+from tradebot.core.params import MARKET_PATTERN, Conditions
 from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
 from tradebot.engine.health_cli import add_health_command, health_command
 from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
 from tradebot.engine.storage_cli import add_storage_commands, backup_command, restore_command
 from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
 from tradebot.launch import add_launch_commands, demo_command, up_command
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 from tradebot.services.file_modes import prepare_private_home, restrict_umask
 from tradebot.services.paths import data_home
+from tradebot.services.settings_store import load_conditions, load_params
 
 USAGE_ERROR = 2
 # Commands that write into the data directory: it is made owner-only before they start.
@@ -98,12 +99,13 @@ def _run_backtest(arguments: argparse.Namespace) -> int:
 
     request = BacktestRequest(
         data=arguments.data,
-        params=arguments.params,
-        conditions=arguments.conditions,
+        params=load_params(arguments.params) if arguments.params else None,
+        conditions=load_conditions(arguments.conditions) if arguments.conditions else Conditions(),
         cash=arguments.cash,
         out=arguments.out,
         chart=not arguments.no_chart,
         stepwise=arguments.stepwise,
+        params_origin=str(arguments.params),
     )
     document = run_backtest(request, show_progress=True)
     if arguments.json:

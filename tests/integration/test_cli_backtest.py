@@ -1,6 +1,6 @@
 """`tradebot backtest`, `generate-candles` and `demo-backtest` end to end through `tradebot.cli.main`.
 
-Candles are generated with `tradebot.backtest.synthetic` (seeded) or written by hand, so the
+Candles are generated with `tradebot.marketdata.synthetic` (seeded) or written by hand, so the
 tests need no network and no real data. Most tests call `main` in-process; one runs the real
 console entry (`python -m tradebot`) in a subprocess.
 """
@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tradebot.backtest.candle_files import load_candles, save_candles
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.cli import main
 from tradebot.core.models import CandleSeries, Interval, isoformat_utc
 from tradebot.core.params import BUY_CONDITION_KEYS, SELL_CONDITION_KEYS, Conditions, StrategyParams
+from tradebot.marketdata.candle_files import load_candles
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 
 SEED = 11
 CANDLES = 3_000

@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tradebot.backtest.candle_files import load_candles, save_candles
 from tradebot.backtest.replay import replay
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, nanos_to_datetime
 from tradebot.core.params import (
@@ -33,6 +31,9 @@ from tradebot.core.params import (
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
+from tradebot.marketdata.candle_files import load_candles
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 from tradebot.services.db import Window, open_user_store
 from tradebot.services.settings_store import save_conditions, save_params
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys

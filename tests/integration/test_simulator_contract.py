@@ -24,8 +24,6 @@ import httpx
 import pytest
 
 from tests.unit.exchange import LIMIT_BID_CREATED, MARKET_BUY_CREATED, MARKET_BUY_FINAL, MARKET_SELL_FINAL
-from tradebot.backtest.candle_files import save_candles
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.models import Interval
 from tradebot.exchange.upbit import (
     Credentials,
@@ -47,6 +45,8 @@ from tradebot.exchange.upbit import (
     UpbitTimeoutError,
     new_order_identifier,
 )
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 
 from .conftest import (
     ACCESS_KEY,

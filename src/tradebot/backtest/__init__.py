@@ -1,1 +1,1 @@
-"""Backtesting: candle files, synthetic candles and the historical replay."""
+"""Backtesting: the historical replay of candles, its exits, fills, report and chart."""

@@ -1,13 +1,16 @@
-"""`tradebot backtest`: load candles and settings, replay, write the report files."""
+"""`tradebot backtest`: load candles, replay them under the given settings, write the report files.
+
+The settings arrive as values (`StrategyParams`, `Conditions`): the command line reads the params
+and conditions files, so the backtest depends only on `core` and `marketdata`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tradebot.backtest.candle_files import LoadedCandles, load_candles
 from tradebot.backtest.chart import render_chart
 from tradebot.backtest.progress import ProgressBar
 from tradebot.backtest.replay import ReplayResult, replay, replay_stepwise
@@ -22,7 +25,7 @@ from tradebot.backtest.report import (
 from tradebot.core.errors import CandleDataError, SettingsError
 from tradebot.core.models import CandleSeries, find_gaps, infer_interval
 from tradebot.core.params import MARKET_PATTERN, Conditions, StrategyParams
-from tradebot.services.settings_store import load_conditions, load_params
+from tradebot.marketdata.candle_files import LoadedCandles, load_candles
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +33,13 @@ class BacktestRequest:
     """Everything `tradebot backtest` was asked to do."""
 
     data: Path
-    params: Path | None = None
-    conditions: Path | None = None
+    params: StrategyParams | None = None  # None: defaults fitted to the data's interval and market
+    conditions: Conditions = field(default_factory=Conditions)
     cash: Decimal = Decimal(1_000_000)
     out: Path | None = None
     chart: bool = True
     stepwise: bool = False
+    params_origin: str = "params"  # names `params` in an error, e.g. the file they were read from
 
 
 def run_backtest(request: BacktestRequest, show_progress: bool = False) -> dict[str, Any]:
@@ -44,8 +48,8 @@ def run_backtest(request: BacktestRequest, show_progress: bool = False) -> dict[
     With `show_progress`, a long run draws a progress bar on stderr if that is a terminal.
     """
     loaded = load_candles(request.data)
-    params = _params_for(loaded, request.params)
-    conditions = load_conditions(request.conditions) if request.conditions else Conditions()
+    params = _params_for(loaded, request)
+    conditions = request.conditions
     series = loaded.series
     if len(series) <= params.warmup_bars:
         raise CandleDataError(
@@ -76,23 +80,24 @@ def _replay(
     return replay(series, params, conditions, request.cash, bar.update)
 
 
-def _params_for(loaded: LoadedCandles, params_file: Path | None) -> StrategyParams:
-    """The params file's values, checked against the data; defaults fitted to the data if none."""
+def _params_for(loaded: LoadedCandles, request: BacktestRequest) -> StrategyParams:
+    """The request's params, checked against the data; defaults fitted to the data if none."""
     interval = infer_interval(loaded.series.start_ns)
-    if params_file is None:
+    params = request.params
+    if params is None:
         if interval is None:
             raise CandleDataError("cannot tell the candle interval from the data; pass --params")
         market = loaded.market or StrategyParams().market
         if not MARKET_PATTERN.fullmatch(market):
             raise CandleDataError(f"the data's market {market} is not a KRW market; tradebot trades KRW-*")
         return StrategyParams(interval=interval, market=market)
-    params = load_params(params_file)
+    origin = request.params_origin
     if interval is not None and interval is not params.interval:
         raise SettingsError(
-            f"{params_file}: interval is {params.interval.value} but the data's candles are {interval.value}"
+            f"{origin}: interval is {params.interval.value} but the data's candles are {interval.value}"
         )
     if loaded.market is not None and loaded.market != params.market:
-        raise SettingsError(f"{params_file}: market is {params.market} but the data is {loaded.market}")
+        raise SettingsError(f"{origin}: market is {params.market} but the data is {loaded.market}")
     return params
 
 

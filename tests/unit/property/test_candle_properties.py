@@ -18,12 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.unit.property.strategies import PROPERTY_SETTINGS, one_line
-from tradebot.backtest.candle_files import load_candles, save_candles
 from tradebot.core.errors import CandleDataError
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries
 from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.models import parse_candle
 from tradebot.exchange.upbit.parsing import Fields, as_list, decode_json
+from tradebot.marketdata.candle_files import load_candles
+from tradebot.marketdata.candle_writers import save_candles
 
 MINUTE_NS = 60 * NANOS_PER_SECOND
 START_NS = 1_773_000_000 * NANOS_PER_SECOND  # 2026-03-08, a whole minute

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from tradebot.backtest.candle_files import LoadedCandles, load_candles
 from tradebot.core.params import MARKET_PATTERN
 from tradebot.exchange.simulator.accounts import SimAccount
 from tradebot.exchange.simulator.clock import SimulatedClock
@@ -21,6 +20,7 @@ from tradebot.exchange.simulator.pricepath import (
     generated_path,
     replayed_path,
 )
+from tradebot.marketdata.candle_files import LoadedCandles, load_candles
 
 
 def build_exchange(

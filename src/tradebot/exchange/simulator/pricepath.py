@@ -17,11 +17,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import CandleDataError
 from tradebot.core.krw_rules import MONEY, round_to_tick, to_decimal
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, infer_interval
 from tradebot.exchange.simulator.formatting import nanos_to_utc
+from tradebot.marketdata.synthetic import generate_candles
 
 MINUTE_NS = 60 * NANOS_PER_SECOND
 GENERATED_CHUNK = 1440  # candles added per extension: one day of minutes

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradebot.backtest.synthetic import generate_candles, tick_sizes
 from tradebot.core.krw_rules import is_on_tick, tick_size, to_decimal
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, datetime_to_nanos, find_gaps
+from tradebot.marketdata.synthetic import generate_candles, tick_sizes
 
 FIELDS = ("start_ns", "open", "high", "low", "close", "volume")
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradebot.backtest.candle_files import LoadedCandles, load_candles, save_candles
-from tradebot.backtest.synthetic import generate_candles
 from tradebot.core.errors import CandleDataError
 from tradebot.core.models import CandleSeries
+from tradebot.marketdata.candle_files import LoadedCandles, load_candles
+from tradebot.marketdata.candle_writers import save_candles
+from tradebot.marketdata.synthetic import generate_candles
 
 # 2024-01-01T00:00:00Z and the following minutes, as epoch nanoseconds.
 NEW_YEAR_UTC_NS = 1_704_067_200_000_000_000
