@@ -23,9 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tradebot.exchange.simulator import build_config
-from tradebot.exchange.simulator.server import SimulatorServer
-from tradebot.launch import (
+from tradebot.cli.launch import (
     Child,
     child_process,
     dashboard_command_line,
@@ -33,6 +31,8 @@ from tradebot.launch import (
     free_port,
     wait_healthy,
 )
+from tradebot.exchange.simulator import build_config
+from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.services.credentials import COOKIE_KEY_VARIABLE
 from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandRequest

@@ -21,13 +21,13 @@ import yaml
 
 from tests.integration.conftest import NoWaitClock, Simulator, SimulatorFactory
 from tradebot.cli import build_parser
+from tradebot.cli.launch import dashboard_command_line, engine_command_line
 from tradebot.core.errors import SettingsError
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.config import SimulatorConfig
 from tradebot.exchange.simulator.server import SimulatedTimeClock
-from tradebot.launch import dashboard_command_line, engine_command_line
 from tradebot.services.credentials import COOKIE_KEY_FILE, CREDENTIALS_FILE, load_credentials
 from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandKind, CommandRequest, Side

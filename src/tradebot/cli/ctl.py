@@ -1,24 +1,20 @@
-"""`tradebot engine` (every switched-on user's loop in one process) and `tradebot ctl` (commands).
+"""`tradebot ctl ACTION --user NAME`: queue a command for the engine and wait for its answer.
 
-Light to import, like `cli_commands`: the engine is imported when a command runs.
+Light to import: the storage code is imported when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import signal
-import threading
 from datetime import UTC, datetime
 
-from tradebot.cli_arguments import krw_amount
+from tradebot.cli.arguments import SubParsers, krw_amount
 from tradebot.core.errors import SettingsError, TradebotError
-from tradebot.engine.cli_commands import SubParsers, _cycle
 from tradebot.services.paths import data_home, database_path
 from tradebot.services.records import CommandKind, CommandRequest, Mode, PositionDecisionKind
 
 WAIT_SECONDS = 15.0
-TICKER_MAX_AGE = 1.0  # seconds a shared price is reused (at most one ticker request per second)
 CTL_KINDS: dict[str, CommandKind] = {
     "start": "start", "stop": "stop", "restart": "restart", "set-mode": "set_mode",
     "pause": "pause", "resume": "resume", "force-buy": "force_buy", "force-sell": "force_sell",
@@ -27,18 +23,8 @@ CTL_KINDS: dict[str, CommandKind] = {
 POSITION_ACTIONS = ("adopted", "confirm-position", "release-position")
 
 
-def add_service_commands(commands: SubParsers) -> None:
-    """Register `engine` and `ctl` on the top-level parser."""
-    engine = commands.add_parser("engine", help="run the loops of every switched-on user (one per data dir)")
-    engine.add_argument("--exchange-url", help="Upbit API base URL, e.g. a simulator's (default: Upbit's)")
-    engine.add_argument(
-        "--cycle-seconds", type=_cycle, default=5.0, help="seconds between cycles (default 5; tests use less)"
-    )
-    engine.add_argument(
-        "--stall-seconds",
-        type=_cycle,
-        help="watchdog: restart a loop silent this long (default: 6 cycles, at least 30 s)",
-    )
+def add_ctl_command(commands: SubParsers) -> None:
+    """Register `ctl` on the top-level parser."""
     ctl = commands.add_parser("ctl", help="send a command to the engine for one user")
     ctl.add_argument(
         "action", choices=sorted([*CTL_KINDS, *POSITION_ACTIONS]),
@@ -55,40 +41,6 @@ def add_service_commands(commands: SubParsers) -> None:
     ctl.add_argument(
         "--entry-price", type=krw_amount, help="confirm-position: the entry price when none is known"
     )
-
-
-def engine_command(arguments: argparse.Namespace) -> int:
-    """`tradebot engine`: hold the data directory's lock and run every user until SIGTERM/Ctrl-C."""
-    import psutil
-
-    from tradebot.core.clock import SystemClock
-    from tradebot.engine.engine_manager import EngineManager, engine_id, live_loop_factory
-    from tradebot.engine.engine_runner import RunnerSettings
-    from tradebot.engine.lock_manager import EngineLock
-    from tradebot.engine.shared_feed import SharedQuotations
-    from tradebot.exchange.upbit import DEFAULT_BASE_URL, UpbitQuotationClient, UpbitSession
-
-    home, clock = data_home(), SystemClock()
-    url = arguments.exchange_url or DEFAULT_BASE_URL
-    settings = RunnerSettings(
-        home=home, exchange_url=url, engine_id=engine_id(), cycle_seconds=arguments.cycle_seconds,
-        stall_seconds=arguments.stall_seconds,
-    )  # fmt: skip
-    with EngineLock(home), UpbitSession(base_url=url) as session:
-        # one HTTP session and one market-data cache for every user (the shared feed)
-        max_age = min(TICKER_MAX_AGE, settings.cycle_seconds / 2)
-        quotations = SharedQuotations(UpbitQuotationClient(session), clock, ticker_max_age=max_age)
-        factory = live_loop_factory(clock, session, quotations)
-        manager = EngineManager(settings, clock, factory, _print, process=psutil.Process())
-        signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
-        _print(f"engine {settings.engine_id} on {home} via {url}")
-        try:
-            manager.run()
-        except KeyboardInterrupt:
-            manager.stop.set()
-            manager.join()
-    _print("engine stopped")
-    return 0
 
 
 def ctl_command(arguments: argparse.Namespace) -> int:
@@ -164,12 +116,3 @@ def _requester() -> str:
         return getpass.getuser() or "ctl"
     except (KeyError, OSError):
         return "ctl"
-
-
-_lock = threading.Lock()
-
-
-def _print(line: str) -> None:
-    """One message, whole, even with several runner threads printing."""
-    with _lock:
-        print(line, flush=True)

@@ -16,12 +16,12 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tradebot.cli.arguments import SubParsers
 from tradebot.core.errors import TradebotError
-from tradebot.engine.cli_commands import SubParsers
 from tradebot.services.paths import data_home, database_path
 
 
-def add_storage_commands(commands: SubParsers) -> None:
+def add_backup_commands(commands: SubParsers) -> None:
     """Register `backup` and `restore` on the top-level parser."""
     backup = commands.add_parser("backup", help="copy users' databases and settings (safe while trading)")
     who = backup.add_mutually_exclusive_group(required=True)

@@ -1,7 +1,7 @@
 """The `tradebot simulator` command: its options, help text and handler.
 
-Kept apart from `cli.py` so the command line only grows by a hook, and light to import: the web
-server is imported when the command runs, not when any other command starts.
+Light to import: the web server is imported when the command runs, not when any other command
+starts.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def run_simulator_command(arguments: argparse.Namespace) -> int:
         rate_limits=RateLimitSettings(enforce=not arguments.no_rate_limits),
     )
     # Imported here so other commands never pay for the web server's imports.
-    from tradebot.exchange.simulator.server import run_simulator  # noqa: PLC0415
+    from tradebot.exchange.simulator.server import run_simulator
 
     run_simulator(config)
     return 0

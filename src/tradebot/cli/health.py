@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradebot.cli.arguments import SubParsers, cycle_seconds
 from tradebot.core.errors import TradebotError
-from tradebot.engine.cli_commands import SubParsers, _cycle
 
 if TYPE_CHECKING:
     from tradebot.services.desired_state import DesiredState
@@ -29,7 +29,9 @@ def add_health_command(commands: SubParsers) -> None:
     health.add_argument(
         "--max-age-cycles", type=float, default=3.0, help="stale heartbeat, in cycles (default 3)"
     )
-    health.add_argument("--cycle-seconds", type=_cycle, default=5.0, help="the engine's cycle (default 5)")
+    health.add_argument(
+        "--cycle-seconds", type=cycle_seconds, default=5.0, help="the engine's cycle (default 5)"
+    )
     health.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

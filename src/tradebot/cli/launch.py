@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from tradebot.cli.arguments import SubParsers
 from tradebot.core.errors import TradebotError
-from tradebot.engine.cli_commands import SubParsers
 from tradebot.services.db import open_user_store
 from tradebot.services.desired_state import desired_state
 from tradebot.services.file_modes import prepare_private_home
@@ -39,7 +39,7 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on screen: a local demo login, not a secret
 DEMO_MARKETS = ["KRW-BTC", "KRW-ETH"]
 DEMO_HOME = "demo-data"
-APP_PATH = Path(__file__).resolve().parent / "ui" / "app.py"
+APP_PATH = Path(__file__).resolve().parents[1] / "ui" / "app.py"
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 EXCHANGE_URL_VARIABLE = "TRADEBOT_EXCHANGE_URL"
@@ -84,7 +84,7 @@ def demo_command(arguments: argparse.Namespace) -> int:
 
 def up_command(arguments: argparse.Namespace) -> int:
     """`tradebot up`."""
-    from tradebot.exchange.upbit import DEFAULT_BASE_URL  # noqa: PLC0415 - keeps `--help` fast
+    from tradebot.exchange.upbit import DEFAULT_BASE_URL
 
     url = arguments.exchange_url or DEFAULT_BASE_URL
     return run_stack(StackOptions(data_home(), url, arguments.port, 0, 1.0, arguments.cycle_seconds))
@@ -168,8 +168,8 @@ def _terminate(child: Child) -> None:
 
 @contextmanager
 def _simulator(options: StackOptions) -> Iterator[str]:
-    from tradebot.exchange.simulator import build_config  # noqa: PLC0415 - only the demo needs it
-    from tradebot.exchange.simulator.server import SimulatorServer  # noqa: PLC0415
+    from tradebot.exchange.simulator import build_config
+    from tradebot.exchange.simulator.server import SimulatorServer
 
     config = build_config(port=options.simulator_port, markets=DEMO_MARKETS, speed=options.speed,
                           start=datetime.now(UTC), history_days=2)  # fmt: skip
@@ -248,7 +248,7 @@ def _announce(options: StackOptions, url: str, port: int) -> None:
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
-    import socket  # noqa: PLC0415
+    import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,7 +1,6 @@
-"""The `tradebot` command line.
+"""`tradebot backtest`, `generate-candles` and `demo-backtest`: the strategy on historical candles.
 
-Every expected failure (bad file, bad settings, bad data) ends with one line on stderr and exit
-status 2; tracebacks are reserved for bugs.
+Every expected failure ends as a TradebotError, which `tradebot.cli.main` prints as one line.
 """
 
 from __future__ import annotations
@@ -10,49 +9,28 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
 
 from tradebot.backtest.report import format_summary
 from tradebot.backtest.runner import BacktestRequest, run_backtest
-from tradebot.cli_arguments import krw_amount
+from tradebot.cli.arguments import SubParsers, krw_amount, market_code
 from tradebot.core.errors import TradebotError
 from tradebot.core.models import Interval
-from tradebot.core.params import MARKET_PATTERN, Conditions
-from tradebot.engine.cli_commands import add_engine_commands, run_command, user_command
-from tradebot.engine.health_cli import add_health_command, health_command
-from tradebot.engine.service_cli import add_service_commands, ctl_command, engine_command
-from tradebot.engine.storage_cli import add_storage_commands, backup_command, restore_command
-from tradebot.exchange.simulator.cli_options import add_simulator_command, run_simulator_command
-from tradebot.launch import add_launch_commands, demo_command, up_command
+from tradebot.core.params import Conditions
 from tradebot.marketdata.candle_writers import save_candles
 from tradebot.marketdata.synthetic import generate_candles
-from tradebot.services.file_modes import prepare_private_home, restrict_umask
-from tradebot.services.paths import data_home
 from tradebot.services.settings_store import load_conditions, load_params
 
-USAGE_ERROR = 2
-# Commands that write into the data directory: it is made owner-only before they start.
-DATA_COMMANDS = frozenset({"run", "user", "engine", "ctl", "up", "backup", "restore"})
+
+def add_backtest_commands(commands: SubParsers) -> None:
+    """Register `backtest`, `generate-candles` and `demo-backtest` on the top-level parser."""
+    _add_backtest(commands)
+    _add_generate(commands)
+    commands.add_parser("demo-backtest", help="backtest the default strategy on generated candles")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line like every other error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_ERROR, f"tradebot: error: {message} (see --help)\n")
-
-
-def _market(text: str) -> str:
-    market = text.strip().upper()
-    if not MARKET_PATTERN.fullmatch(market):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a KRW market code like KRW-BTC")
-    return market
-
-
-def _add_backtest(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _add_backtest(commands: SubParsers) -> None:
     command = commands.add_parser("backtest", help="replay historical candles through the strategy")
     command.add_argument("--data", type=Path, required=True, help="candles: .csv, .parquet or .json")
     command.add_argument("--params", type=Path, help="params JSON (default: defaults fitted to the data)")
@@ -68,35 +46,19 @@ def _add_backtest(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
-def _add_generate(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _add_generate(commands: SubParsers) -> None:
     command = commands.add_parser("generate-candles", help="write a seeded synthetic candle file")
     command.add_argument("--out", type=Path, required=True, help="file to write (.csv/.parquet/.json)")
     command.add_argument("--count", type=int, default=10_000, help="number of candles")
     command.add_argument("--interval", type=Interval, default=Interval.MINUTE1, choices=list(Interval))
     command.add_argument("--seed", type=int, default=7)
-    command.add_argument("--market", type=_market, default="KRW-BTC")
+    command.add_argument("--market", type=market_code, default="KRW-BTC")
     command.add_argument("--layout", choices=("pyupbit", "upbit"), default="pyupbit")
     command.add_argument("--gap-probability", type=float, default=0.0, help="share of candles left out")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = _Parser(prog="tradebot", description="MACD trading bot for Upbit KRW markets")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_backtest(commands)
-    _add_generate(commands)
-    commands.add_parser("demo-backtest", help="backtest the default strategy on generated candles")
-    add_launch_commands(commands)
-    add_simulator_command(commands)
-    add_engine_commands(commands)
-    add_service_commands(commands)
-    add_health_command(commands)
-    add_storage_commands(commands)
-    return parser
-
-
-def _run_backtest(arguments: argparse.Namespace) -> int:
-
+def backtest_command(arguments: argparse.Namespace) -> int:
+    """`tradebot backtest`: write the report files and print the summary (or JSON)."""
     request = BacktestRequest(
         data=arguments.data,
         params=load_params(arguments.params) if arguments.params else None,
@@ -117,8 +79,8 @@ def _run_backtest(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _run_generate(arguments: argparse.Namespace) -> int:
-
+def generate_command(arguments: argparse.Namespace) -> int:
+    """`tradebot generate-candles`: a seeded synthetic candle file."""
     try:
         series = generate_candles(
             arguments.count,
@@ -133,8 +95,8 @@ def _run_generate(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _run_demo(arguments: argparse.Namespace) -> int:
-
+def demo_backtest_command(arguments: argparse.Namespace) -> int:
+    """`tradebot demo-backtest`: the default strategy on 20,000 generated 15-minute candles."""
     series = generate_candles(20_000, interval=Interval.MINUTE15, seed=2024, start_price=3_000_000.0)
     out = Path("backtest_results") / "demo"
     with tempfile.TemporaryDirectory() as scratch:
@@ -145,41 +107,3 @@ def _run_demo(arguments: argparse.Namespace) -> int:
     print(format_summary(document["summary"]))
     print(f"  files               {out}/(summary.json, trades.json, trades.csv, chart.html)")
     return 0
-
-
-COMMANDS = {
-    "backtest": _run_backtest,
-    "generate-candles": _run_generate,
-    "demo-backtest": _run_demo,
-    "demo": demo_command,
-    "up": up_command,
-    "simulator": run_simulator_command,
-    "run": run_command,
-    "user": user_command,
-    "engine": engine_command,
-    "ctl": ctl_command,
-    "health": health_command,
-    "backup": backup_command,
-    "restore": restore_command,
-}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `tradebot` console script."""
-    arguments = build_parser().parse_args(argv)
-    restrict_umask()  # whatever a command creates (databases, logs, reports) is owner-only
-    try:
-        if arguments.command in DATA_COMMANDS:
-            prepare_private_home(data_home(), lambda line: print(f"tradebot: {line}", file=sys.stderr))
-        return COMMANDS[arguments.command](arguments)
-    except TradebotError as error:
-        print(f"tradebot: error: {error}", file=sys.stderr)
-    except OSError as error:
-        print(
-            f"tradebot: error: {error.strerror or error}: {error.filename or ''}".rstrip(": "),
-            file=sys.stderr,
-        )
-    except KeyboardInterrupt:
-        print("tradebot: interrupted", file=sys.stderr)
-        return 130
-    return USAGE_ERROR
