@@ -31,6 +31,7 @@ from tradebot.exchange.simulator.cli_options import add_simulator_command, run_s
 from tradebot.launch import add_launch_commands, demo_command, up_command
 from tradebot.services.file_modes import prepare_private_home, restrict_umask
 from tradebot.services.paths import data_home
+from tradebot.why_cli import add_why_command, why_command
 
 USAGE_ERROR = 2
 # Commands that write into the data directory: it is made owner-only before they start.
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_commands(commands)
     add_health_command(commands)
     add_storage_commands(commands)
+    add_why_command(commands)
     return parser
 
 
@@ -159,6 +161,7 @@ COMMANDS = {
     "health": health_command,
     "backup": backup_command,
     "restore": restore_command,
+    "why": why_command,
 }
 
 
