@@ -26,7 +26,7 @@ def trade_label(number: int, row: Row) -> str:
     """`3. 2026-03-10 16:00 KST · KRW-BTC · buy · strategy entry · trade #12` (numbered as shown)."""
     moment: pd.Timestamp = row["candle_start"] if not pd.isna(row["candle_start"]) else row["executed_at"]
     when: str = moment.strftime("%Y-%m-%d %H:%M KST")
-    rule = "" if pd.isna(row["rule"]) else f" {row['rule']}"
+    rule: str = "" if pd.isna(row["rule"]) else f" {row['rule']}"
     return f"{number}. {when} · {row['market']} · {row['side']} · {row['cause']}{rule} · trade #{row['id']}"
 
 
