@@ -138,7 +138,7 @@ def trace_lines(document: dict[str, Any]) -> list[str]:
         prices = " ".join(
             f"{name[0].upper()} {candle[name]}" for name in ("open", "high", "low", "close") if name in candle
         )
-        lines.append(f"  candle     {candle['start_utc']} UTC = {candle['start_kst']} KST {prices}".rstrip())
+        lines.append(f"  candle     {candle['start_utc']} = {candle['start_kst']} KST {prices}".rstrip())
     lines.extend(_cause_lines(document["cause"]))
     lines.extend(_evaluation_lines(document["evaluation"]))
     lines.extend(_settings_lines(document["settings"]))
@@ -198,7 +198,7 @@ def _settings_lines(settings: dict[str, Any]) -> list[str]:
             lines.append(f"    {kind}: not recorded")
             continue
         lines.extend(
-            f"    {kind}.{name} = {json.dumps(value, ensure_ascii=False)}" for name, value in values.items()
+            f"    {name} = {json.dumps(value, ensure_ascii=False)}" for name, value in _flat(kind, values)
         )
     return lines
 
@@ -209,3 +209,14 @@ def settings_values(version: SettingsVersion | None) -> dict[str, object] | None
         return None
     values: dict[str, object] = json.loads(version.content)
     return values
+
+
+def _flat(prefix: str, values: dict[str, Any]) -> list[tuple[str, object]]:
+    """`conditions.buy.golden_cross`-style names for nested settings (one line per switch)."""
+    flat: list[tuple[str, object]] = []
+    for name, value in values.items():
+        if isinstance(value, dict):
+            flat.extend(_flat(f"{prefix}.{name}", value))
+        else:
+            flat.append((f"{prefix}.{name}", value))
+    return flat
