@@ -211,7 +211,7 @@ def _explain(explainer: Explainer, table: AuditTable, row: Row) -> None:
         with user_store(explainer.username) as store:
             target = _target(store, table, row)
             if target is None:
-                st.info("No strategy evaluation behind this trade (manual or recovery): nothing to explain.")
+                st.info("No strategy evaluation behind this trade (force, manual, recovery): see its trace.")
                 return
             with st.spinner("Asking the model…"):
                 result = explain_evaluation(
