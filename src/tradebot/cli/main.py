@@ -25,6 +25,7 @@ from tradebot.cli.launch import add_launch_commands, demo_command, up_command
 from tradebot.cli.run import add_run_command, run_command
 from tradebot.cli.simulator import add_simulator_command, run_simulator_command
 from tradebot.cli.user import add_user_command, user_command
+from tradebot.cli.why import add_why_command, why_command
 from tradebot.core.errors import TradebotError
 from tradebot.services.file_modes import prepare_private_home, restrict_umask
 from tradebot.services.paths import data_home
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ctl_command(commands)
     add_health_command(commands)
     add_backup_commands(commands)
+    add_why_command(commands)
     return parser
 
 
@@ -71,6 +73,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "health": health_command,
     "backup": backup_command,
     "restore": restore_command,
+    "why": why_command,
 }
 
 

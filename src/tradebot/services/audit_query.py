@@ -70,7 +70,7 @@ _SELECT_HEAD = {
 _SELECT_TAIL = {
     "buy_eval": "params_version, conditions_version, evaluated_at",
     "sell_eval": "params_version, conditions_version, evaluated_at",
-    "trade_audit": "params_version, conditions_version",
+    "trade_audit": "params_version, conditions_version, id",  # the id names the row for `tradebot why`
 }
 
 

@@ -23,8 +23,9 @@ from tradebot.core.models import Candle
 from tradebot.services.ai_review.client import AiClient
 from tradebot.services.ai_review.prompts import advisor_messages, market_context
 from tradebot.services.ai_review.setup import AiRuntime, load_setup
-from tradebot.services.ai_review.store import EvaluationKey, row_reference
+from tradebot.services.ai_review.store import row_reference
 from tradebot.services.db import Store, Window
+from tradebot.services.trade_trace import EvaluationKey
 
 logger = logging.getLogger(__name__)
 

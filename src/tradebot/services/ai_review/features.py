@@ -9,7 +9,6 @@ says what happened (see `client.CallStatus`) and every request is recorded in `a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from tradebot.core.models import Candle
 from tradebot.services.ai_review.advisor import EntryAdvisor
@@ -26,15 +25,19 @@ from tradebot.services.ai_review.setup import AiAvailability, AiRuntime, AiSetup
 from tradebot.services.ai_review.statistics import ReviewStatistics, review_statistics
 from tradebot.services.ai_review.store import (
     CachedExplanation,
-    EvaluationKey,
-    EvaluationTable,
     cached_explanation,
     row_reference,
     save_explanation,
 )
 from tradebot.services.db import Reader, Store, Window
-from tradebot.services.records import BuyEvaluation, SellEvaluation, TradeAudit
-from tradebot.services.schema import SqlValue, decode_record
+from tradebot.services.records import BuyEvaluation, SellEvaluation
+from tradebot.services.trade_trace import (
+    EvaluationKey,
+    EvaluationTable,
+    find_evaluation,
+    trace_order,
+    trace_trade,
+)
 
 __all__ = [
     "AiRuntime",
@@ -128,51 +131,21 @@ def result_message(result: AiResult) -> str:
     return result.text if headline is None else f"{headline}: {result.text}"
 
 
-def find_evaluation(
-    reader: Reader, table: EvaluationTable, key: EvaluationKey
-) -> BuyEvaluation | SellEvaluation | None:
-    """The `buy_eval` / `sell_eval` row `key` names, if it exists."""
-    window = Window(start=key.candle_start, end=key.candle_start + timedelta(microseconds=1), limit=2)
-    if table == "buy_eval":
-        buys = reader.buy_evaluations(key.market, key.interval, window)
-        return buys[0] if buys else None
-    sells = [
-        row
-        for row in reader.sell_evaluations(key.market, key.interval, window)
-        if row.trigger_kind == key.trigger_kind
-    ]
-    return sells[0] if sells else None
-
-
 def evaluation_for_trade(reader: Reader, trade_id: int) -> tuple[EvaluationTable, EvaluationKey] | None:
-    """The evaluation row behind a `trade_audit` row ("explain this trade"); None for manual trades."""
-    return _evaluation_of(reader, "SELECT * FROM trade_audit WHERE id = ?", (trade_id,))
+    """The evaluation row behind a `trade_audit` row ("explain this trade"); None without one.
+
+    The link is `services.trade_trace`'s: a force, manual or legacy-recovery trade has none.
+    """
+    trace = trace_trade(reader, trade_id)
+    return trace.evaluation_reference if trace is not None else None
 
 
 def evaluation_for_order(
     reader: Reader, order_identifier: str
 ) -> tuple[EvaluationTable, EvaluationKey] | None:
     """The same, found by the trade's order identifier (the Audit Viewer's trade frame shows it)."""
-    return _evaluation_of(reader, "SELECT * FROM trade_audit WHERE order_identifier = ?", (order_identifier,))
-
-
-def _evaluation_of(
-    reader: Reader, sql: str, parameters: tuple[SqlValue, ...]
-) -> tuple[EvaluationTable, EvaluationKey] | None:
-    rows = reader.query(sql, parameters)
-    trade = decode_record(TradeAudit, rows[0]) if rows else None
-    if trade is None or trade.interval is None or trade.candle_start is None:
-        return None
-    market, interval, start = trade.market, trade.interval, trade.candle_start
-    if trade.side == "bid":
-        key = EvaluationKey(market=market, interval=interval, candle_start=start)
-        return ("buy_eval", key) if find_evaluation(reader, "buy_eval", key) else None
-    for trigger in ("tick", "close"):  # a price exit between closes sold on a tick evaluation
-        key = EvaluationKey(market=market, interval=interval, candle_start=start, trigger_kind=trigger)
-        found = find_evaluation(reader, "sell_eval", key)
-        if found is not None and found.decision == "sell":
-            return "sell_eval", key
-    return None
+    trace = trace_order(reader, order_identifier)
+    return trace.evaluation_reference if trace is not None else None
 
 
 def _usable_setup(store: Store, username: str, runtime: AiRuntime) -> tuple[AiSetup, AiResult | None]:

@@ -16,7 +16,6 @@ from typing import Literal
 from tradebot.core.models import Interval
 from tradebot.services.ai_review.config import AiSettings
 from tradebot.services.db import Reader, Transaction
-from tradebot.services.records import TriggerKind
 from tradebot.services.schema import (
     StorageError,
     decode_decimal,
@@ -25,9 +24,9 @@ from tradebot.services.schema import (
     encode_record,
     encode_time,
 )
+from tradebot.services.trade_trace import EvaluationKey, EvaluationTable
 
 Purpose = Literal["explain", "review", "advisor"]
-EvaluationTable = Literal["buy_eval", "sell_eval"]
 StoredStatus = Literal["pending", "ok", "error", "timeout", "budget"]
 PURPOSES: tuple[Purpose, ...] = ("explain", "review", "advisor")
 CALL_COLUMNS = (
@@ -96,16 +95,6 @@ class CachedExplanation:
     call_id: int
     text: str
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EvaluationKey:
-    """Which `buy_eval` / `sell_eval` row: its market, interval, candle start (and trigger, for sells)."""
-
-    market: str
-    interval: Interval
-    candle_start: datetime
-    trigger_kind: TriggerKind = "close"
 
 
 def row_reference(table: EvaluationTable, key: EvaluationKey) -> str:

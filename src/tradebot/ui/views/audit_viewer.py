@@ -5,6 +5,9 @@ position, plus price-rule triggers between closes) and `trade_audit` (every exec
 the logged-in user's database is opened, read-only; filters, sort and row limit run in SQLite
 (`services.audit_query`), so the page stays fast with 100,000 rows.
 
+The Trades tab traces a chosen trade (`tradebot why`, issue 13): its order and fill, candle, rule or
+command, conditions and settings, AI on or off (`ui.components.trade_trace`).
+
 When the user's AI review is on (issue 8), each tab can also explain one of its first rows shown
 (a trade through the evaluation behind it); the explanation and the call are recorded in the
 user's database, so only that request opens it for writing. While it is off, one caption says where
@@ -36,7 +39,7 @@ from tradebot.services.ai_review.features import (
     result_message,
 )
 from tradebot.services.ai_review.setup import AiRuntime
-from tradebot.services.ai_review.store import EvaluationTable, read_settings
+from tradebot.services.ai_review.store import read_settings
 from tradebot.services.audit_query import (
     AUDIT_TABLES,
     CONDITION_KEYS,
@@ -56,6 +59,8 @@ from tradebot.services.paths import database_path
 from tradebot.services.records import TradeCause, TriggerKind
 from tradebot.services.schema import KST
 from tradebot.services.secrets import SecretBox
+from tradebot.services.trade_trace import EvaluationTable
+from tradebot.ui.components.trade_trace import trace_controls
 from tradebot.ui.session import home, require_user, user_store
 
 ANY = "any"
@@ -206,7 +211,7 @@ def _explain(explainer: Explainer, table: AuditTable, row: Row) -> None:
         with user_store(explainer.username) as store:
             target = _target(store, table, row)
             if target is None:
-                st.info("No strategy evaluation behind this trade (manual or recovery): nothing to explain.")
+                st.info("No strategy evaluation behind this trade (force, manual, recovery): see its trace.")
                 return
             with st.spinner("Asking the model…"):
                 result = explain_evaluation(
@@ -262,6 +267,8 @@ def _table_tab(
         f"Download CSV ({total:,} rows)", data=_csv_maker(path, table, criteria), file_name=f"{table}.csv",
         mime="text/csv", key=f"audit_{table}_csv", on_click="ignore", disabled=total == 0,
     )  # fmt: skip
+    if table == "trade_audit":
+        trace_controls(path, frame)  # AI on or off: read from the audit alone
     if explainer is not None:
         _explain_controls(explainer, table, frame)
 
