@@ -33,8 +33,8 @@ from tradebot.core.params import (
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
-from tradebot.services.db import Window, open_user_store
 from tradebot.services.settings_store import save_conditions, save_params
+from tradebot.services.storage import Window, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

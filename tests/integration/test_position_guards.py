@@ -25,9 +25,9 @@ from tradebot.engine.engine_runner import Loop, LoopFactory, RunnerSettings, Use
 from tradebot.engine.shared_feed import SharedQuotations
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import UpbitQuotationClient
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.health_monitor import GUARD, LOOP
 from tradebot.services.records import CommandKind, CommandRequest, Mode, Position, Side
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

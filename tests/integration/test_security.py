@@ -29,9 +29,9 @@ from tradebot.exchange.simulator.config import SimulatorConfig
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.launch import dashboard_command_line, engine_command_line
 from tradebot.services.credentials import COOKIE_KEY_FILE, CREDENTIALS_FILE, load_credentials
-from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandKind, CommandRequest, Side
 from tradebot.services.secrets import KEY_FILE_NAME
+from tradebot.services.storage import open_user_store
 from tradebot.services.trading_control import submit_command
 from tradebot.services.user_admin import (
     BCRYPT_MAX_BYTES,

@@ -27,7 +27,6 @@ from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSetti
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
-from tradebot.services.db import open_user_store
 from tradebot.services.db_files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.health_monitor import (
     HealthReport,
@@ -39,7 +38,7 @@ from tradebot.services.health_monitor import (
     write_health,
 )
 from tradebot.services.paths import database_path
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, open_user_store
 from tradebot.services.users import validate_username
 
 DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"

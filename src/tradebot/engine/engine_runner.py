@@ -28,11 +28,11 @@ from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.position_guards import PositionGuards
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
-from tradebot.services.db import DatabaseUnavailableError, Store
 from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
 from tradebot.services.records import EngineState, EngineStatus, Mode, Side
+from tradebot.services.storage import DatabaseUnavailableError, Store
 
 DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
 # A storage fault is outside the bot and is usually fixed by hand (space freed, lock released):

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.db import Reader, open_user_store
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.records import EngineStatus, Mode, Position
+from tradebot.services.storage import Reader, open_user_store
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: open position whose stop loss, take profit and trailing stop nothing checks"

@@ -21,9 +21,8 @@ from tests.unit.property.strategies import FEW_EXAMPLES, JSON_VALUES, PROPERTY_S
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandKind, CommandRequest, Side
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, Store, open_user_store
 from tradebot.services.trading_control import MAX_REASON_LENGTH, build_request, submit_command
 from tradebot.services.user_admin import create_user
 

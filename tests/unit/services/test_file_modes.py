@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tradebot.cli import main
-from tradebot.services.db import open_user_store
 from tradebot.services.file_modes import make_home_private
 from tradebot.services.paths import HOME_VARIABLE, database_path
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import conditions_path, params_path
 

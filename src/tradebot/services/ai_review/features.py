@@ -32,9 +32,9 @@ from tradebot.services.ai_review.store import (
     row_reference,
     save_explanation,
 )
-from tradebot.services.db import Reader, Store, Window
 from tradebot.services.records import BuyEvaluation, SellEvaluation, TradeAudit
-from tradebot.services.schema import SqlValue, decode_record
+from tradebot.services.storage import Reader, Store, Window
+from tradebot.services.storage.codecs import SqlValue, decode_record
 
 __all__ = [
     "AiRuntime",

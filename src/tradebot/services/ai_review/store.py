@@ -15,10 +15,9 @@ from typing import Literal
 
 from tradebot.core.models import Interval
 from tradebot.services.ai_review.config import AiSettings
-from tradebot.services.db import Reader, Transaction
 from tradebot.services.records import TriggerKind
-from tradebot.services.schema import (
-    StorageError,
+from tradebot.services.storage import Reader, StorageError, Transaction
+from tradebot.services.storage.codecs import (
     decode_decimal,
     decode_record,
     decode_time,
