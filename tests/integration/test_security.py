@@ -23,7 +23,8 @@ from tests.integration.conftest import NoWaitClock, Simulator, SimulatorFactory
 from tradebot.cli import build_parser
 from tradebot.core.errors import SettingsError
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.config import SimulatorConfig
 from tradebot.exchange.simulator.server import SimulatedTimeClock

@@ -23,7 +23,8 @@ from pathlib import Path
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits

@@ -16,8 +16,9 @@ import pytest
 from tradebot.cli import main
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_manager import EngineManager, discover_users
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.lock_manager import EngineLock, EngineLockedError
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.exchange.upbit import UpbitConnectionError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
