@@ -36,7 +36,6 @@ from tradebot.services.records import (
     TradeCause,
 )
 from tradebot.services.storage import Reader, Store, Transaction
-from tradebot.services.storage.codecs import encode_time
 
 NOT_FOUND_GRACE = timedelta(minutes=2)  # far longer than any request can take to arrive
 # An order Upbit does not show is declared never placed only after every lookup (identifier, open
@@ -388,8 +387,7 @@ class OrderDesk:
 
     def wrote_off_dust(self, candle_start: datetime) -> bool:
         """True if a position was written off as dust during this candle (one trade per candle)."""
-        sql = "SELECT 1 FROM trade_audit WHERE mode = ? AND market = ? AND candle_start = ? AND rule = ?"
-        return bool(self._store.query(sql, (self._mode, self._market, encode_time(candle_start), DUST)))
+        return self._store.trade_recorded(self._mode, self._market, candle_start, DUST)
 
 
 RECOVERED = "finished after a restart or a lost answer"

@@ -142,6 +142,14 @@ class Reader:
         sql = "SELECT * FROM trade_audit ORDER BY executed_at DESC, id DESC LIMIT ?"
         return self._all(TradeAudit, sql, (limit,))[::-1]
 
+    def trade_recorded(self, mode: Mode, market: str, candle_start: datetime, rule: str) -> bool:
+        """True if a trade of `rule` in `market` on the candle starting at `candle_start` is recorded."""
+        sql = (
+            "SELECT 1 FROM trade_audit WHERE mode = ? AND market = ? AND candle_start = ? AND rule = ? "
+            "LIMIT 1"
+        )
+        return bool(self._rows(sql, (mode, market, encode_time(candle_start), rule)))
+
     def recent_commands(self, limit: int = 50) -> list[Command]:
         """The newest `limit` commands, newest first, with their acknowledgements."""
         return self._all(Command, "SELECT * FROM commands ORDER BY id DESC LIMIT ?", (limit,))

@@ -588,6 +588,23 @@ def test_force_trade_audit_needs_command_and_requester(store: Store, versions: t
     ]
 
 
+def test_trade_recorded_finds_a_dust_write_off_of_that_candle_mode_and_rule_only(
+    store: Store, versions: tuple[int, int]
+) -> None:
+    dust = TradeAudit(
+        mode="TEST", market=MARKET, side="ask", fill_price=D(102945000), volume=D("0.00000004"),
+        fee=D(0), params_version=versions[0], conditions_version=versions[1], cause="strategy",
+        rule="dust", candle_start=CANDLE, executed_at=NOW,
+    )  # fmt: skip
+    with store.transaction() as tx:
+        tx.append_trade_audit(dust)
+
+    assert store.trade_recorded("TEST", MARKET, CANDLE, "dust")
+    assert not store.trade_recorded("LIVE", MARKET, CANDLE, "dust")
+    assert not store.trade_recorded("TEST", MARKET, CANDLE + timedelta(hours=1), "dust")
+    assert not store.trade_recorded("TEST", MARKET, CANDLE, "stop_loss")
+
+
 # --- settings history ------------------------------------------------------------------------
 
 
