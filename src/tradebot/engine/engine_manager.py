@@ -28,7 +28,6 @@ from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettin
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
-from tradebot.services.db_files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.health_monitor import (
     HealthReport,
     ProcessLike,
@@ -40,6 +39,7 @@ from tradebot.services.health_monitor import (
 )
 from tradebot.services.paths import database_path
 from tradebot.services.storage import StorageError, open_user_store
+from tradebot.services.storage.files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.users import validate_username
 
 DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"

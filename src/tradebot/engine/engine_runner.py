@@ -26,11 +26,11 @@ from tradebot.engine.engine_commands import apply_pending_commands, fail_abandon
 from tradebot.engine.position_guards import PositionGuards
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
-from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
 from tradebot.services.records import EngineState, EngineStatus, Mode
 from tradebot.services.storage import DatabaseUnavailableError, Store
+from tradebot.services.storage.files import RESTORE_HINT, FileIdentity, journal_identities
 
 
 class UserRunner:

@@ -5,6 +5,7 @@
 - `ddl`: the tables each schema version creates; `migrations`: the upgrades between versions.
 - `reader`: the queries (`Reader`, `Window`); `transaction`: the writes (`Transaction`).
 - `store`: opening a file (`Store`, `open_user_store`), transactions and snapshots.
+- `files`: a database file and its journal on disk: safe to open, setting leftovers aside, fsync.
 
 The row types it reads and writes are in `services.records`. Import the names below from here.
 """
