@@ -43,9 +43,9 @@ import psutil
 
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.server import SimulatorServer
-from tradebot.services.db import open_user_store
 from tradebot.services.health_monitor import read_health
 from tradebot.services.records import CommandRequest
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import params_path
 

@@ -33,9 +33,9 @@ from tradebot.core.params import BUY_CONDITION_KEYS, PRICE_EXIT_KEYS, Conditions
 from tradebot.core.strategy import Action, ConditionResult
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.credentials import COOKIE_KEY_VARIABLE
-from tradebot.services.db import Transaction, open_user_store
 from tradebot.services.health_monitor import HealthReport, ProcessHealth, UserHealth, write_health
-from tradebot.services.records import BuyEvaluation, OrderRequest, OrderUpdate, SellEvaluation, TradeAudit
+from tradebot.services.records import BuyEvaluation, OrderUpdate, PendingOrder, SellEvaluation, TradeAudit
+from tradebot.services.storage import Transaction, open_user_store
 from tradebot.services.user_admin import create_user
 
 PAGES = Path(__file__).resolve().parents[1] / "src" / "tradebot" / "ui" / "views"
@@ -132,7 +132,7 @@ def _write_trade(
     side = "bid" if cycle % 2 == 0 else "ask"
     identifier = f"bench-{cycle}"
     executed = candle + timedelta(minutes=1)
-    request = OrderRequest(
+    request = PendingOrder(
         identifier=identifier,
         mode="TEST",
         market=MARKET,

@@ -34,8 +34,8 @@ from tradebot.cli.launch import (
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.server import SimulatorServer
 from tradebot.services.credentials import COOKIE_KEY_VARIABLE
-from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandRequest
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import conditions_path, params_path
 

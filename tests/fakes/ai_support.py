@@ -14,9 +14,9 @@ from tradebot.core.params import BuyConditions, Conditions, StrategyParams
 from tradebot.core.strategy import Action, ConditionResult
 from tradebot.services.ai_review.config import AiSettings
 from tradebot.services.ai_review.setup import AiRuntime, save_api_key, save_settings
-from tradebot.services.db import Store, Transaction
-from tradebot.services.records import BuyEvaluation, OrderRequest, SellEvaluation, TradeAudit, TriggerKind
+from tradebot.services.records import BuyEvaluation, PendingOrder, SellEvaluation, TradeAudit, TriggerKind
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, Transaction
 from tradebot.services.user_admin import create_user
 
 USER = "alice"
@@ -155,7 +155,7 @@ def trade(
 ) -> None:
     identifier = f"tradebot-{USER}-{side}-{int(start.timestamp())}"
     transaction.insert_order(
-        OrderRequest(
+        PendingOrder(
             identifier=identifier,
             mode="TEST",
             market=MARKET,

@@ -33,9 +33,9 @@ import httpx
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.server import SimulatorServer
-from tradebot.services.db import open_user_store
 from tradebot.services.paths import database_path
 from tradebot.services.records import TradeAudit
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

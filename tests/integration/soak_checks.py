@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tradebot.services.db import open_user_store
 from tradebot.services.records import TradeAudit
+from tradebot.services.storage import open_user_store
 
 from .crash_harness import RecordedOrder, order_slot
 from .soak_harness import UNFINISHED, SoakRun, SoakUser

@@ -21,8 +21,8 @@ from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import recent_calls
-from tradebot.services.db import open_user_store
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import open_user_store
 from tradebot.services.users import params_path
 
 from ..fakes.ai_support import USER, enable

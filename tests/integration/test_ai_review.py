@@ -36,8 +36,8 @@ from tradebot.services.ai_review.features import (
 from tradebot.services.ai_review.prompts import parse_params
 from tradebot.services.ai_review.setup import AiRuntime, save_api_key, save_settings
 from tradebot.services.ai_review.store import recent_calls
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import params_path
 

@@ -18,8 +18,8 @@ from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.live_broker import LiveBroker
 from tradebot.exchange.upbit import OrderRequest, OrderSide
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import Position
+from tradebot.services.storage import Store, open_user_store
 
 from .conftest import Simulator, SimulatorFactory
 from .test_live_loop import LIVE_ACCESS, LIVE_SECRET, USER, prepare_user, start_loop

@@ -26,8 +26,8 @@ from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitQuotationClient, UpbitSession
-from tradebot.services.db import open_user_store
 from tradebot.services.records import BuyEvaluation, SellEvaluation
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import params_path
 

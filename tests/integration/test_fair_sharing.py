@@ -24,8 +24,8 @@ from tradebot.engine.live_loop import ALL_CANDLES, LiveLoop
 from tradebot.engine.shared_feed import SharedQuotations
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitQuotationClient, UpbitSession
-from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandRequest
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import params_path
 

@@ -18,8 +18,8 @@ from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.live_loop import ForceRefused, LiveLoop
 from tradebot.exchange.simulator.server import SimulatedTimeClock
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import params_path
 

@@ -15,8 +15,8 @@ import pytest
 
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.live_loop import ForceRefused
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.users import params_path
 
 from .conftest import Simulator, SimulatorFactory

@@ -24,14 +24,15 @@ import pytest
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_manager import EngineManager
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.live_loop import LiveLoop
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitError, UpbitServerError, UpbitSession
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.health_monitor import read_health
 from tradebot.services.records import CommandRequest, Mode, Position
-from tradebot.services.schema import decode_time, encode_time
+from tradebot.services.storage import Store, open_user_store
+from tradebot.services.storage.codecs import decode_time, encode_time
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

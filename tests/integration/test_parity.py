@@ -34,8 +34,8 @@ from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.marketdata.candle_files import load_candles
 from tradebot.marketdata.candle_writers import save_candles
 from tradebot.marketdata.synthetic import generate_candles
-from tradebot.services.db import Window, open_user_store
 from tradebot.services.settings_store import save_conditions, save_params
+from tradebot.services.storage import Window, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

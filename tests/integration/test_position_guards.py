@@ -21,13 +21,14 @@ import pytest
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_manager import live_loop_factory
-from tradebot.engine.engine_runner import Loop, LoopFactory, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, LoopFactory, RunnerSettings
 from tradebot.engine.shared_feed import SharedQuotations
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import UpbitQuotationClient
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.health_monitor import GUARD, LOOP
 from tradebot.services.records import CommandKind, CommandRequest, Mode, Position, Side
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

@@ -47,9 +47,9 @@ from tradebot.exchange.upbit import (
     UpbitExchangeClient,
     UpbitSession,
 )
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.health_monitor import GUARD, Guarding
 from tradebot.services.records import CommandKind, CommandRequest, Mode, TradeAudit
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

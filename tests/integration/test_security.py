@@ -24,14 +24,15 @@ from tradebot.cli import build_parser
 from tradebot.cli.launch import dashboard_command_line, engine_command_line
 from tradebot.core.errors import SettingsError
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.config import SimulatorConfig
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.services.credentials import COOKIE_KEY_FILE, CREDENTIALS_FILE, load_credentials
-from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandKind, CommandRequest, Side
 from tradebot.services.secrets import KEY_FILE_NAME
+from tradebot.services.storage import open_user_store
 from tradebot.services.trading_control import submit_command
 from tradebot.services.user_admin import (
     BCRYPT_MAX_BYTES,

@@ -36,15 +36,16 @@ from tradebot.cli import main
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_manager import EngineManager
-from tradebot.engine.engine_runner import Loop, LoopFactory, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.live_loop import LiveLoop
+from tradebot.engine.runner_types import Loop, LoopFactory, RunnerSettings
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
-from tradebot.services.db import DatabaseUnavailableError, Store, open_user_store
 from tradebot.services.health_monitor import read_health
 from tradebot.services.paths import HOME_VARIABLE, database_path
 from tradebot.services.records import CommandKind, CommandRequest
-from tradebot.services.schema import StorageError, decode_time
+from tradebot.services.storage import DatabaseUnavailableError, StorageError, Store, open_user_store
+from tradebot.services.storage.codecs import decode_time
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import params_path
 

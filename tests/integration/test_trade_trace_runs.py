@@ -18,9 +18,9 @@ import pytest
 from tradebot.cli import main
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.live_loop import LiveLoop
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import CommandRequest, Mode, TradeAudit
-from tradebot.services.schema import KST
+from tradebot.services.storage import Store, open_user_store
+from tradebot.services.storage.codecs import KST
 
 from .conftest import Simulator
 from .test_live_loop import USER, exchange, prepare_user, start_loop

@@ -25,7 +25,7 @@ import pytest
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.exchange.upbit import RateLimitRegistry, UpbitSession
-from tradebot.services.db import open_user_store
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys
 from tradebot.services.users import conditions_path, params_path
 

@@ -46,7 +46,7 @@ def add_ctl_command(commands: SubParsers) -> None:
 def ctl_command(arguments: argparse.Namespace) -> int:
     """`tradebot ctl ACTION --user NAME`: queue the command and (by default) wait for its result."""
     from tradebot.core.clock import SystemClock
-    from tradebot.services.db import open_user_store
+    from tradebot.services.storage import open_user_store
     from tradebot.services.trading_control import submit_command, wait_for_acknowledgement
 
     if not database_path(data_home(), arguments.user).exists():  # opening would create one
@@ -71,7 +71,7 @@ def ctl_command(arguments: argparse.Namespace) -> int:
 
 def _position_command(arguments: argparse.Namespace) -> int:
     """List adopted positions, or confirm / release one (written at once; the engine reads it)."""
-    from tradebot.services.db import open_user_store
+    from tradebot.services.storage import open_user_store
     from tradebot.services.trading_control import adopted_positions, decide_adopted_position
 
     with open_user_store(data_home(), arguments.user, create=False) as store:

@@ -38,8 +38,8 @@ def engine_command(arguments: argparse.Namespace) -> int:
 
     from tradebot.core.clock import SystemClock
     from tradebot.engine.engine_manager import EngineManager, engine_id, live_loop_factory
-    from tradebot.engine.engine_runner import RunnerSettings
     from tradebot.engine.lock_manager import EngineLock
+    from tradebot.engine.runner_types import RunnerSettings
     from tradebot.engine.shared_feed import SharedQuotations
     from tradebot.exchange.upbit import DEFAULT_BASE_URL, UpbitQuotationClient, UpbitSession
 

@@ -27,11 +27,11 @@ import httpx
 
 from tradebot.cli.arguments import SubParsers
 from tradebot.core.errors import TradebotError
-from tradebot.services.db import open_user_store
 from tradebot.services.desired_state import desired_state
 from tradebot.services.file_modes import prepare_private_home
 from tradebot.services.paths import HOME_VARIABLE, data_home, database_path
 from tradebot.services.records import CommandRequest
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import params_path
 

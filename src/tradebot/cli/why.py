@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 
 from tradebot.cli.arguments import SubParsers
-from tradebot.services.db import Store
 from tradebot.services.paths import data_home, database_path
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, Store
 from tradebot.services.trade_trace import TradeTrace, trace_order, trace_trade
 from tradebot.services.trade_trace_text import trace_document, trace_lines
 

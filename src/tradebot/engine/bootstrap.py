@@ -27,10 +27,10 @@ from tradebot.exchange.upbit import (
     UpbitQuotationClient,
     UpbitSession,
 )
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.paths import database_path
 from tradebot.services.records import Mode
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import load_keys
 from tradebot.services.users import conditions_path, params_path
 

@@ -3,30 +3,96 @@
 start, stop, restart, set_mode, pause and resume take effect in the cycle that claims them. A
 command that cannot be honoured is acknowledged `rejected` with the reason (LIVE without the
 confirmation flag or without stored keys, an unknown mode, a kind this engine does not run).
+The applier sees the user's runner only through `CommandTarget`, so it never reaches into
+`engine_runner` (which calls it) and a test can hand it a small fake.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from tradebot.core.clock import Clock
 from tradebot.engine.live_loop import ForceRefused
 from tradebot.services.desired_state import DesiredState, command_mode
-from tradebot.services.records import Command, CommandStatus, Mode, Side
-
-if TYPE_CHECKING:
-    from tradebot.engine.engine_runner import UserRunner
-
+from tradebot.services.records import Command, CommandStatus, EngineState, Mode, Side
+from tradebot.services.storage import Store
 
 FORCE_MAX_AGE = timedelta(seconds=60)  # an old force order is a decision about an old market
+
+
+class CommandLoop(Protocol):
+    """What a command changes in a running trading loop."""
+
+    paused: bool
+
+    def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str:
+        """Send a force order now and say what was done; ForceRefused when it cannot be."""
+        ...
+
+
+class CommandTarget(Protocol):
+    """What applying a command needs of the user's runner (`engine_runner.UserRunner`)."""
+
+    desired: DesiredState  # what the user asked for; a command changes it
+
+    @property
+    def username(self) -> str:
+        """The user whose commands these are."""
+        ...
+
+    @property
+    def store(self) -> Store:
+        """The user's database: the commands table and the stored keys."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The engine's clock (claim and acknowledgement times, a force order's age)."""
+        ...
+
+    @property
+    def engine_id(self) -> str:
+        """This engine's name, recorded on the commands it claims."""
+        ...
+
+    @property
+    def loop(self) -> CommandLoop | None:
+        """The running trading loop, None when none runs."""
+        ...
+
+    @property
+    def last_crash(self) -> str | None:
+        """Why the loop last failed to start or crashed."""
+        ...
+
+    def start_loop(self) -> bool:
+        """(Re)start the loop in the desired state; False when it did not start."""
+        ...
+
+    def close_loop(self) -> None:
+        """Stop the loop."""
+        ...
+
+    def reset_failures(self) -> None:
+        """Forget earlier crashes (a start un-parks a failed user)."""
+        ...
+
+    def write_status(self, state: EngineState, error: str | None) -> None:
+        """Record the engine's state for the user."""
+        ...
+
+    def say(self, message: str) -> None:
+        """Report one line about the user."""
+        ...
 
 
 class Rejected(Exception):  # noqa: N818 - an outcome, not a failure of the engine
     """The command is refused; the message says why."""
 
 
-def fail_abandoned_commands(runner: UserRunner) -> None:
+def fail_abandoned_commands(runner: CommandTarget) -> None:
     """Acknowledge commands a previous engine claimed but never finished (it died in between).
 
     Only one engine runs per data directory (the lock), so at start every `claimed` command was
@@ -46,12 +112,12 @@ def fail_abandoned_commands(runner: UserRunner) -> None:
         runner.say(f"{command.kind} by {command.requested_by}: failed: abandoned by a stopped engine")
 
 
-def apply_pending_commands(runner: UserRunner) -> None:
+def apply_pending_commands(runner: CommandTarget) -> None:
     """Claim and apply every pending command of the runner's user, oldest first."""
     while True:
         with runner.store.transaction() as transaction:
             command = transaction.claim_next_command(
-                engine_id=runner.settings.engine_id, claimed_at=runner.clock.now()
+                engine_id=runner.engine_id, claimed_at=runner.clock.now()
             )
         if command is None:
             return
@@ -69,7 +135,7 @@ def apply_pending_commands(runner: UserRunner) -> None:
         runner.say(f"{command.kind} by {command.requested_by}: {status}: {message}")
 
 
-def _apply(runner: UserRunner, command: Command) -> str:
+def _apply(runner: CommandTarget, command: Command) -> str:
     if command.kind in ("start", "restart", "set_mode"):
         return _start(runner, command)
     if command.kind == "stop":
@@ -90,7 +156,7 @@ def _apply(runner: UserRunner, command: Command) -> str:
     raise Rejected(f"{command.kind} is not supported by this engine")
 
 
-def _force(runner: UserRunner, command: Command) -> str:
+def _force(runner: CommandTarget, command: Command) -> str:
     """Force buy / sell now, audited with who asked and why; never queued for later."""
     age = runner.clock.now() - command.requested_at
     if age > FORCE_MAX_AGE:
@@ -109,7 +175,7 @@ def _force(runner: UserRunner, command: Command) -> str:
         raise Rejected(str(refusal)) from None
 
 
-def _start(runner: UserRunner, command: Command) -> str:
+def _start(runner: CommandTarget, command: Command) -> str:
     mode = _mode(runner, command)
     confirmed = command.live_confirmed if mode == "LIVE" else False
     if mode == "LIVE" and not command.live_confirmed:
@@ -133,7 +199,7 @@ def _start(runner: UserRunner, command: Command) -> str:
     return f"accepted, but the loop did not start: {runner.last_crash}; retrying"
 
 
-def _mode(runner: UserRunner, command: Command) -> Mode:
+def _mode(runner: CommandTarget, command: Command) -> Mode:
     if "mode" not in command.args:
         if command.kind == "set_mode":
             raise Rejected("set_mode needs a mode (TEST or LIVE)")

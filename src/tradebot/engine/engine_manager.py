@@ -23,12 +23,11 @@ from pathlib import Path
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.engine_runner import Loop, LoopFactory, Report, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
-from tradebot.services.db import open_user_store
-from tradebot.services.db_files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.health_monitor import (
     HealthReport,
     ProcessLike,
@@ -39,7 +38,8 @@ from tradebot.services.health_monitor import (
     write_health,
 )
 from tradebot.services.paths import database_path
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, open_user_store
+from tradebot.services.storage.files import RESTORE_HINT, quick_check, stale_journal
 from tradebot.services.users import validate_username
 
 DATABASE_PREFIX, DATABASE_SUFFIX = "tradebot_", ".db"

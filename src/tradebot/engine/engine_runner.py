@@ -16,72 +16,21 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import Protocol
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.position_guards import PositionGuards
+from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
-from tradebot.services.db import DatabaseUnavailableError, Store
-from tradebot.services.db_files import RESTORE_HINT, FileIdentity, journal_identities
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
-from tradebot.services.records import EngineState, EngineStatus, Mode, Side
-
-DEFAULT_BACKOFF = (5.0, 30.0, 300.0)
-# A storage fault is outside the bot and is usually fixed by hand (space freed, lock released):
-# retried at least every 30 s so trading resumes within a minute of the fix, never 5 minutes.
-STORAGE_RETRY = (5.0, 15.0, 30.0)
-HEALTHY_CYCLES = 12  # clean cycles in a row after which earlier crashes are forgotten
-STALL_CYCLES = 6  # the watchdog restarts a loop silent for this many cycles (at least STALL_FLOOR)
-STALL_FLOOR_SECONDS = 30.0
-POSITION_UNGUARDED = "ALERT: position open and its price exits are NOT running"
-
-
-class Loop(Protocol):
-    """What the runner needs of a trading loop (`LiveLoop`, or a fake in tests)."""
-
-    paused: bool
-    market: str  # the market it trades: its position is the one it guards
-
-    def start(self) -> None: ...
-
-    def cycle(self) -> object: ...
-
-    def force(self, side: Side, command_id: int, requested_by: str, reason: str) -> str: ...
-
-    def guard(self) -> object: ...
-
-
-LoopFactory = Callable[[RunRequest, ExitStack], Loop]
-Report = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerSettings:
-    """Where and how a user's loop runs."""
-
-    home: Path
-    exchange_url: str
-    engine_id: str
-    cycle_seconds: float = 5.0
-    backoff: tuple[float, ...] = DEFAULT_BACKOFF
-    healthy_cycles: int = HEALTHY_CYCLES
-    storage_retry: tuple[float, ...] = STORAGE_RETRY  # delays after a storage fault (locked, disk full)
-    stall_seconds: float | None = None  # None: STALL_CYCLES cycles, at least STALL_FLOOR_SECONDS
-
-    @property
-    def stall_limit(self) -> float:
-        """Seconds without a finished cycle after which the watchdog restarts the loop."""
-        if self.stall_seconds is not None:
-            return self.stall_seconds
-        return max(STALL_CYCLES * self.cycle_seconds, STALL_FLOOR_SECONDS)
+from tradebot.services.records import EngineState, EngineStatus, Mode
+from tradebot.services.storage import DatabaseUnavailableError, Store
+from tradebot.services.storage.files import RESTORE_HINT, FileIdentity, journal_identities
 
 
 class UserRunner:
@@ -118,6 +67,11 @@ class UserRunner:
         self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
         self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
+
+    @property
+    def engine_id(self) -> str:
+        """This engine's name (`RunnerSettings.engine_id`), as the command applier records it."""
+        return self.settings.engine_id
 
     # --- one cycle ------------------------------------------------------------------------------
 

@@ -28,8 +28,8 @@ from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk, OrderIntent
 from tradebot.engine.position_steps import NOT_SENT, PlannedExit
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
-from tradebot.services.db import Store, Transaction, Window
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
+from tradebot.services.storage import Store, Transaction, Window
 
 
 class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, like OrderRejected

@@ -24,19 +24,18 @@ from tradebot.core.execution import DUST, dust_profit
 from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
-from tradebot.services.db import Reader, Store, Transaction
 from tradebot.services.records import (
-    Account,
+    AccountBalance,
     Mode,
-    Order,
-    OrderRequest,
     OrderUpdate,
+    PendingOrder,
     Position,
     Side,
+    StoredOrder,
     TradeAudit,
     TradeCause,
 )
-from tradebot.services.schema import encode_time
+from tradebot.services.storage import Reader, Store, Transaction
 
 NOT_FOUND_GRACE = timedelta(minutes=2)  # far longer than any request can take to arrive
 # An order Upbit does not show is declared never placed only after every lookup (identifier, open
@@ -175,7 +174,7 @@ class OrderDesk:
                 self.apply(transaction, outcome, _recovery_intent(order, versions))
         return settled
 
-    def _absent_long_enough(self, order: Order, now: datetime) -> bool:
+    def _absent_long_enough(self, order: StoredOrder, now: datetime) -> bool:
         first = self._absent_since.setdefault(order.identifier, now)
         if now - order.requested_at >= NOT_FOUND_GRACE and now - first >= ABSENT_CONFIRMATION:
             del self._absent_since[order.identifier]
@@ -322,7 +321,7 @@ class OrderDesk:
         account = transaction.account(self._mode)
         starting = account.starting_krw if account else krw
         transaction.set_account(
-            Account(mode=self._mode, krw_balance=krw, starting_krw=starting, updated_at=now)
+            AccountBalance(mode=self._mode, krw_balance=krw, starting_krw=starting, updated_at=now)
         )
 
     def position(self, reader: Reader | None = None) -> Position | None:
@@ -339,9 +338,9 @@ class OrderDesk:
         reader = reader or self._store
         return next((item for item in reader.positions(self._mode) if item.market == self._market), None)
 
-    def _request(self, identifier: str, intent: OrderIntent, amount: Decimal) -> OrderRequest:
+    def _request(self, identifier: str, intent: OrderIntent, amount: Decimal) -> PendingOrder:
         buying = intent.side == "bid"
-        return OrderRequest(
+        return PendingOrder(
             identifier=identifier, mode=self._mode, market=self._market, side=intent.side,
             ord_type="price" if buying else "market", price=amount if buying else None,
             volume=None if buying else amount, candle_start=intent.candle_start,
@@ -388,14 +387,13 @@ class OrderDesk:
 
     def wrote_off_dust(self, candle_start: datetime) -> bool:
         """True if a position was written off as dust during this candle (one trade per candle)."""
-        sql = "SELECT 1 FROM trade_audit WHERE mode = ? AND market = ? AND candle_start = ? AND rule = ?"
-        return bool(self._store.query(sql, (self._mode, self._market, encode_time(candle_start), DUST)))
+        return self._store.trade_recorded(self._mode, self._market, candle_start, DUST)
 
 
 RECOVERED = "finished after a restart or a lost answer"
 
 
-def _recovery_intent(order: Order, versions: tuple[int, int]) -> OrderIntent:
+def _recovery_intent(order: StoredOrder, versions: tuple[int, int]) -> OrderIntent:
     """The intent the order was sent with (schema v4), or `recovery` for an order recorded before."""
     start = order.candle_start or order.requested_at
     if order.cause is None:

@@ -17,8 +17,8 @@ from tradebot.core.broker import Holdings, OrderOutcome
 from tradebot.core.errors import SettingsError
 from tradebot.core.ledger import PaperAccount
 from tradebot.exchange.paper_broker import PaperBroker
-from tradebot.services.db import Store
-from tradebot.services.records import Account
+from tradebot.services.records import AccountBalance
+from tradebot.services.storage import Store
 
 
 def paper_account(store: Store, market: str) -> PaperAccount:
@@ -42,7 +42,7 @@ class RecordedPaperBroker:
 
     def __init__(self, store: Store, market: str) -> None:
         self._store, self._market = store, market
-        self._seen: Account | None = store.account("TEST")
+        self._seen: AccountBalance | None = store.account("TEST")
         self.paper = PaperBroker(paper_account(store, market))
         self.fee_rate: Decimal = self.paper.fee_rate
 

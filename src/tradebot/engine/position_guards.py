@@ -19,9 +19,9 @@ from typing import Protocol
 
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.exchange.upbit import UpbitError
-from tradebot.services.db import DatabaseUnavailableError
 from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, Guarding, PositionKey
 from tradebot.services.records import Mode
+from tradebot.services.storage import DatabaseUnavailableError
 
 RequestFor = Callable[[Mode, str], RunRequest]  # (mode, market) -> what to build the guard from
 

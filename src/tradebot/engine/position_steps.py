@@ -15,8 +15,8 @@ from tradebot.core.execution import EntryCheck, check_entry, dust_note, is_dust,
 from tradebot.core.strategy import PositionView
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.settings_watch import Settings
-from tradebot.services.db import Transaction
 from tradebot.services.records import Position
+from tradebot.services.storage import Transaction
 
 NOT_SENT = "not sent: this candle already has that order, or an earlier order is unresolved"
 

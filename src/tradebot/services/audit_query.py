@@ -24,7 +24,8 @@ import pandas as pd
 
 from tradebot.core.params import BUY_CONDITION_KEYS, SELL_CONDITION_KEYS
 from tradebot.services.records import TradeCause, TriggerKind
-from tradebot.services.schema import KST, SCHEMA_VERSION, SqlValue, StorageError, encode_time
+from tradebot.services.storage import SCHEMA_VERSION, StorageError
+from tradebot.services.storage.codecs import KST, SqlValue, encode_time
 
 AuditTable = Literal["buy_eval", "sell_eval", "trade_audit"]
 AUDIT_TABLES: tuple[AuditTable, ...] = ("buy_eval", "sell_eval", "trade_audit")

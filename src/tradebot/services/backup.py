@@ -24,13 +24,12 @@ from pathlib import Path
 
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
-from tradebot.services.db import open_user_store
-from tradebot.services.db_files import integrity_problem, journal_paths, set_aside, sync_path
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.file_modes import PRIVATE_DIRECTORY, create_private_file
 from tradebot.services.paths import database_path
-from tradebot.services.schema import StorageError
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
+from tradebot.services.storage import StorageError, open_user_store
+from tradebot.services.storage.files import integrity_problem, journal_paths, set_aside, sync_path
 from tradebot.services.users import conditions_path, params_path, validate_username
 
 BUSY_TIMEOUT_SECONDS = 30.0  # a backup waits this long for the engine's write lock, never forever

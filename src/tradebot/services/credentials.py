@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 from tradebot.core.errors import SettingsError
+from tradebot.services.file_modes import write_file_atomically
 from tradebot.services.users import validate_username
 
 CREDENTIALS_FILE = "credentials.yaml"
@@ -63,14 +63,14 @@ def set_credential(home: Path, username: str, password_hash: str, display_name: 
         "failed_login_attempts": 0,
         "logged_in": False,
     }
-    write_private_file(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
+    write_file_atomically(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
 
 
 def remove_credential(home: Path, username: str) -> None:
     """Remove the user's login (the user's database is left alone)."""
     credentials = load_credentials(home)
     if credentials["usernames"].pop(validate_username(username), None) is not None:
-        write_private_file(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
+        write_file_atomically(credentials_path(home), yaml.safe_dump(credentials, sort_keys=True))
 
 
 def cookie_key(home: Path, environment: Mapping[str, str] | None = None) -> str:
@@ -93,7 +93,7 @@ def ensure_cookie_key(home: Path) -> None:
     """Create `{home}/cookie.key` with a random key if it does not exist yet."""
     path = home / COOKIE_KEY_FILE
     if not path.exists():
-        write_private_file(path, secrets.token_urlsafe(48) + "\n")
+        write_file_atomically(path, secrets.token_urlsafe(48) + "\n")
 
 
 def _is_valid_entry(name: object, entry: object) -> bool:
@@ -105,19 +105,3 @@ def _is_valid_entry(name: object, entry: object) -> bool:
     except SettingsError:
         return False
     return True
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tradebot.services.db import Reader
 from tradebot.services.records import Command, Mode
+from tradebot.services.storage import Reader
 
 HISTORY_LIMIT = 1_000
 RUNNING_KINDS = frozenset({"start", "stop", "restart"})

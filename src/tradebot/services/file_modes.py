@@ -5,13 +5,15 @@ order details: no other local account may read them. Every command that writes i
 directory starts with `restrict_umask()` (so what it creates is private from the first byte) and
 `make_home_private()` (so an install made before this rule is fixed on its next start, with one
 log line). SQLite creates a database's `-wal` and `-shm` with the database file's own mode, so a
-0600 database keeps its journal private whatever the umask.
+0600 database keeps its journal private whatever the umask. Every other file tradebot writes into it
+(settings, credentials, sessions, health) goes through `write_file_atomically`.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +49,30 @@ def create_private_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(descriptor)
+
+
+def write_file_atomically(path: Path, content: str | bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `content` (text as UTF-8) in one step, owner-only (0600).
+
+    The content goes to a temporary file beside `path`, which is then renamed over it: a reader
+    sees the old file or the new one, never half of either, and a crash leaves no partial file.
+    `durable` also puts the content on the disk before the rename (fsync), so a power cut cannot
+    leave an empty file in its place; a file rewritten every cycle (health) may skip it.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE)  # mkstemp makes it 0600 already; say it, these are private
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def prepare_private_home(home: Path, report: Callable[[str], None]) -> None:

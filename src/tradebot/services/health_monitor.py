@@ -10,8 +10,6 @@ sees half a file); the dashboard and `tradebot health` read it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -20,9 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.db import Reader, open_user_store
 from tradebot.services.desired_state import DesiredState, desired_state
+from tradebot.services.file_modes import write_file_atomically
 from tradebot.services.records import EngineStatus, Mode, Position
+from tradebot.services.storage import Reader, open_user_store
 
 HEALTH_FILE = "health.json"
 POSITION_ALERT = "ALERT: open position whose stop loss, take profit and trailing stop nothing checks"
@@ -298,16 +297,10 @@ def to_jsonable(value: Any) -> Any:
 
 def write_health(home: Path, report: HealthReport) -> Path:
     """Write `{home}/health.json` atomically (a temp file in `home`, then a rename)."""
-    home.mkdir(parents=True, exist_ok=True)
     target = home / HEALTH_FILE
-    descriptor, temporary = tempfile.mkstemp(prefix=".health-", suffix=".tmp", dir=home)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(report_document(report), handle, ensure_ascii=False, indent=1)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    document = json.dumps(report_document(report), ensure_ascii=False, indent=1)
+    # Rewritten every cycle: a power cut costs one report, so no fsync on the engine's hot path.
+    write_file_atomically(target, document, durable=False)
     return target
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tradebot.core.clock import Clock, SystemClock
 from tradebot.core.errors import SettingsError, TradebotError
-from tradebot.services.credentials import write_private_file
+from tradebot.services.file_modes import write_file_atomically
 from tradebot.services.users import validate_username
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class LoginGuard:
             }
             for name, record in records.items()
         }
-        write_private_file(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        write_file_atomically(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 PasswordCheck = Callable[[str, str], bool | None]

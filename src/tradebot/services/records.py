@@ -1,4 +1,4 @@
-"""Row types of the per-user database: what `services.db` reads and writes.
+"""Row types of the per-user database: what `services.storage` reads and writes.
 
 Frozen, keyword-only dataclasses; value sets are `Literal` types (stored as text in STRICT tables).
 """
@@ -56,7 +56,7 @@ class ApiKeys:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Account:
+class AccountBalance:
     """The KRW balance of one mode."""
 
     mode: Mode
@@ -99,7 +99,7 @@ class PositionDecision:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRequest:
+class PendingOrder:
     """An order about to be sent; `price` is the KRW total for `ord_type='price'` market buys."""
 
     identifier: str
@@ -136,7 +136,7 @@ class OrderUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Order(OrderRequest):
+class StoredOrder(PendingOrder):
     """An order row as stored."""
 
     uuid: str | None

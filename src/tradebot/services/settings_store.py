@@ -11,8 +11,6 @@ previous version as `<name>.bak`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
+from tradebot.services.file_modes import write_file_atomically
 
 Model = TypeVar("Model", bound=BaseModel)
 BACKUP_SUFFIX = ".bak"
@@ -130,19 +129,5 @@ def _save(path: Path, settings: BaseModel) -> None:
     backup = path.with_name(path.name + BACKUP_SUFFIX)
     _refuse_symlink(backup)  # replaced by the rename anyway, but say so rather than hide it
     if path.exists():
-        _write_atomically(backup, path.read_bytes())
-    _write_atomically(path, text.encode("utf-8"))
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o600)  # mkstemp makes it 0600 already; say it, settings are private
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        write_file_atomically(backup, path.read_bytes())
+    write_file_atomically(path, text)

@@ -23,20 +23,20 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from tradebot.core.models import Candle, Interval
-from tradebot.services.db import Reader, Window
 from tradebot.services.records import (
     BuyEvaluation,
     Command,
     Mode,
-    Order,
     SellEvaluation,
     SettingsVersion,
     Side,
+    StoredOrder,
     TradeAudit,
     TradeCause,
     TriggerKind,
 )
-from tradebot.services.schema import decode_record, encode_time
+from tradebot.services.storage import Reader, Window
+from tradebot.services.storage.codecs import decode_record, encode_time
 
 EvaluationTable = Literal["buy_eval", "sell_eval"]
 Evaluation = BuyEvaluation | SellEvaluation
@@ -73,7 +73,7 @@ class TradeTrace:
     candle_start: datetime | None
     trade_id: int | None
     trade: TradeAudit | None
-    order: Order | None
+    order: StoredOrder | None
     cause: TradeCause | None
     rule: str | None
     requested_by: str | None
@@ -139,12 +139,14 @@ def find_evaluation(reader: Reader, table: EvaluationTable, key: EvaluationKey) 
     return sells[0] if sells else None
 
 
-def _order_by_uuid(reader: Reader, uuid: str) -> Order | None:
+def _order_by_uuid(reader: Reader, uuid: str) -> StoredOrder | None:
     rows = reader.query("SELECT * FROM orders WHERE uuid = ?", (uuid,))
-    return decode_record(Order, rows[0]) if rows else None
+    return decode_record(StoredOrder, rows[0]) if rows else None
 
 
-def _trace(reader: Reader, trade_id: int | None, trade: TradeAudit | None, order: Order | None) -> TradeTrace:
+def _trace(
+    reader: Reader, trade_id: int | None, trade: TradeAudit | None, order: StoredOrder | None
+) -> TradeTrace:
     # The trade row is what happened; the order's stored intent is what was meant (the same values
     # for every order sent by this version), and the only cause an unfilled order has.
     source = trade if trade is not None else order
@@ -170,7 +172,9 @@ def _trace(reader: Reader, trade_id: int | None, trade: TradeAudit | None, order
     )  # fmt: skip
 
 
-def _versions(source: TradeAudit | Order, evaluation: Evaluation | None) -> tuple[int | None, int | None]:
+def _versions(
+    source: TradeAudit | StoredOrder, evaluation: Evaluation | None
+) -> tuple[int | None, int | None]:
     """The settings versions in force: the trade's or the order's, else the evaluation's."""
     if source.params_version is not None and source.conditions_version is not None:
         return source.params_version, source.conditions_version

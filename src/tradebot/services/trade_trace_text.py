@@ -15,7 +15,7 @@ from typing import Any
 
 from tradebot.core.strategy import ConditionResult
 from tradebot.services.records import SellEvaluation, SettingsVersion, Side
-from tradebot.services.schema import KST
+from tradebot.services.storage.codecs import KST
 from tradebot.services.trade_trace import TradeTrace
 
 SIDE_NAMES: dict[Side, str] = {"bid": "buy", "ask": "sell"}

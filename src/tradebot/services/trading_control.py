@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from tradebot.core.clock import Clock
 from tradebot.core.errors import SettingsError
-from tradebot.services.db import Store
 from tradebot.services.records import (
     Command,
     CommandKind,
@@ -30,6 +29,7 @@ from tradebot.services.records import (
     PositionDecision,
     PositionDecisionKind,
 )
+from tradebot.services.storage import Store
 
 FORCE_KINDS: frozenset[CommandKind] = frozenset({"force_buy", "force_sell"})
 MODE_KINDS: frozenset[CommandKind] = frozenset({"start", "restart", "set_mode"})

@@ -27,11 +27,11 @@ from tradebot.services.credentials import (
     remove_credential,
     set_credential,
 )
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.paths import database_path
-from tradebot.services.records import DEFAULT_STARTING_KRW, Account, ApiKeys, User
+from tradebot.services.records import DEFAULT_STARTING_KRW, AccountBalance, ApiKeys, User
 from tradebot.services.secrets import SecretBox
 from tradebot.services.settings_store import save_conditions, save_params
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.users import conditions_path, params_path, validate_username
 from tradebot.services.web_sessions import SessionStore
 
@@ -127,7 +127,9 @@ def _create_database(
         with store.transaction() as transaction:
             transaction.save_user(User(username=username, password_hash=password_hash, created_at=now))
             transaction.set_account(
-                Account(mode="TEST", krw_balance=starting_krw, starting_krw=starting_krw, updated_at=now)
+                AccountBalance(
+                    mode="TEST", krw_balance=starting_krw, starting_krw=starting_krw, updated_at=now
+                )
             )
         return store.path
 

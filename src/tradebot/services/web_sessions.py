@@ -33,7 +33,7 @@ from typing import TypeGuard
 
 from tradebot.core.clock import Clock, SystemClock
 from tradebot.core.errors import SettingsError
-from tradebot.services.credentials import write_private_file
+from tradebot.services.file_modes import write_file_atomically
 from tradebot.services.users import validate_username
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class SessionStore:
             }
             for key, session in sessions.items()
         }
-        write_private_file(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        write_file_atomically(self.path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def _is_token(token: object) -> TypeGuard[str]:

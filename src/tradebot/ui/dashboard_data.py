@@ -20,19 +20,19 @@ from tradebot.core.krw_rules import DEFAULT_FEE_RATE, MONEY, market_sell_fill, t
 from tradebot.core.models import Candle, FloatArray, Interval
 from tradebot.core.params import StrategyParams
 from tradebot.core.strategy import exit_levels
-from tradebot.services.db import Reader, Window
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.records import (
-    Account,
+    AccountBalance,
     Command,
     EngineState,
     EngineStatus,
     Mode,
-    Order,
     Position,
     Side,
+    StoredOrder,
     TradeAudit,
 )
+from tradebot.services.storage import Reader, Window
 
 CHART_CANDLES = 150  # candles drawn
 INDICATOR_HISTORY = 1000  # candles the MACD is computed over, so the drawn part has converged
@@ -165,7 +165,7 @@ class DashboardData:
     chart: ChartSeries
     markers: list[TradeMarker]
     latest_signal: LatestSignal | None
-    recent_orders: list[Order]
+    recent_orders: list[StoredOrder]
     commands: list[Command]
     other_markets: list[str] = field(default_factory=list)  # positions outside the params' market
 
@@ -251,7 +251,7 @@ def chart_series(candles: list[Candle], params: StrategyParams, drawn: int = CHA
 
 def profit_figures(
     mode: Mode,
-    account: Account | None,
+    account: AccountBalance | None,
     position: Position | None,
     latest: Candle | None,
     interval: Interval,
@@ -338,7 +338,7 @@ def latest_signal(reader: Reader, market: str, interval: Interval) -> LatestSign
 
 def recent_orders(
     reader: Reader, mode: Mode, audits: list[TradeAudit], limit: int = RECENT_ORDERS
-) -> list[Order]:
+) -> list[StoredOrder]:
     """Orders still open plus the orders of the latest trades, newest first."""
     found = {order.identifier: order for order in reader.unfinished_orders(mode)}
     for audit in reversed(audits):

@@ -26,9 +26,8 @@ import streamlit as st
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.credentials import load_credentials
-from tradebot.services.db import DatabaseUnavailableError, Store, open_user_store
 from tradebot.services.paths import data_home, database_path
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import DatabaseUnavailableError, StorageError, Store, open_user_store
 from tradebot.services.users import validate_username
 from tradebot.services.web_sessions import SessionStore
 

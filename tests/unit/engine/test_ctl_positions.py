@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tradebot.cli import main
-from tradebot.services.db import open_user_store
 from tradebot.services.records import Position
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

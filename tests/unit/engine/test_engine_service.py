@@ -16,16 +16,17 @@ import pytest
 from tradebot.cli import main
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_manager import EngineManager, discover_users
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.lock_manager import EngineLock, EngineLockedError
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.exchange.upbit import UpbitConnectionError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.desired_state import desired_state
 from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, POSITION_ALERT, Guarding, read_health
 from tradebot.services.records import Command, CommandKind, CommandRequest, Mode, Position
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import UpbitKeys, create_user, save_keys, store_keys
 from tradebot.services.users import conditions_path, params_path
 

@@ -17,8 +17,8 @@ from tradebot.core.krw_rules import Fill
 from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.engine.order_desk import ABSENT_CONFIRMATION, NOT_FOUND_GRACE, OrderDesk, OrderIntent
-from tradebot.services.db import Store
-from tradebot.services.records import Account, OrderRequest, Position
+from tradebot.services.records import AccountBalance, PendingOrder, Position
+from tradebot.services.storage import Store
 
 START = datetime(2026, 3, 22, 12, 0, tzinfo=UTC)
 FEE = Decimal("0.0005")
@@ -90,7 +90,7 @@ class FakeBroker:
 def store(tmp_path: Path) -> Store:
     opened = Store.open(tmp_path / "tradebot_alice.db")
     with opened.transaction() as transaction:
-        transaction.set_account(Account(mode="LIVE", krw_balance=Decimal(1_000_000), updated_at=START))
+        transaction.set_account(AccountBalance(mode="LIVE", krw_balance=Decimal(1_000_000), updated_at=START))
         versions = tuple(
             transaction.record_settings(settings, saved_at=START, saved_by="test")
             for settings in (StrategyParams(), Conditions())
@@ -247,7 +247,7 @@ def test_order_absent_everywhere_long_enough_is_declared_rejected(store: Store) 
     broker, clock = FakeBroker(), StepClock()
     desk = make_desk(store, broker, clock)
     identifier = "tb.alice.live.KRW-BTC.0.bid.1"
-    request = OrderRequest(
+    request = PendingOrder(
         identifier=identifier, mode="LIVE", market=MARKET, side="bid", ord_type="price",
         price=Decimal(10_000), volume=None, candle_start=START, requested_at=START,
     )  # fmt: skip
@@ -279,7 +279,7 @@ def test_refused_order_gets_one_attempt_per_candle_and_side(store: Store) -> Non
 
 def test_unfinished_order_of_another_market_neither_followed_nor_blocking(store: Store) -> None:
     broker, clock = FakeBroker(), StepClock()
-    other = OrderRequest(
+    other = PendingOrder(
         identifier="tb.alice.live.KRW-ETH.0.ask.1", mode="LIVE", market="KRW-ETH", side="ask",
         ord_type="market", price=None, volume=Decimal(1), candle_start=START, requested_at=START,
     )  # fmt: skip

@@ -11,7 +11,7 @@ from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.engine.order_desk import OrderDesk, OrderIntent
 from tradebot.engine.paper_ledger import RecordedPaperBroker
-from tradebot.services.db import Store, open_user_store
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import create_user
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

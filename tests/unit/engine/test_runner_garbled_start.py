@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tradebot.engine.bootstrap import RunRequest
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.exchange.upbit import UpbitResponseError
-from tradebot.services.db import open_user_store
 from tradebot.services.records import CommandRequest, Side
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from tests.unit.property.strategies import FEW_EXAMPLES, JSON_VALUES, PROPERTY_SETTINGS, one_line
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.engine.bootstrap import RunRequest
-from tradebot.engine.engine_runner import Loop, RunnerSettings, UserRunner
-from tradebot.services.db import Store, open_user_store
+from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.runner_types import Loop, RunnerSettings
 from tradebot.services.records import CommandKind, CommandRequest, Side
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, Store, open_user_store
 from tradebot.services.trading_control import MAX_REASON_LENGTH, build_request, submit_command
 from tradebot.services.user_admin import create_user
 

@@ -23,8 +23,8 @@ from tradebot.services.credentials import (
     remove_credential,
     set_credential,
 )
-from tradebot.services.db import open_user_store
 from tradebot.services.paths import database_path
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import conditions_path, params_path, validate_username
 

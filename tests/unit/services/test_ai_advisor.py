@@ -28,7 +28,7 @@ from tradebot.core.strategy import Action, ConditionResult, Decision
 from tradebot.services.ai_review.advisor import EntryAdvisor, parse_verdict
 from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import AiCallStart, insert_call, recent_calls
-from tradebot.services.db import Store
+from tradebot.services.storage import Store
 
 CANDLE = candle_at(HISTORY)  # the candle that just closed, not cached yet
 CONTEXT = AdvisorContext(

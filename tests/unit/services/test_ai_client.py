@@ -15,7 +15,7 @@ from tradebot.services.ai_review.client import AiClient, AiResult, CallStatus, M
 from tradebot.services.ai_review.config import PRICES, UNKNOWN_MODEL_PRICE
 from tradebot.services.ai_review.setup import AiRuntime, AiSetup, load_setup
 from tradebot.services.ai_review.store import AiCallStart, call, insert_call, recent_calls
-from tradebot.services.db import Store
+from tradebot.services.storage import Store
 
 MESSAGES: list[Message] = [
     {"role": "system", "content": "You explain a trading bot."},

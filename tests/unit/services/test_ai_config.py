@@ -26,8 +26,8 @@ from tradebot.services.ai_review.setup import (
     save_api_key,
     save_settings,
 )
-from tradebot.services.db import Store
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store
 
 
 @pytest.fixture

@@ -40,8 +40,8 @@ from tradebot.services.ai_review.features import (
 from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import recent_calls
 from tradebot.services.audit_query import AuditFilter, audit_frame, open_audit_connection
-from tradebot.services.db import Store
 from tradebot.services.records import BuyEvaluation
+from tradebot.services.storage import Store
 
 BUY_KEY = EvaluationKey(market=MARKET, interval=INTERVAL, candle_start=BUY_CANDLE)
 TICK_KEY = EvaluationKey(market=MARKET, interval=INTERVAL, candle_start=SELL_CANDLE, trigger_kind="tick")

@@ -28,8 +28,8 @@ from tradebot.services.ai_review.store import (
     save_explanation,
     spent_since,
 )
-from tradebot.services.db import Store
-from tradebot.services.schema import SCHEMA_VERSION, VERSION_2, StorageError
+from tradebot.services.storage import SCHEMA_VERSION, StorageError, Store
+from tradebot.services.storage.ddl import VERSION_2
 
 AI_TABLES = {"ai_settings", "ai_keys", "ai_calls", "ai_explanations"}
 

@@ -26,10 +26,10 @@ from tradebot.services.audit_query import (
     open_audit_connection,
     settings_versions,
 )
-from tradebot.services.db import Transaction, open_user_store
 from tradebot.services.paths import database_path
-from tradebot.services.records import BuyEvaluation, OrderRequest, SellEvaluation, TradeAudit, TriggerKind
-from tradebot.services.schema import KST, StorageError
+from tradebot.services.records import BuyEvaluation, PendingOrder, SellEvaluation, TradeAudit, TriggerKind
+from tradebot.services.storage import StorageError, Transaction, open_user_store
+from tradebot.services.storage.codecs import KST
 from tradebot.services.user_admin import create_user
 
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)
@@ -97,7 +97,7 @@ def sell_row(
 
 def trade_rows(transaction: Transaction) -> None:
     """A strategy buy on candle 1 and a manual sell (no candle) executed after everything else."""
-    order = OrderRequest(
+    order = PendingOrder(
         identifier="tradebot-alice-1", mode="TEST", market=MARKET, side="bid", ord_type="price",
         price=Decimal(100_000), volume=None, candle_start=candle(1), requested_at=candle(2),
     )  # fmt: skip

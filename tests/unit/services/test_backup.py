@@ -13,9 +13,9 @@ import pytest
 from tradebot.cli import main
 from tradebot.engine.lock_manager import EngineLock
 from tradebot.services.backup import backup_user, restore_user
-from tradebot.services.db import Account, open_user_store
 from tradebot.services.paths import HOME_VARIABLE, database_path
-from tradebot.services.schema import StorageError
+from tradebot.services.records import AccountBalance
+from tradebot.services.storage import StorageError, open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import params_path
 
@@ -32,8 +32,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
-def account(krw: int) -> Account:
-    return Account(mode="TEST", krw_balance=Decimal(krw), starting_krw=Decimal(1_000_000), updated_at=NOW)
+def account(krw: int) -> AccountBalance:
+    return AccountBalance(
+        mode="TEST", krw_balance=Decimal(krw), starting_krw=Decimal(1_000_000), updated_at=NOW
+    )
 
 
 def set_balance(home: Path, krw: int) -> None:

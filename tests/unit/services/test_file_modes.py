@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tradebot.cli import main
-from tradebot.services.db import open_user_store
-from tradebot.services.file_modes import make_home_private
+from tradebot.services.file_modes import make_home_private, write_file_atomically
 from tradebot.services.paths import HOME_VARIABLE, database_path
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 from tradebot.services.users import conditions_path, params_path
 
@@ -88,3 +88,27 @@ def test_make_home_private_symlink_left_alone_and_target_unchanged(tmp_path: Pat
     (home / "link").symlink_to(outside)
     make_home_private(home)
     assert mode(outside) == 0o644
+
+
+def test_write_file_atomically_under_loose_umask_replaces_content_owner_only(
+    tmp_path: Path, loose_umask: None
+) -> None:
+    target = tmp_path / "nested" / "settings.json"
+
+    write_file_atomically(target, "first\n")
+    write_file_atomically(target, b"second\n", durable=False)
+
+    assert target.read_bytes() == b"second\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in target.parent.iterdir()] == ["settings.json"]
+
+
+def test_write_file_atomically_failed_rename_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "occupied"
+    target.mkdir()  # a directory where the file should go: the rename fails
+
+    with pytest.raises(OSError, match="occupied"):
+        write_file_atomically(target, "text")
+
+    assert [path.name for path in tmp_path.iterdir()] == ["occupied"]
+    assert target.is_dir()

@@ -13,7 +13,6 @@ import pytest
 from tradebot.cli import main
 from tradebot.core.errors import TradebotError
 from tradebot.exchange.upbit.rate_limit import GroupCounts
-from tradebot.services.db import open_user_store
 from tradebot.services.desired_state import DesiredState
 from tradebot.services.health_monitor import (
     ADOPTED_ALERT,
@@ -34,6 +33,7 @@ from tradebot.services.health_monitor import (
     write_health,
 )
 from tradebot.services.records import CommandKind, CommandRequest, EngineState, EngineStatus, Position
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import create_user
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

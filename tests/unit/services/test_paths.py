@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tradebot.core.errors import SettingsError
-from tradebot.services.db import open_user_store
 from tradebot.services.paths import HOME_VARIABLE, data_home, database_path
+from tradebot.services.storage import open_user_store
 
 UNSAFE_NAMES = [
     "../evil",

@@ -20,8 +20,8 @@ from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.core.strategy import Action, ConditionResult
 from tradebot.engine.order_desk import OrderDesk, OrderIntent
-from tradebot.services.db import Store, Transaction
 from tradebot.services.records import Account, BuyEvaluation, CommandRequest, SellEvaluation, TriggerKind
+from tradebot.services.storage import Store, Transaction
 from tradebot.services.trade_trace import EvaluationKey, TradeTrace, trace_order, trace_trade
 from tradebot.services.trade_trace_text import trace_document, trace_lines
 

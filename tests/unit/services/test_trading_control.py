@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tradebot.core.errors import SettingsError
-from tradebot.services.db import Store, open_user_store
 from tradebot.services.records import EngineStatus, Position
+from tradebot.services.storage import Store, open_user_store
 from tradebot.services.trading_control import (
     adopted_positions,
     build_request,

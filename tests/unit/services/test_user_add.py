@@ -19,7 +19,7 @@ import pytest
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.credentials import credentials_path, load_credentials
-from tradebot.services.db import open_user_store
+from tradebot.services.storage import open_user_store
 from tradebot.services.user_admin import check_password, create_user, validate_password, verify_login
 from tradebot.services.web_sessions import SessionStore
 

@@ -15,20 +15,20 @@ from tradebot.core.params import Conditions, StrategyParams
 from tradebot.core.strategy import Action
 from tradebot.exchange.simulator import build_config
 from tradebot.exchange.simulator.server import SimulatorServer
-from tradebot.services.db import Store, Transaction, open_user_store
 from tradebot.services.records import (
-    Account,
+    AccountBalance,
     BuyEvaluation,
     EngineState,
     EngineStatus,
     Mode,
-    OrderRequest,
     OrderUpdate,
+    PendingOrder,
     Position,
     SellEvaluation,
     Side,
     TradeAudit,
 )
+from tradebot.services.storage import Store, Transaction, open_user_store
 
 MARKET = "KRW-BTC"
 INTERVAL = Interval.MINUTE15  # the default params' interval
@@ -91,7 +91,7 @@ def set_engine(
 
 def set_account(home: Path, username: str, krw: Decimal, starting: Decimal, mode: Mode = "TEST") -> None:
     """Replace the KRW balance of `mode`."""
-    account = Account(mode=mode, krw_balance=krw, starting_krw=starting, updated_at=FIRST_CANDLE)
+    account = AccountBalance(mode=mode, krw_balance=krw, starting_krw=starting, updated_at=FIRST_CANDLE)
     with opened(home, username) as store, store.transaction() as transaction:
         transaction.set_account(account)
 
@@ -133,7 +133,7 @@ def record_trade(
     with opened(home, username) as store, store.transaction() as transaction:
         params_version, conditions_version = settings_versions(transaction)
         transaction.insert_order(
-            OrderRequest(
+            PendingOrder(
                 identifier=identifier, mode=mode, market=market, side=side, ord_type="market",
                 price=None, volume=volume, candle_start=None, requested_at=executed_at,
             )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tests.unit.ui.conftest import page_test
 from tradebot.core.params import BUY_CONDITION_KEYS, SELL_CONDITION_KEYS, BuyConditions, SellConditions
-from tradebot.services.db import open_user_store
 from tradebot.services.settings_store import load_conditions
+from tradebot.services.storage import open_user_store
 from tradebot.services.users import conditions_path
 
 PAGE = "views/set_conditions.py"

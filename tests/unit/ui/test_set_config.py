@@ -10,8 +10,8 @@ from streamlit.testing.v1.element_tree import Error
 
 from tests.unit.ui.conftest import page_test
 from tradebot.core.params import StrategyParams
-from tradebot.services.db import open_user_store
 from tradebot.services.settings_store import load_params, save_params
+from tradebot.services.storage import open_user_store
 from tradebot.services.users import params_path
 
 PAGE = "views/set_config.py"

@@ -24,7 +24,7 @@ from tradebot.services.ai_review.client import AiClient
 from tradebot.services.ai_review.prompts import advisor_messages, market_context
 from tradebot.services.ai_review.setup import AiRuntime, load_setup
 from tradebot.services.ai_review.store import row_reference
-from tradebot.services.db import Store, Window
+from tradebot.services.storage import Store, Window
 from tradebot.services.trade_trace import EvaluationKey
 
 logger = logging.getLogger(__name__)

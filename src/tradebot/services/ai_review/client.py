@@ -38,7 +38,7 @@ from tradebot.services.ai_review.store import (
     insert_call,
     spent_this_month,
 )
-from tradebot.services.db import Store
+from tradebot.services.storage import Store
 
 logger = logging.getLogger(__name__)
 

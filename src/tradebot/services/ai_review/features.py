@@ -29,8 +29,8 @@ from tradebot.services.ai_review.store import (
     row_reference,
     save_explanation,
 )
-from tradebot.services.db import Reader, Store, Window
 from tradebot.services.records import BuyEvaluation, SellEvaluation
+from tradebot.services.storage import Reader, Store, Window
 from tradebot.services.trade_trace import (
     EvaluationKey,
     EvaluationTable,

@@ -23,8 +23,8 @@ from tradebot.services.ai_review.store import (
     write_key_ciphertext,
     write_settings,
 )
-from tradebot.services.db import Reader, Store
 from tradebot.services.secrets import SecretBox, SecretError
+from tradebot.services.storage import Reader, Store
 
 ENVIRONMENT_KEY = "OPENAI_API_KEY"
 MAX_KEY_CHARACTERS = 512

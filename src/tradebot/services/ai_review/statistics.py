@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from tradebot.core.params import BUY_CONDITION_KEYS, SELL_CONDITION_KEYS
 from tradebot.services.ai_review.prompts import parse_conditions, parse_params
-from tradebot.services.db import Reader
 from tradebot.services.records import TradeAudit
-from tradebot.services.schema import decode_record, encode_time
+from tradebot.services.storage import Reader
+from tradebot.services.storage.codecs import decode_record, encode_time
 
 RATE_PLACES = Decimal("0.0001")
 

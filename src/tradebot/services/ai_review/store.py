@@ -1,6 +1,6 @@
 """The AI review's tables in the user's database (schema version 3): settings, key, calls, cache.
 
-Values follow `services.schema`'s conventions: times are UTC epoch nanoseconds, money is exact
+Values follow `services.storage.codecs`' conventions: times are UTC epoch nanoseconds, money is exact
 Decimal text (`cost_usd`), durations are nanoseconds. Reads take any `Reader` (a `Store`, a snapshot
 or a transaction); writes take a `Transaction`, so a caller can group them with its own writes.
 """
@@ -15,9 +15,8 @@ from typing import Literal
 
 from tradebot.core.models import Interval
 from tradebot.services.ai_review.config import AiSettings
-from tradebot.services.db import Reader, Transaction
-from tradebot.services.schema import (
-    StorageError,
+from tradebot.services.storage import Reader, StorageError, Transaction
+from tradebot.services.storage.codecs import (
     decode_decimal,
     decode_record,
     decode_time,

@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 import streamlit as st
 
 from tradebot.core.errors import SettingsError
-from tradebot.services.db import Store
 from tradebot.services.records import Position, PositionDecisionKind
+from tradebot.services.storage import Store
 from tradebot.services.trading_control import adopted_positions, decide_adopted_position
 from tradebot.ui.components.metrics import format_krw
 

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from tradebot.core.errors import TradebotError
-from tradebot.services.db import Store
+from tradebot.services.storage import Store
 from tradebot.services.trade_trace import trace_trade
 from tradebot.services.trade_trace_text import trace_document, trace_lines
 

@@ -44,8 +44,8 @@ from tradebot.services.ai_review.store import (
     recent_calls,
     spent_this_month,
 )
-from tradebot.services.db import Store
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store
 from tradebot.ui.components.metrics import format_time
 from tradebot.ui.session import home, require_user, user_store
 

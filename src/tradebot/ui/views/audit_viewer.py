@@ -54,11 +54,11 @@ from tradebot.services.audit_query import (
     open_audit_connection,
     settings_versions,
 )
-from tradebot.services.db import Store
 from tradebot.services.paths import database_path
 from tradebot.services.records import TradeCause, TriggerKind
-from tradebot.services.schema import KST
 from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store
+from tradebot.services.storage.codecs import KST
 from tradebot.services.trade_trace import EvaluationTable
 from tradebot.ui.components.trade_trace import trace_controls
 from tradebot.ui.session import home, require_user, user_store

@@ -19,7 +19,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.core.params import StrategyParams
 from tradebot.services.ai_review.prompts import parse_params
 from tradebot.services.desired_state import DesiredState, desired_state
-from tradebot.services.records import CommandKind, Mode, Order
+from tradebot.services.records import CommandKind, Mode, StoredOrder
 from tradebot.services.settings_store import load_params
 from tradebot.services.trading_control import build_request, submit_command
 from tradebot.services.users import params_path
@@ -133,7 +133,7 @@ def render_signal(data: DashboardData) -> None:
     st.caption(escape_markdown(signal.reason))
 
 
-def order_rows(orders: list[Order]) -> pd.DataFrame:
+def order_rows(orders: list[StoredOrder]) -> pd.DataFrame:
     """Recent orders as a table."""
     return pd.DataFrame(
         [

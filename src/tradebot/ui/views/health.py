@@ -20,7 +20,7 @@ import streamlit as st
 from tradebot.core.errors import TradebotError
 from tradebot.services.health_monitor import health_file_age, read_health, read_user_health, to_jsonable
 from tradebot.services.paths import database_path
-from tradebot.services.schema import KST
+from tradebot.services.storage.codecs import KST
 from tradebot.ui.session import home, require_user
 
 STALE_CYCLES = 3  # as `tradebot health --max-age-cycles`

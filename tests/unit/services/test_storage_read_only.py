@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tradebot.services.db import Store
 from tradebot.services.paths import database_path
 from tradebot.services.records import CommandRequest
-from tradebot.services.schema import SchemaVersionError, StorageError
+from tradebot.services.storage import SchemaVersionError, StorageError, Store
 from tradebot.services.user_admin import create_user
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

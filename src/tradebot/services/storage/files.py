@@ -15,8 +15,8 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from tradebot.services.db import Reader
-from tradebot.services.schema import StorageError, detect_version
+from tradebot.services.storage import Reader, StorageError
+from tradebot.services.storage.migrations import detect_version
 
 JOURNAL_SUFFIXES = ("-wal", "-shm")
 FileIdentity = tuple[int, int]  # (device, inode)

@@ -13,16 +13,15 @@ from pathlib import Path
 import pytest
 
 from tradebot.core.errors import TradebotError
-from tradebot.services.db import Store
-from tradebot.services.schema import (
-    MIGRATIONS,
+from tradebot.services.storage import (
     SCHEMA_VERSION,
-    VERSION_2,
-    VERSION_3,
     CorruptDatabaseError,
     SchemaVersionError,
     StorageError,
+    Store,
 )
+from tradebot.services.storage.ddl import VERSION_2, VERSION_3
+from tradebot.services.storage.migrations import MIGRATIONS
 
 # The original system's file (the seed's seven tables as its init_db created them): naive KST text
 # times, REAL money, no key on evaluations, and PRAGMA user_version never set (so it reads 0).

@@ -19,27 +19,24 @@ import pytest
 from tradebot.core.models import Candle, Interval
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.core.strategy import Action, ConditionResult
-from tradebot.services.db import (
-    Account,
+from tradebot.services.records import (
+    AccountBalance,
     BuyEvaluation,
     CommandKind,
     CommandRequest,
     EngineState,
     EngineStatus,
-    Order,
-    OrderRequest,
     OrderStatus,
     OrderUpdate,
+    PendingOrder,
     Position,
     SellEvaluation,
-    Store,
+    StoredOrder,
     TradeAudit,
-    Transaction,
     TriggerKind,
     User,
-    Window,
 )
-from tradebot.services.schema import StorageError
+from tradebot.services.storage import StorageError, Store, Transaction, Window
 
 D = Decimal
 NOW = datetime(2025, 11, 21, 1, 0, tzinfo=UTC)
@@ -69,8 +66,8 @@ def versions(store: Store) -> tuple[int, int]:
         )
 
 
-def order_request(identifier: str = "tradebot-alice-1") -> OrderRequest:
-    return OrderRequest(
+def order_request(identifier: str = "tradebot-alice-1") -> PendingOrder:
+    return PendingOrder(
         identifier=identifier,
         mode="TEST",
         market=MARKET,
@@ -150,7 +147,7 @@ def write_buy_decision(tx: Transaction, versions: tuple[int, int]) -> None:
             updated_at=NOW,
         )
     )
-    tx.set_account(Account(mode="TEST", krw_balance=D("899950"), updated_at=NOW))
+    tx.set_account(AccountBalance(mode="TEST", krw_balance=D("899950"), updated_at=NOW))
     tx.upsert_buy_evaluation(buy_evaluation(versions))
     tx.append_trade_audit(
         TradeAudit(
@@ -172,7 +169,9 @@ def write_buy_decision(tx: Transaction, versions: tuple[int, int]) -> None:
     )
 
 
-DecisionRows = tuple[Order | None, list[Position], Account | None, list[BuyEvaluation], list[TradeAudit]]
+DecisionRows = tuple[
+    StoredOrder | None, list[Position], AccountBalance | None, list[BuyEvaluation], list[TradeAudit]
+]
 
 
 def decision_rows(store: Store) -> DecisionRows:
@@ -246,7 +245,9 @@ def test_decision_transaction_committed_lands_every_write(store: Store, versions
     assert order.state == "done"
     assert order.executed_volume == D("0.00097137")
     assert [position.entry_price for position in positions] == [D(102945000)]
-    assert account == Account(mode="TEST", krw_balance=D("899950"), starting_krw=D(1_000_000), updated_at=NOW)
+    assert account == AccountBalance(
+        mode="TEST", krw_balance=D("899950"), starting_krw=D(1_000_000), updated_at=NOW
+    )
     assert evaluations == [buy_evaluation(versions)]
     assert [audit.order_identifier for audit in audits] == ["tradebot-alice-1"]
 
@@ -316,7 +317,7 @@ def test_process_killed_after_commit_keeps_everything(
 def test_reader_during_write_transaction_sees_last_commit_only(path: Path, versions: tuple[int, int]) -> None:
     with Store.open(path) as writer, Store.open(path) as reader:
         with writer.transaction() as tx:
-            tx.set_account(Account(mode="TEST", krw_balance=D(1_000_000), updated_at=NOW))
+            tx.set_account(AccountBalance(mode="TEST", krw_balance=D(1_000_000), updated_at=NOW))
         with writer.transaction() as tx:
             write_buy_decision(tx, versions)
             account = reader.account("TEST")
@@ -362,7 +363,7 @@ def test_transaction_used_after_its_block_refused(store: Store) -> None:
     with store.transaction() as tx:
         pass
     with pytest.raises(StorageError, match="already ended"):
-        tx.set_account(Account(mode="TEST", krw_balance=D(1), updated_at=NOW))
+        tx.set_account(AccountBalance(mode="TEST", krw_balance=D(1), updated_at=NOW))
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -371,7 +372,7 @@ def test_transaction_used_after_its_block_refused(store: Store) -> None:
 def test_money_stored_as_exact_text(path: Path, store: Store) -> None:
     balance = D("1234567.123456789012345678")
     with store.transaction() as tx:
-        tx.set_account(Account(mode="LIVE", krw_balance=balance, updated_at=NOW))
+        tx.set_account(AccountBalance(mode="LIVE", krw_balance=balance, updated_at=NOW))
     account = store.account("LIVE")
     assert account is not None
     assert account.krw_balance == balance
@@ -385,15 +386,15 @@ def test_money_stored_as_exact_text(path: Path, store: Store) -> None:
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"krw_balance": 899950.5}, "Account.krw_balance: expected a finite Decimal"),
-        ({"krw_balance": D("NaN")}, "Account.krw_balance: expected a finite Decimal"),
-        ({"updated_at": datetime(2025, 1, 1)}, "Account.updated_at: expected an aware datetime"),  # noqa: DTZ001
-        ({"mode": "PAPER"}, "Account.mode: expected one of TEST, LIVE"),
+        ({"krw_balance": 899950.5}, "AccountBalance.krw_balance: expected a finite Decimal"),
+        ({"krw_balance": D("NaN")}, "AccountBalance.krw_balance: expected a finite Decimal"),
+        ({"updated_at": datetime(2025, 1, 1)}, "AccountBalance.updated_at: expected an aware datetime"),  # noqa: DTZ001
+        ({"mode": "PAPER"}, "AccountBalance.mode: expected one of TEST, LIVE"),
         ({"krw_balance": D(-1)}, "CHECK constraint failed"),
     ],
 )
 def test_account_with_wrong_value_refused(store: Store, changes: dict[str, Any], named: str) -> None:
-    account = replace(Account(mode="TEST", krw_balance=D(1), updated_at=NOW), **changes)
+    account = replace(AccountBalance(mode="TEST", krw_balance=D(1), updated_at=NOW), **changes)
     with pytest.raises(StorageError, match=named), store.transaction() as tx:
         tx.set_account(account)
     assert store.account("TEST") is None
@@ -585,6 +586,23 @@ def test_force_trade_audit_needs_command_and_requester(store: Store, versions: t
     assert [(item.cause, item.requested_by, item.note) for item in store.trade_audits()] == [
         ("force", "alice", "dip")
     ]
+
+
+def test_trade_recorded_finds_a_dust_write_off_of_that_candle_mode_and_rule_only(
+    store: Store, versions: tuple[int, int]
+) -> None:
+    dust = TradeAudit(
+        mode="TEST", market=MARKET, side="ask", fill_price=D(102945000), volume=D("0.00000004"),
+        fee=D(0), params_version=versions[0], conditions_version=versions[1], cause="strategy",
+        rule="dust", candle_start=CANDLE, executed_at=NOW,
+    )  # fmt: skip
+    with store.transaction() as tx:
+        tx.append_trade_audit(dust)
+
+    assert store.trade_recorded("TEST", MARKET, CANDLE, "dust")
+    assert not store.trade_recorded("LIVE", MARKET, CANDLE, "dust")
+    assert not store.trade_recorded("TEST", MARKET, CANDLE + timedelta(hours=1), "dust")
+    assert not store.trade_recorded("TEST", MARKET, CANDLE, "stop_loss")
 
 
 # --- settings history ------------------------------------------------------------------------
