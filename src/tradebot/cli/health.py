@@ -39,13 +39,8 @@ def health_command(arguments: argparse.Namespace) -> int:
     """`tradebot health`: print the report; 0 when healthy, 1 when a user or the engine is stalled."""
     from dataclasses import asdict
 
-    from tradebot.services.health_monitor import (
-        format_process,
-        format_user,
-        health_problems,
-        read_health,
-        to_jsonable,
-    )
+    from tradebot.services.health_monitor import health_problems, read_health, to_jsonable
+    from tradebot.services.health_text import format_process, format_user
     from tradebot.services.paths import data_home
 
     home: Path = arguments.home or data_home()

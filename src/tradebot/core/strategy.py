@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
@@ -19,9 +20,9 @@ import numpy as np
 from tradebot.core.conditions import BUY_RULES, INDICATOR_EXIT_RULES, IndicatorFrame
 from tradebot.core.errors import TradebotError
 from tradebot.core.execution import exact
-from tradebot.core.indicators import IndicatorRow
+from tradebot.core.indicators import IndicatorRow, IndicatorState
 from tradebot.core.krw_rules import MONEY, to_decimal
-from tradebot.core.models import FloatArray
+from tradebot.core.models import Candle, FloatArray
 from tradebot.core.params import PRICE_EXIT_KEYS, Conditions, StrategyParams
 
 WINDOW = 3  # the rules look back at most two candles (macd_trending_up)
@@ -153,6 +154,27 @@ class IndicatorWindow:
             ma20=column("ma20"),
             ma60=column("ma60"),
         )
+
+
+@dataclass(slots=True)
+class IndicatorSeries:
+    """Indicator state over the closed candles since a series began, carried forward one candle at a time.
+
+    A live loop keeps one from its first cached candle on, so it is never re-seeded mid-run.
+    """
+
+    indicators: IndicatorState
+    window: IndicatorWindow = field(default_factory=IndicatorWindow)
+    seen: int = 0
+    last_start: datetime | None = None
+
+    def push(self, candle: Candle) -> IndicatorRow:
+        """Take the next closed candle; its indicator row."""
+        row = self.indicators.update(candle.open, candle.close)
+        self.window.push(row)
+        self.seen += 1
+        self.last_start = candle.start
+        return row
 
 
 def decide(

@@ -11,7 +11,7 @@ rebuilds the indicators from it, so they are never re-seeded mid-run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,11 +21,12 @@ from tradebot.core.errors import TradebotError
 from tradebot.core.indicators import IndicatorRow, IndicatorState
 from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import Candle
-from tradebot.core.strategy import Action, Decision, IndicatorWindow, check_price_exits, decide
+from tradebot.core.strategy import Action, Decision, IndicatorSeries, check_price_exits, decide
 from tradebot.engine import position_steps as steps
 from tradebot.engine.audit_rows import EvaluationContext, buy_evaluation, sell_evaluation
 from tradebot.engine.market_feed import MarketFeed, Quote
-from tradebot.engine.order_desk import OrderDesk, OrderIntent
+from tradebot.engine.order_desk import OrderDesk
+from tradebot.engine.order_intent import OrderIntent
 from tradebot.engine.position_steps import NOT_SENT, PlannedExit
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
@@ -38,23 +39,6 @@ class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, 
 
 STALE_INTERVALS = 2
 ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
-
-
-@dataclass(slots=True)
-class _Series:
-    """Indicator state over the closed candles since the series began (the cache's first candle)."""
-
-    indicators: IndicatorState
-    window: IndicatorWindow = field(default_factory=IndicatorWindow)
-    seen: int = 0
-    last_start: datetime | None = None
-
-    def push(self, candle: Candle) -> IndicatorRow:
-        row = self.indicators.update(candle.open, candle.close)
-        self.window.push(row)
-        self.seen += 1
-        self.last_start = candle.start
-        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,11 +355,11 @@ class LiveLoop:
     def _forming_candle_start(self) -> datetime:
         return self._feed.interval.floor(self._feed.exchange_now())
 
-    def _new_series(self) -> _Series:
+    def _new_series(self) -> IndicatorSeries:
         params = self._settings.params
-        return _Series(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
+        return IndicatorSeries(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
 
-    def _recorded_series(self) -> _Series:
+    def _recorded_series(self) -> IndicatorSeries:
         """The indicators over the cached candles: exactly the candles whose evaluation was recorded."""
         series = self._new_series()
         for candle in self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES):

@@ -14,7 +14,7 @@ ever shrinks it (`reconcile`), never grows it or moves its entry, peak or bars h
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,6 +24,7 @@ from tradebot.core.execution import DUST, dust_profit
 from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
+from tradebot.engine.order_intent import OrderIntent, recovery_intent
 from tradebot.services.records import (
     AccountBalance,
     Mode,
@@ -33,7 +34,6 @@ from tradebot.services.records import (
     Side,
     StoredOrder,
     TradeAudit,
-    TradeCause,
 )
 from tradebot.services.storage import Reader, Store, Transaction
 
@@ -44,21 +44,6 @@ ABSENT_CONFIRMATION = timedelta(minutes=1)
 LEGACY_ATTEMPTS = 5  # older versions sent up to 5 attempts per candle and side; their rows still count
 SHORTFALL_READS = 2  # a wallet short of the bot's coin on two reads in a row is a sale, not a lagging read
 UNKNOWN_STATES = (OrderStatus.PENDING, OrderStatus.UNKNOWN)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """Why an order is sent: the candle, the cause, the rule or command, the settings versions."""
-
-    side: Side
-    candle_start: datetime
-    cause: TradeCause
-    params_version: int
-    conditions_version: int
-    rule: str | None = None
-    command_id: int | None = None
-    requested_by: str | None = None
-    note: str | None = None
 
 
 class OrderDesk:
@@ -171,7 +156,7 @@ class OrderDesk:
                 settled = False
                 self._waiting = f"order {order.identifier} unresolved: {outcome.message or outcome.status}"
             with self._store.transaction(durable=True) as transaction:
-                self.apply(transaction, outcome, _recovery_intent(order, versions))
+                self.apply(transaction, outcome, recovery_intent(order, versions))
         return settled
 
     def _absent_long_enough(self, order: StoredOrder, now: datetime) -> bool:
@@ -388,20 +373,3 @@ class OrderDesk:
     def wrote_off_dust(self, candle_start: datetime) -> bool:
         """True if a position was written off as dust during this candle (one trade per candle)."""
         return self._store.trade_recorded(self._mode, self._market, candle_start, DUST)
-
-
-RECOVERED = "finished after a restart or a lost answer"
-
-
-def _recovery_intent(order: StoredOrder, versions: tuple[int, int]) -> OrderIntent:
-    """The intent the order was sent with (schema v4), or `recovery` for an order recorded before."""
-    start = order.candle_start or order.requested_at
-    if order.cause is None:
-        return OrderIntent(order.side, start, "recovery", *versions, rule="recovery", note=RECOVERED)
-    note = f"{order.note}; {RECOVERED}" if order.note else RECOVERED
-    return OrderIntent(
-        order.side, start, order.cause,
-        order.params_version if order.params_version is not None else versions[0],
-        order.conditions_version if order.conditions_version is not None else versions[1],
-        rule=order.rule, command_id=order.command_id, requested_by=order.requested_by, note=note,
-    )  # fmt: skip

@@ -339,70 +339,17 @@ def health_problems(
     for user in users:
         stale = user.heartbeat_age_seconds is None or user.heartbeat_age_seconds > max_age_seconds
         if user.desired_running and stale:
-            heartbeat = _age(user.heartbeat_age_seconds)
+            heartbeat = age_text(user.heartbeat_age_seconds)
             problems.append(f"{user.username}: should run but its heartbeat is {heartbeat}")
         if user.alert:
             problems.append(f"{user.username}: {user.alert}")
     return problems
 
 
-def format_user(user: UserHealth) -> str:
-    """One line for `tradebot health`."""
-    duration = "-" if user.cycle_duration_seconds is None else f"{user.cycle_duration_seconds:.2f}s"
-    errors = "-" if user.consecutive_errors is None else str(user.consecutive_errors)
-    line = (
-        f"{user.username:<16} {user.state:<10} {user.mode:<4} "
-        f"want={'run' if user.desired_running else 'off'} "
-        f"heartbeat={_age(user.heartbeat_age_seconds)} cycle={duration} errors={errors} "
-        f"candle={_stamp(user.last_closed_candle)} fetch={_stamp(user.last_fetch_at)} "
-        f"positions={user.open_positions}"
-    )
-    if user.last_error:
-        line += f" last_error={user.last_error!r}"
-    lines = [f"{line}  *** {user.alert} ***" if user.alert else line]
-    lines.extend(format_position(item) for item in user.positions)
-    return "\n".join(lines)
-
-
-def format_position(position: PositionHealth) -> str:
-    """One indented line per open position for `tradebot health`."""
-    entry = position.entry_price or "unknown"
-    line = (
-        f"  position {position.mode:<4} {position.market:<10} volume={position.volume} entry={entry} "
-        f"guarded_by={position.guarded_by}"
-    )
-    if position.problem:
-        line += f" problem={position.problem!r}"
-    return f"{line}  *** ALERT ***" if position.unguarded else line
-
-
-def format_process(document: Mapping[str, Any] | None) -> list[str]:
-    """The engine process and rate-group lines of a `health.json` document."""
-    if document is None:
-        return ["engine: no health file"]
-    line = f"engine {document.get('engine_id', '?')} at {document.get('generated_at', '?')}"
-    process = document.get("process")
-    if isinstance(process, dict):
-        line += (
-            f": pid={process['pid']} rss={process['rss_bytes'] / 1_048_576:.1f}MiB "
-            f"cpu={process['cpu_percent']:.1f}% uptime={process['uptime_seconds']:.0f}s "
-            f"threads={process['threads']}"
-        )
-    lines = [line]
-    for group, counts in dict(document.get("rate_groups") or {}).items():
-        lines.append(
-            f"  {group:<28} requests={counts['requests']} 429={counts['throttled']} 418={counts['blocked']}"
-        )
-    return lines
-
-
 def _mode(value: object) -> Mode:
     return "LIVE" if value == "LIVE" else "TEST"
 
 
-def _age(seconds: float | None) -> str:
+def age_text(seconds: float | None) -> str:
+    """`12s ago`, or `never`."""
     return "never" if seconds is None else f"{seconds:.0f}s ago"
-
-
-def _stamp(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.isoformat(timespec="seconds")

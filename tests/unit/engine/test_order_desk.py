@@ -16,7 +16,8 @@ from tradebot.core.broker import NOT_FOUND, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.krw_rules import Fill
 from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
-from tradebot.engine.order_desk import ABSENT_CONFIRMATION, NOT_FOUND_GRACE, OrderDesk, OrderIntent
+from tradebot.engine.order_desk import ABSENT_CONFIRMATION, NOT_FOUND_GRACE, OrderDesk
+from tradebot.engine.order_intent import OrderIntent
 from tradebot.services.records import AccountBalance, PendingOrder, Position
 from tradebot.services.storage import Store
 

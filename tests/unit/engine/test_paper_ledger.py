@@ -9,7 +9,8 @@ from pathlib import Path
 from tradebot.core.broker import OrderStatus
 from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
-from tradebot.engine.order_desk import OrderDesk, OrderIntent
+from tradebot.engine.order_desk import OrderDesk
+from tradebot.engine.order_intent import OrderIntent
 from tradebot.engine.paper_ledger import RecordedPaperBroker
 from tradebot.services.storage import Store, open_user_store
 from tradebot.services.user_admin import create_user

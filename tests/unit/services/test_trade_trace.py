@@ -19,8 +19,15 @@ from tradebot.core.broker import OrderOutcome, OrderStatus
 from tradebot.core.models import Interval
 from tradebot.core.params import Conditions, StrategyParams
 from tradebot.core.strategy import Action, ConditionResult
-from tradebot.engine.order_desk import OrderDesk, OrderIntent
-from tradebot.services.records import Account, BuyEvaluation, CommandRequest, SellEvaluation, TriggerKind
+from tradebot.engine.order_desk import OrderDesk
+from tradebot.engine.order_intent import OrderIntent
+from tradebot.services.records import (
+    AccountBalance,
+    BuyEvaluation,
+    CommandRequest,
+    SellEvaluation,
+    TriggerKind,
+)
 from tradebot.services.storage import Store, Transaction
 from tradebot.services.trade_trace import EvaluationKey, TradeTrace, trace_order, trace_trade
 from tradebot.services.trade_trace_text import trace_document, trace_lines
@@ -36,7 +43,7 @@ SELL_CANDLE = START + timedelta(minutes=5)
 def store(tmp_path: Path) -> Store:
     opened = Store.open(tmp_path / "tradebot_alice.db")
     with opened.transaction() as transaction:
-        transaction.set_account(Account(mode="LIVE", krw_balance=Decimal(1_000_000), updated_at=START))
+        transaction.set_account(AccountBalance(mode="LIVE", krw_balance=Decimal(1_000_000), updated_at=START))
         for settings in (StrategyParams(warmup_bars=40), Conditions()):
             transaction.record_settings(settings, saved_at=START, saved_by="test")
     return opened
