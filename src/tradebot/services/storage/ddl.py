@@ -16,7 +16,7 @@ statements, and `migrations` runs them in order. What each version means is told
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # The original system's seven tables (version 1: naive KST text times, REAL money, no keys).
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 
@@ -236,6 +236,36 @@ VERSION_4: tuple[str, ...] = (
     note TEXT) STRICT""",
 )
 
+
+# Version 5: notifications (issue 14). One user per file, so the settings and the secrets are single
+# rows. Settings are JSON validated by `notifications.config.NotifySettings`; the Telegram token and
+# the webhook URL are Fernet ciphertext like `api_keys`. An outbox row is written in the transaction
+# of the event that causes it and delivered later; its id is the dedup key across crashes.
+VERSION_5: tuple[str, ...] = (
+    """CREATE TABLE notify_settings (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    settings TEXT NOT NULL CHECK (json_valid(settings) AND json_type(settings) = 'object'),
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL CHECK (updated_by <> '')) STRICT""",
+    """CREATE TABLE notify_secrets (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    telegram_token_ciphertext BLOB,
+    webhook_url_ciphertext BLOB,
+    updated_at INTEGER NOT NULL) STRICT""",
+    """CREATE TABLE notify_outbox (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('fill', 'order_refused', 'alert', 'engine', 'daily_summary',
+        'test')),
+    level TEXT NOT NULL CHECK (level IN ('on', 'silent')),
+    text TEXT NOT NULL CHECK (text <> ''),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    sent_at INTEGER,
+    created_at INTEGER NOT NULL) STRICT""",
+    "CREATE INDEX notify_outbox_due ON notify_outbox (next_attempt_at, id) WHERE status = 'pending'",
+)
 
 # Version 4 also: the one CHECK of version 2's trade_audit that a dust write-off (no order) must pass.
 ORDER_REQUIRED = "CHECK (cause = 'manual' OR order_identifier IS NOT NULL)"

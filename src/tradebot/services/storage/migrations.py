@@ -16,6 +16,8 @@ bot's own filled orders do not explain (an older tradebot adopted it from the ac
 as `adopted`: the user confirms or releases it (see `adopted_positions`).
 It also lets a `trade_audit` row without an order be a `dust` write-off (TRADING_RULES.md
 v2): SQLite cannot change a CHECK, so that table is rebuilt with the same columns and rows.
+Version 5 (issue 14, notifications) adds `notify_settings`, `notify_secrets` and `notify_outbox`
+(read and written by `services.notifications`); upgrading 4 -> 5 only creates them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tradebot.services.storage.ddl import (
     VERSION_2,
     VERSION_3,
     VERSION_4,
+    VERSION_5,
 )
 from tradebot.services.storage.errors import SchemaVersionError, StorageError
 
@@ -115,6 +118,11 @@ def _create_version_2(connection: sqlite3.Connection) -> None:
 
 def _create_version_3(connection: sqlite3.Connection) -> None:
     for statement in VERSION_3:
+        connection.execute(statement)
+
+
+def _create_version_5(connection: sqlite3.Connection) -> None:
+    for statement in VERSION_5:
         connection.execute(statement)
 
 
@@ -237,4 +245,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=1, target=2, apply=_upgrade_version_1),
     Migration(source=2, target=3, apply=_create_version_3),
     Migration(source=3, target=4, apply=_upgrade_version_3),
+    Migration(source=4, target=5, apply=_create_version_5),
 )
