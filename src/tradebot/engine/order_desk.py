@@ -25,6 +25,7 @@ from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
 from tradebot.engine.order_intent import OrderIntent, recovery_intent
+from tradebot.services.notifications.messages import notify_refusal, notify_trade
 from tradebot.services.records import (
     AccountBalance,
     Mode,
@@ -237,6 +238,10 @@ class OrderDesk:
                 error_name=outcome.error_name, error_message=outcome.message[:500],
             )  # fmt: skip
             transaction.update_order(outcome.identifier, update)
+            notify_refusal(
+                transaction, mode=self._mode, market=self._market, side=intent.side, now=now,
+                identifier=outcome.identifier, error=outcome.error_name, message=outcome.message[:500],
+            )  # fmt: skip
             return
         self._record_fill(transaction, outcome, intent, now)
 
@@ -256,8 +261,7 @@ class OrderDesk:
             profit = realised_profit(fill.volume, before.entry_price, fill.krw_delta, self._broker.fee_rate)
         self._book(transaction, intent, before, fill, now)
         self._record_krw(transaction, self._broker.holdings().krw, now)
-        transaction.append_trade_audit(
-            TradeAudit(
+        audit = TradeAudit(
                 mode=self._mode, market=self._market, side=intent.side, fill_price=fill.price,
                 volume=fill.volume, fee=fill.fee, params_version=intent.params_version,
                 conditions_version=intent.conditions_version, cause=intent.cause, executed_at=now,
@@ -265,8 +269,9 @@ class OrderDesk:
                 order_identifier=outcome.identifier, order_uuid=outcome.uuid, realised_profit=profit,
                 rule=intent.rule, command_id=intent.command_id, requested_by=intent.requested_by,
                 note=intent.note,
-            )
         )  # fmt: skip
+        transaction.append_trade_audit(audit)
+        notify_trade(transaction, audit, before.entry_price if before is not None else None)
 
     def _book(
         self,
@@ -358,16 +363,16 @@ class OrderDesk:
             if unresolved:
                 return None
             transaction.clear_position(self._mode, self._market)
-            transaction.append_trade_audit(
-                TradeAudit(
+            audit = TradeAudit(
                     mode=self._mode, market=self._market, side="ask", fill_price=price,
                     volume=position.volume, fee=Decimal(0), params_version=intent.params_version,
                     conditions_version=intent.conditions_version, cause=intent.cause,
                     executed_at=self._clock.now(), interval=self._interval,
                     candle_start=intent.candle_start, realised_profit=profit, rule=DUST,
                     command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
-                )
             )  # fmt: skip
+            transaction.append_trade_audit(audit)
+            notify_trade(transaction, audit, position.entry_price)
         return profit
 
     def wrote_off_dust(self, candle_start: datetime) -> bool:
