@@ -28,6 +28,7 @@ from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, 
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
+from tradebot.services.notifications.messages import notify_alert
 from tradebot.services.records import EngineState, EngineStatus, Mode
 from tradebot.services.storage import DatabaseUnavailableError, Store
 from tradebot.services.storage.files import RESTORE_HINT, FileIdentity, journal_identities
@@ -49,7 +50,9 @@ class UserRunner:
         self.clock, self.settings, self._report = clock, settings, report
         self.desired: DesiredState = desired_state(store)
         self.loop: Loop | None = None
-        self.guards = PositionGuards(factory, self._guard_request, self.say)  # positions no loop watches
+        self.guards = PositionGuards(
+            factory, self._guard_request, self.say, self.alert
+        )  # what no loop watches
         self.reading: UserReading | None = None  # the last health reading of the user's database
         self._resources = ExitStack()
         self.crashes = 0
@@ -278,7 +281,7 @@ class UserRunner:
         self.say(f"loop crashed ({self.crashes}): {error}\n{trace}")
         if self.crashes > len(self.settings.backoff):
             self.failed_reason = f"failed after {self.crashes} crashes in a row: {error}"
-            self._announce("failed", f"{self.failed_reason} ({self._guard_note()})")
+            self._announce("failed", f"{self.failed_reason} ({self._guard_note()})", alert=True)
             return
         delay = self.settings.backoff[self.crashes - 1]
         self.retry_at = self.clock.monotonic() + delay
@@ -332,12 +335,13 @@ class UserRunner:
         self.crashes, self.failed_reason, self.retry_at, self._clean_cycles = 0, None, 0.0, 0
         self.storage_faults = 0
 
-    def _announce(self, state: EngineState, message: str) -> None:
-        self.write_status(state, None if state in ("running", "paused") else message)
+    def _announce(self, state: EngineState, message: str, *, alert: bool = False) -> None:
+        self.write_status(state, None if state in ("running", "paused") else message, alert=alert)
         self.say(message)
 
-    def write_status(self, state: EngineState, error: str | None) -> None:
-        """Record `state` in the user's status row (the loop writes it while it runs)."""
+    def write_status(self, state: EngineState, error: str | None, *, alert: bool = False) -> None:
+        """Record `state` in the user's status row (the loop writes it while it runs); with `alert`,
+        `error` is also an ALERT notification, written in the same transaction."""
         status = EngineStatus(
             state=state, mode=self.desired.mode, heartbeat_at=self.clock.now(),
             engine_id=self.settings.engine_id, last_error=error,
@@ -345,8 +349,18 @@ class UserRunner:
         try:
             with self.store.transaction() as transaction:
                 transaction.set_engine_status(status)
+                if alert and error is not None:
+                    notify_alert(transaction, self.username, error, status.heartbeat_at)
         except Exception as problem:  # the status is for display
             self.say(f"status not recorded: {problem}")
+
+    def alert(self, text: str) -> None:
+        """Queue an ALERT notification in its own transaction; never raises (trading goes on)."""
+        try:
+            with self.store.transaction() as transaction:
+                notify_alert(transaction, self.username, text, self.clock.now())
+        except Exception as problem:  # a notification must never stop the engine
+            self.say(f"alert not queued for notification: {problem}")
 
     def say(self, message: str) -> None:
         """One line (or a traceback) prefixed with the username."""

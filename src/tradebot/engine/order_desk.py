@@ -262,13 +262,13 @@ class OrderDesk:
         self._book(transaction, intent, before, fill, now)
         self._record_krw(transaction, self._broker.holdings().krw, now)
         audit = TradeAudit(
-                mode=self._mode, market=self._market, side=intent.side, fill_price=fill.price,
-                volume=fill.volume, fee=fill.fee, params_version=intent.params_version,
-                conditions_version=intent.conditions_version, cause=intent.cause, executed_at=now,
-                interval=self._interval, candle_start=intent.candle_start,
-                order_identifier=outcome.identifier, order_uuid=outcome.uuid, realised_profit=profit,
-                rule=intent.rule, command_id=intent.command_id, requested_by=intent.requested_by,
-                note=intent.note,
+            mode=self._mode, market=self._market, side=intent.side, fill_price=fill.price,
+            volume=fill.volume, fee=fill.fee, params_version=intent.params_version,
+            conditions_version=intent.conditions_version, cause=intent.cause, executed_at=now,
+            interval=self._interval, candle_start=intent.candle_start,
+            order_identifier=outcome.identifier, order_uuid=outcome.uuid, realised_profit=profit,
+            rule=intent.rule, command_id=intent.command_id, requested_by=intent.requested_by,
+            note=intent.note,
         )  # fmt: skip
         transaction.append_trade_audit(audit)
         notify_trade(transaction, audit, before.entry_price if before is not None else None)
@@ -364,12 +364,12 @@ class OrderDesk:
                 return None
             transaction.clear_position(self._mode, self._market)
             audit = TradeAudit(
-                    mode=self._mode, market=self._market, side="ask", fill_price=price,
-                    volume=position.volume, fee=Decimal(0), params_version=intent.params_version,
-                    conditions_version=intent.conditions_version, cause=intent.cause,
-                    executed_at=self._clock.now(), interval=self._interval,
-                    candle_start=intent.candle_start, realised_profit=profit, rule=DUST,
-                    command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
+                mode=self._mode, market=self._market, side="ask", fill_price=price,
+                volume=position.volume, fee=Decimal(0), params_version=intent.params_version,
+                conditions_version=intent.conditions_version, cause=intent.cause,
+                executed_at=self._clock.now(), interval=self._interval,
+                candle_start=intent.candle_start, realised_profit=profit, rule=DUST,
+                command_id=intent.command_id, requested_by=intent.requested_by, note=intent.note,
             )  # fmt: skip
             transaction.append_trade_audit(audit)
             notify_trade(transaction, audit, position.entry_price)

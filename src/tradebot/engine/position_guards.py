@@ -7,7 +7,8 @@ position's mode and market, of which only `LiveLoop.guard()` runs — the loop's
 check, on every price, with the user's current stop values. A LIVE position is guarded with LIVE
 orders (the stored keys) whatever mode the user runs now. A guard is closed once its position is
 closed or the running loop watches it again. All guards read prices through the engine's shared
-feed, so every market is priced by the one ticker request per cycle.
+feed, so every market is priced by the one ticker request per cycle. A position that nothing
+guards (its guard cannot be built or failed) raises one ALERT notification when that starts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tradebot.engine.bootstrap import RunRequest
+from tradebot.engine.runner_types import POSITION_UNGUARDED
 from tradebot.exchange.upbit import UpbitError
 from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, Guarding, PositionKey
 from tradebot.services.records import Mode
@@ -50,8 +52,11 @@ class PositionGuards:
         factory: GuardFactory,
         request_for: RequestFor,
         say: Callable[[str], None],
+        alert: Callable[[str], None] | None = None,
     ) -> None:
         self._factory, self._request_for, self._say = factory, request_for, say
+        self._alert = alert
+        self._alerted: set[PositionKey] = set()  # positions nothing guards whose alert was written
         self._guards: dict[PositionKey, _Guard] = {}
         self._not_built: dict[PositionKey, str] = {}  # why a position has no guard yet
         self._covered: PositionKey | None = None
@@ -76,7 +81,16 @@ class PositionGuards:
                 self._say(f"{_name(key)} position: {after}")
             elif after is None and before is not None:
                 self._say(f"{_name(key)} position: price exits checked again")
+        self._alert_unguarded()
         return problems
+
+    def _alert_unguarded(self) -> None:
+        """One ALERT per position when nothing starts guarding it; again only after it was guarded."""
+        unguarded = set(self._not_built)
+        for key in sorted(unguarded - self._alerted):
+            if self._alert is not None:
+                self._alert(f"{POSITION_UNGUARDED}: {_name(key)}: {self._not_built[key]}")
+        self._alerted = unguarded
 
     def guarding(self) -> dict[PositionKey, Guarding]:
         """What watches each position known to this runner (for the health report)."""
