@@ -22,6 +22,7 @@ from tradebot.cli.ctl import add_ctl_command, ctl_command
 from tradebot.cli.engine import add_engine_command, engine_command
 from tradebot.cli.health import add_health_command, health_command
 from tradebot.cli.launch import add_launch_commands, demo_command, up_command
+from tradebot.cli.notify import add_notify_command, notify_command
 from tradebot.cli.run import add_run_command, run_command
 from tradebot.cli.simulator import add_simulator_command, run_simulator_command
 from tradebot.cli.user import add_user_command, user_command
@@ -32,7 +33,7 @@ from tradebot.services.paths import data_home
 
 USAGE_ERROR = 2
 # Commands that write into the data directory: it is made owner-only before they start.
-DATA_COMMANDS = frozenset({"run", "user", "engine", "ctl", "up", "backup", "restore"})
+DATA_COMMANDS = frozenset({"run", "user", "engine", "ctl", "up", "backup", "restore", "notify"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_health_command(commands)
     add_backup_commands(commands)
     add_why_command(commands)
+    add_notify_command(commands)
     return parser
 
 
@@ -74,6 +76,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "backup": backup_command,
     "restore": restore_command,
     "why": why_command,
+    "notify": notify_command,
 }
 
 
