@@ -1,0 +1,71 @@
+"""The engine's ALERTs become one notification each when they start (issue 14)."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+
+from tradebot.services.notifications.outbox import due
+from tradebot.services.notifications.setup import NotifyChanges, save_changes
+from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import open_user_store
+
+from .test_engine_service import START, Harness, _guards, _hold, _park_with_position, harness, home
+
+__all__ = ["harness", "home"]  # the fixtures this module uses
+TOKEN = "123456789:AAFakeTokenForTests0nly-abcdefghijWXYZ"  # noqa: S105 - a fake token for the tests
+
+
+def configure(harness: Harness) -> None:
+    with open_user_store(harness.home, "alice") as store:
+        changes = NotifyChanges(telegram_token=TOKEN, telegram_chat_id="42")
+        save_changes(store, SecretBox(Fernet.generate_key()), changes, now=START, updated_by="test")
+
+
+def alerts(harness: Harness) -> list[str]:
+    with open_user_store(harness.home, "alice") as store:
+        return [item.text for item in due(store, harness.clock.now(), limit=100) if item.kind == "alert"]
+
+
+def test_user_parked_failed_writes_one_alert(harness: Harness) -> None:
+    configure(harness)
+    harness.factory.crash_on_cycle = True
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    for delay in (5.0, 30.0, 300.0):
+        assert alerts(harness) == []  # a crash that restarts is not an alert
+        harness.clock.advance(delay)
+        runner.tick()
+    for _ in range(3):
+        harness.clock.advance(10_000)
+        runner.tick()
+    assert alerts(harness) == [
+        "alice: ALERT: failed after 4 crashes in a row: boom in cycle (no open position)"
+    ]
+
+
+def test_position_nothing_guards_alerts_once_until_guarded_again(harness: Harness) -> None:
+    configure(harness)
+    _hold(harness, "TEST", "KRW-BTC")
+    harness.factory.unreachable = 3
+    runner = harness.runner()
+    for _ in range(3):
+        runner.tick()  # the guard cannot be built three cycles in a row
+    [first] = alerts(harness)
+    assert first.startswith("alice: ALERT: position open and its price exits are NOT running: TEST KRW-BTC")
+    assert "connection refused" in first
+    runner.tick()  # built: guarded
+    runner.tick()
+    assert len(alerts(harness)) == 1
+    _guards(harness)[-1].crash_on_guard = True
+    runner.tick()  # the guard fails: unguarded again, a new alert
+    assert len(alerts(harness)) == 2
+    assert "guard failed: boom in guard" in alerts(harness)[1]
+
+
+def test_parked_user_without_channel_writes_no_message(harness: Harness) -> None:
+    runner = _park_with_position(harness)
+    _guards(harness)[-1].crash_on_guard = True
+    runner.tick()
+    assert alerts(harness) == []
+    assert runner.failed_reason is not None
