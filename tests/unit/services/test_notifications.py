@@ -213,6 +213,17 @@ def test_enqueue_in_rolled_back_transaction_leaves_no_message(store: Store, box:
     assert pending_texts(store) == []
 
 
+def test_enqueue_with_unreadable_settings_still_writes_the_message(store: Store, box: SecretBox) -> None:
+    configure(store, box, fill="off")
+    with store.transaction() as transaction:
+        transaction.execute("UPDATE notify_settings SET settings = '{\"from_a_newer_version\": 1}'")
+    with store.transaction() as transaction:  # the fill's transaction must not fail
+        assert enqueue(transaction, "fill", "bought", NOW) is not None
+    assert pending_texts(store) == ["bought"]
+    with pytest.raises(SettingsError, match="unreadable"):
+        load_channels(store, box)
+
+
 def test_due_oldest_first_and_only_when_due(store: Store, box: SecretBox) -> None:
     configure(store, box)
     with store.transaction() as transaction:

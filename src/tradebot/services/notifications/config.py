@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.secrets import SecretBox
@@ -147,9 +147,17 @@ def check_webhook_url(url: str) -> str:
 
 
 def read_settings(reader: Reader) -> NotifySettings | None:
-    """The user's saved notification settings, or None if never saved."""
+    """The user's saved notification settings, None if never saved; SettingsError if unreadable."""
     rows = reader.query("SELECT settings FROM notify_settings WHERE singleton = 1")
-    return NotifySettings.model_validate_json(rows[0]["settings"]) if rows else None
+    if not rows:
+        return None
+    try:
+        return NotifySettings.model_validate_json(rows[0]["settings"])
+    except ValidationError as error:
+        raise SettingsError(
+            f"stored notification settings are unreadable ({error.error_count()} problem(s)); "
+            "save them again with tradebot notify set"
+        ) from None
 
 
 def write_settings(

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tradebot.services.notifications.config import EventKind, Level, has_channel, read_settings
+from tradebot.core.errors import SettingsError
+from tradebot.services.notifications.config import (
+    EventKind,
+    Level,
+    has_channel,
+    read_settings,
+    stored_secrets,
+)
 from tradebot.services.storage import Reader, StorageError, Transaction
 from tradebot.services.storage.codecs import decode_time, encode_time
 
@@ -38,11 +45,8 @@ class OutboxMessage:
 def enqueue(transaction: Transaction, kind: EventKind, text: str, now: datetime) -> int | None:
     """Write a message in the caller's transaction (same transaction as the event); None when the
     user switched that kind off or has no channel configured."""
-    settings = read_settings(transaction)
-    if settings is None or not has_channel(transaction, settings):
-        return None
-    level = settings.level(kind)
-    if level == "off":
+    level = _level(transaction, kind)
+    if level is None:
         return None
     text = text.strip() or kind
     if len(text) > MAX_TEXT_CHARACTERS:
@@ -53,6 +57,19 @@ def enqueue(transaction: Transaction, kind: EventKind, text: str, now: datetime)
     )
     moment = encode_time(now)
     return int(transaction.execute(sql, (kind, level, text, moment, moment)).lastrowid or 0)
+
+
+def _level(transaction: Transaction, kind: EventKind) -> Level | None:
+    """How `kind` is delivered, or None when it is off or no channel is configured."""
+    try:
+        settings = read_settings(transaction)
+    except SettingsError:  # unreadable settings (a newer version's, or edited) must never block a fill
+        token, url = stored_secrets(transaction)
+        return "on" if token is not None or url is not None else None
+    if settings is None or not has_channel(transaction, settings):
+        return None
+    level = settings.level(kind)
+    return None if level == "off" else level
 
 
 def due(reader: Reader, now: datetime, limit: int = 20) -> list[OutboxMessage]:
