@@ -2,5 +2,6 @@
 
 - `config`: `NotifySettings`, the encrypted Telegram token and webhook URL, `load_channels`.
 - `outbox`: `enqueue` (in the event's own transaction), `due`, `mark_sent|retry|dead`.
-- `messages`: the texts of fills, refused orders and alerts.
+- `messages`: the texts of fills, dust write-offs, refused orders and alerts, and the `notify_*` calls.
+- `setup`: changing (`save_changes`), showing (`describe`, masked) and testing (`queue_test`) a set-up.
 """
