@@ -73,7 +73,8 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failure (1-based)."""
-        return min(self.first_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
+        doubled: timedelta = self.first_delay * (2 ** max(attempts - 1, 0))
+        return min(doubled, self.max_delay)
 
 
 @dataclass(frozen=True, slots=True)

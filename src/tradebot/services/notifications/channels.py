@@ -148,11 +148,11 @@ class WebhookChannel:
             return Delivery(False, describe_error("webhook", error, (self._url,)))
         if 200 <= response.status_code < 300:
             return DELIVERED
-        error = f"webhook {response.status_code}: {response.reason_phrase}"
+        problem = f"webhook {response.status_code}: {response.reason_phrase}"
         if response.status_code == 429:
             advised = _json_object(response).get("retry_after")  # Discord puts it in the body
-            return Delivery(False, error, _retry_after_header(response) or _seconds(advised))
-        return Delivery(False, error)
+            return Delivery(False, problem, _retry_after_header(response) or _seconds(advised))
+        return Delivery(False, problem)
 
 
 def webhook_body(message: DeliverableMessage, webhook_format: WebhookFormat) -> dict[str, Any]:
