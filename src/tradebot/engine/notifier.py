@@ -28,6 +28,7 @@ from typing import Protocol
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.services.notifications.channels import Channel, DeliverableMessage, Delivery
+from tradebot.services.notifications.delivery_health import ChannelHealth, NotifierHealth
 
 logger = logging.getLogger(__name__)
 BACKLOG_HORIZON = timedelta(days=3650)  # `due` at a far-off time reads every unsent row
@@ -75,42 +76,6 @@ class RetryPolicy:
         """The wait after the `attempts`-th failure (1-based)."""
         doubled: timedelta = self.first_delay * (2 ** max(attempts - 1, 0))
         return min(doubled, self.max_delay)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelHealth:
-    """One channel's last success and last error (texts are secret-free)."""
-
-    name: str
-    last_success_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-
-    @property
-    def failing(self) -> bool:
-        """True when the latest outcome was an error."""
-        if self.last_error_at is None:
-            return False
-        return self.last_success_at is None or self.last_error_at > self.last_success_at
-
-
-@dataclass(frozen=True, slots=True)
-class NotifierHealth:
-    """The delivery health of one user's notifications, for `tradebot health` and the dashboard."""
-
-    channels: tuple[ChannelHealth, ...]
-    backlog: int  # unsent rows at the last round (due now or waiting for a retry)
-    dead: int  # rows this process gave up on
-    checked_at: datetime | None
-
-    def problems(self) -> list[str]:
-        """One line per failing channel, e.g. for the health report's alerts."""
-        return [
-            f"notification channel {channel.name} failing since {channel.last_error_at:%Y-%m-%d %H:%M} UTC: "
-            f"{channel.last_error} ({self.backlog} waiting)"
-            for channel in self.channels
-            if channel.failing and channel.last_error_at is not None
-        ]
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ import pytest
 from tests.fakes.fake_telegram import TOKEN, FakeTelegram, Hold
 from tests.fakes.memory_outbox import MemoryOutbox
 from tradebot.core.clock import SystemClock
-from tradebot.engine.notifier import Notifier, NotifierHealth, NotifierThread
+from tradebot.engine.notifier import Notifier, NotifierThread
 from tradebot.services.notifications.channels import TelegramChannel
+from tradebot.services.notifications.delivery_health import NotifierHealth
 
 PATIENCE_SECONDS = 10.0  # an upper bound for a failing test to end, never a measured duration
 
