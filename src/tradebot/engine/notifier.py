@@ -99,6 +99,8 @@ class Notifier:
     def __init__(
         self, outbox: OutboxPort, channels: Sequence[Channel], clock: Clock, policy: RetryPolicy | None = None
     ) -> None:
+        if not channels:
+            raise ValueError("a notifier needs at least one channel: without one nothing may be marked sent")
         self._outbox, self._clock = outbox, clock
         self._policy = policy or RetryPolicy()
         self._states = [_ChannelState(channel) for channel in channels]

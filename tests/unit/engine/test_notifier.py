@@ -234,3 +234,8 @@ def test_health_channel_recovered_not_failing(telegram: FakeTelegram, client: ht
     assert not health.channels[0].failing
     assert health.backlog == 0
     assert health.problems() == []
+
+
+def test_notifier_without_channels_refused() -> None:
+    with pytest.raises(ValueError, match="at least one channel"):
+        Notifier(MemoryOutbox(), [], StepClock())

@@ -15,9 +15,11 @@ from tests.fakes.fake_webhook import SECRET, FakeWebhook
 from tests.fakes.fake_webhook import Hold as WebhookHold
 from tradebot.services.notifications.channels import (
     TELEGRAM_TEXT_LIMIT,
+    Channel,
     TelegramChannel,
     WebhookChannel,
     WebhookFormat,
+    send_test,
 )
 
 CHAT = "987654321"
@@ -208,3 +210,31 @@ def test_webhook_send_slow_receiver_stops_at_timeout(client: httpx.Client) -> No
     assert delivery.error is not None
     assert delivery.error.startswith("webhook timeout")
     assert SECRET not in delivery.error
+
+
+def test_webhook_send_invalid_url_not_delivered_url_never_shown(client: httpx.Client) -> None:
+    url = f"http://127.0.0.1:99999/hooks/{SECRET}"
+
+    delivery = WebhookChannel(url=url, webhook_format="json", client=client).send(Message())
+
+    assert not delivery.delivered
+    assert delivery.error is not None
+    assert SECRET not in delivery.error
+
+
+def test_send_test_every_channel_answers_with_its_outcome(
+    telegram: FakeTelegram, webhook: FakeWebhook, client: httpx.Client
+) -> None:
+    channels: list[Channel] = [
+        bot(telegram, client),
+        WebhookChannel(url=webhook.url, webhook_format="json", client=client),
+    ]
+    webhook.script(500)
+
+    outcomes = send_test(channels, "tradebot test message", CREATED)
+
+    assert [(name, delivery.delivered) for name, delivery in outcomes] == [
+        ("telegram", True),
+        ("webhook", False),
+    ]
+    assert telegram.messages[-1].text == "tradebot test message"

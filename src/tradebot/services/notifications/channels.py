@@ -12,6 +12,7 @@ Pacing (about one message a second per Telegram chat) and retries are the delive
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -26,6 +27,8 @@ WEBHOOK_INTERVAL_SECONDS = 1.0  # Slack allows about one a second per webhook; D
 DEFAULT_TIMEOUT_SECONDS = 5.0
 ERROR_LIMIT = 200
 MASK = "***"
+# Everything a request can raise for the network or the address; InvalidURL is not an HTTPError.
+TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
 
 
 class DeliverableMessage(Protocol):
@@ -103,7 +106,7 @@ class TelegramChannel:
         }
         try:
             response = self._client.post(self._url, json=body, timeout=self._timeout)
-        except httpx.HTTPError as error:
+        except TRANSPORT_ERRORS as error:
             return Delivery(False, describe_error("telegram", error, (self._token, self._url)))
         return self._outcome(response)
 
@@ -144,7 +147,7 @@ class WebhookChannel:
         try:
             body = webhook_body(message, self._format)
             response = self._client.post(self._url, json=body, timeout=self._timeout)
-        except httpx.HTTPError as error:
+        except TRANSPORT_ERRORS as error:
             return Delivery(False, describe_error("webhook", error, (self._url,)))
         if 200 <= response.status_code < 300:
             return DELIVERED
@@ -153,6 +156,23 @@ class WebhookChannel:
             advised = _json_object(response).get("retry_after")  # Discord puts it in the body
             return Delivery(False, problem, _retry_after_header(response) or _seconds(advised))
         return Delivery(False, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    """A message sent directly, outside the outbox (`tradebot notify test`)."""
+
+    text: str
+    created_at: datetime
+    id: int = 0
+    kind: str = "test"
+    level: str = "on"
+
+
+def send_test(channels: Sequence[Channel], text: str, at: datetime) -> list[tuple[str, Delivery]]:
+    """Send `text` once to every channel now, outside the outbox; each channel's outcome."""
+    message = DirectMessage(text=text, created_at=at)
+    return [(channel.name, channel.send(message)) for channel in channels]
 
 
 def webhook_body(message: DeliverableMessage, webhook_format: WebhookFormat) -> dict[str, Any]:
@@ -170,7 +190,7 @@ def webhook_body(message: DeliverableMessage, webhook_format: WebhookFormat) -> 
     }
 
 
-def describe_error(channel: str, error: httpx.HTTPError, secrets: tuple[str, ...]) -> str:
+def describe_error(channel: str, error: Exception, secrets: tuple[str, ...]) -> str:
     """A one-line, secret-free description of a transport failure."""
     kind = "timeout" if isinstance(error, httpx.TimeoutException) else type(error).__name__
     detail = str(error) or "no detail"
