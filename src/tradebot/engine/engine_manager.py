@@ -17,20 +17,23 @@ import socket
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
+from tradebot.engine.user_notifications import start_user_notifications
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.health_monitor import (
     HealthReport,
     ProcessLike,
+    UserHealth,
     assess_user,
     process_health,
     read_user_health,
@@ -90,6 +93,7 @@ class EngineManager:
     stop: threading.Event = field(default_factory=threading.Event)
     threads: dict[str, threading.Thread] = field(default_factory=dict)
     runners: dict[str, UserRunner] = field(default_factory=dict)
+    notifiers: dict[str, NotifierThread] = field(default_factory=dict)  # each user's outbox delivery
     process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
     rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
     _skipped: set[str] = field(default_factory=set)
@@ -153,7 +157,7 @@ class EngineManager:
             reading = None if runner is None else runner.reading
             try:
                 if reading is not None:  # what the runner read on its own connection at its last tick
-                    users.append(assess_user(username, reading, now, stale, errors))
+                    users.append(self._with_delivery(assess_user(username, reading, now, stale, errors)))
                     continue
                 users.append(read_user_health(self.settings.home, username, now, stale, errors))
             except Exception as error:  # one unreadable file must not hide the others
@@ -163,6 +167,15 @@ class EngineManager:
             process=None if self.process is None else process_health(self.process),
             rate_groups=self.rate_counters(), users=users,
         )  # fmt: skip
+
+    def _with_delivery(self, user: UserHealth) -> UserHealth:
+        """The user's health with a failing notification channel named in its alert."""
+        notifier = self.notifiers.get(user.username)
+        problems = [] if notifier is None else notifier.health().problems()
+        if not problems:
+            return user
+        alert = "; ".join([*([user.alert] if user.alert else []), *problems])
+        return replace(user, alert=alert)
 
     def join(self, timeout: float = JOIN_SECONDS) -> None:
         """Wait for every runner thread to finish its cycle and record its state."""
@@ -216,4 +229,8 @@ class EngineManager:
         self.runners[username] = runner
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
-        runner.run(self.stop)
+        self.notifiers[username] = start_user_notifications(self.settings.home, username, self.clock)
+        try:
+            runner.run(self.stop)
+        finally:
+            self.notifiers.pop(username).stop()

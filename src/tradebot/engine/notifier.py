@@ -128,6 +128,9 @@ class Notifier:
         """How long a round with nothing to do waits."""
         return self._policy.idle_seconds
 
+    def close(self) -> None:
+        """Nothing of its own to release (its outbox and channels belong to the caller)."""
+
     def health(self) -> NotifierHealth:
         """A snapshot, safe to read from any thread."""
         with self._lock:
@@ -210,10 +213,23 @@ class Notifier:
         return min([*waits, self._policy.idle_seconds]) or 0.05
 
 
+class Deliverer(Protocol):
+    """What `NotifierThread` runs: a `Notifier`, or one that follows the user's settings."""
+
+    @property
+    def idle_seconds(self) -> float: ...
+
+    def deliver_due(self) -> float: ...
+
+    def health(self) -> NotifierHealth: ...
+
+    def close(self) -> None: ...
+
+
 class NotifierThread:
     """Runs `Notifier` rounds on a daemon thread; `wake()` never blocks the caller."""
 
-    def __init__(self, notifier: Notifier, clock: Clock, *, name: str = "notifier") -> None:
+    def __init__(self, notifier: Deliverer, clock: Clock, *, name: str = "notifier") -> None:
         self._notifier, self._clock = notifier, clock
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -246,3 +262,4 @@ class NotifierThread:
                 pause = self._notifier.idle_seconds
             wait_until(self._clock, self._wake, self._clock.monotonic() + pause)
             self._wake.clear()
+        self._notifier.close()  # on this thread: its database connection was opened here

@@ -1,0 +1,147 @@
+"""One user's notifications inside the engine: the outbox in the user's database, delivered by a thread.
+
+`start_user_notifications` is called when the engine starts a user's runner; the returned handle is
+stopped when the runner ends. The deliverer reads the user's channel settings at every round, so a
+`tradebot notify set` takes effect within a round without restarting anything, and a user without a
+channel costs one small query per round. Everything runs on the notifier's own thread with its own
+database connection (SQLite connections belong to the thread that opened them): the trading loop
+never waits for a channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from tradebot.core.clock import Clock
+from tradebot.engine.notifier import Notifier, NotifierThread, RetryPolicy
+from tradebot.services.notifications import outbox
+from tradebot.services.notifications.channels import Channel, TelegramChannel, WebhookChannel
+from tradebot.services.notifications.config import Channels, load_channels
+from tradebot.services.notifications.delivery_health import NotifierHealth
+from tradebot.services.notifications.outbox import OutboxMessage
+from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, open_user_store
+
+logger = logging.getLogger(__name__)
+NO_CHANNEL = NotifierHealth(channels=(), backlog=0, dead=0, checked_at=None)
+
+
+class StoreOutbox:
+    """`notifier.OutboxPort` over the user's database, opened lazily on the thread that uses it."""
+
+    def __init__(self, home: Path, username: str) -> None:
+        self._home, self._username = home, username
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The user's database (opened on first use, never created)."""
+        if self._store is None:
+            self._store = open_user_store(self._home, self._username, create=False)
+        return self._store
+
+    def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
+        """Unsent messages due at `now`, oldest first."""
+        return outbox.due(self.store, now, limit)
+
+    def mark_sent(self, message_id: int, at: datetime) -> None:
+        """Delivered on every channel."""
+        with self.store.transaction() as transaction:
+            outbox.mark_sent(transaction, message_id, at)
+
+    def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+        """Failed this time; due again at `next_attempt_at`."""
+        with self.store.transaction() as transaction:
+            outbox.mark_retry(transaction, message_id, error, next_attempt_at)
+
+    def mark_dead(self, message_id: int, error: str, at: datetime) -> None:
+        """Given up on."""
+        with self.store.transaction() as transaction:
+            outbox.mark_dead(transaction, message_id, error, at)
+
+    def close(self) -> None:
+        """Close the connection (on the thread that opened it)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def build_channels(channels: Channels, client: httpx.Client) -> list[Channel]:
+    """The senders a user's settings configure (Telegram, a webhook, or both)."""
+    settings, built = channels.settings, list[Channel]()
+    if channels.telegram and channels.telegram_token and settings.telegram_chat_id:
+        built.append(
+            TelegramChannel(
+                token=channels.telegram_token, chat_id=settings.telegram_chat_id, client=client,
+                api_url=settings.telegram_api_url,
+            )
+        )  # fmt: skip
+    if channels.webhook_url:
+        built.append(
+            WebhookChannel(url=channels.webhook_url, webhook_format=settings.webhook_format, client=client)
+        )
+    return built
+
+
+class UserDeliverer:
+    """A `Notifier` that follows the user's channel settings: rebuilt when they change."""
+
+    def __init__(self, home: Path, username: str, clock: Clock, policy: RetryPolicy | None = None) -> None:
+        self._outbox, self._box, self._clock = StoreOutbox(home, username), SecretBox.for_home(home), clock
+        self._policy = policy or RetryPolicy()
+        self._client = httpx.Client(follow_redirects=False)
+        self._configured: Channels | None = None
+        self._notifier: Notifier | None = None
+        self._problem: str | None = None  # the last round's failure, logged once
+
+    @property
+    def idle_seconds(self) -> float:
+        """How long a round with nothing to do waits."""
+        return self._policy.idle_seconds
+
+    def deliver_due(self) -> float:
+        """Reload the channel settings when they changed, then deliver what is due.
+
+        A database that cannot be read now (locked, deleted, being restored) is reopened next
+        round; the problem is logged once, not every round.
+        """
+        try:
+            pause = self._deliver_due()
+        except Exception as error:  # the user's database is the runner's to report; retried here
+            self._outbox.close()
+            if str(error) != self._problem:
+                self._problem = str(error)
+                logger.warning("notifications not delivered for now: %s", error)
+            return self._policy.idle_seconds
+        self._problem = None
+        return pause
+
+    def _deliver_due(self) -> float:
+        channels = load_channels(self._outbox.store, self._box)
+        if channels != self._configured:
+            self._configured = channels
+            built = [] if channels is None else build_channels(channels, self._client)
+            self._notifier = Notifier(self._outbox, built, self._clock, self._policy) if built else None
+        if self._notifier is None:
+            return self._policy.idle_seconds  # no channel: messages are not even written
+        return self._notifier.deliver_due()
+
+    def health(self) -> NotifierHealth:
+        """Delivery health (no channel: nothing to report)."""
+        return NO_CHANNEL if self._notifier is None else self._notifier.health()
+
+    def close(self) -> None:
+        """Close the HTTP client and the database connection (on the notifier's thread)."""
+        self._client.close()
+        self._outbox.close()
+
+
+def start_user_notifications(home: Path, username: str, clock: Clock) -> NotifierThread:
+    """Start delivering `username`'s outbox on its own thread; `stop()` it when the runner ends."""
+    deliverer = UserDeliverer(home, username, clock)
+    return NotifierThread(deliverer, clock, name=f"notify-{username}").start()
