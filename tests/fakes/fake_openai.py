@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback_server import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class RecordedRequest:
     raw: str
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The server; `start()` serves it in a daemon thread, `stop()` shuts it down."""
 
     def __init__(self) -> None:
@@ -74,13 +73,8 @@ class FakeOpenAI:
         self.default: Behaviour = Answer()
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._released = threading.Event()
-        self._socket = _bind()
-        self.port: int = self._socket.getsockname()[1]
         app = Starlette(routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", http="h11")
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        super().__init__(app, "fake-openai")
 
     @property
     def base_url(self) -> str:
@@ -109,7 +103,7 @@ class FakeOpenAI:
             behaviour = self._script.popleft() if self._script else self.default
         if isinstance(behaviour, Delay):
             deadline = time.monotonic() + behaviour.seconds
-            while time.monotonic() < deadline and not self._released.is_set():
+            while time.monotonic() < deadline and not self.released.is_set():
                 await asyncio.sleep(0.01)
             behaviour = behaviour.then
         if isinstance(behaviour, Failure):
@@ -118,37 +112,6 @@ class FakeOpenAI:
         if isinstance(behaviour, Malformed):
             return Response(behaviour.body, media_type=behaviour.content_type)
         return JSONResponse(_completion(behaviour, json.loads(raw).get("model", "unknown")))
-
-    def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(target=self._run, name="fake-openai", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.005)
-        return self
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._server.serve(sockets=[self._socket]))
-        finally:
-            self._socket.close()
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _completion(answer: Answer, model: str) -> dict[str, Any]:
@@ -173,12 +136,3 @@ def _completion(answer: Answer, model: str) -> dict[str, Any]:
             "total_tokens": answer.prompt_tokens + answer.completion_tokens,
         }
     return document
-
-
-def _bind() -> socket.socket:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.setblocking(False)
-    return listener

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from tests.fakes.clocks import StepClock
 from tests.fakes.fake_telegram import TOKEN, Failure, FakeTelegram, TooMany
 from tests.fakes.fake_webhook import FakeWebhook
 from tests.fakes.memory_outbox import CrashError, MemoryOutbox
@@ -16,25 +17,6 @@ from tradebot.services.notifications.channels import Channel, TelegramChannel, W
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 FAST = RetryPolicy(max_attempts=4, first_delay=timedelta(seconds=2), max_delay=timedelta(seconds=10))
-
-
-class StepClock:
-    """Time that moves only when told."""
-
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -69,7 +51,7 @@ def fill_rows(outbox: MemoryOutbox, count: int) -> list[int]:
 def test_deliver_due_messages_delivered_in_order_and_marked_sent(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     ids = fill_rows(outbox, 3)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
 
@@ -82,7 +64,7 @@ def test_deliver_due_messages_delivered_in_order_and_marked_sent(
 def test_deliver_due_same_second_sends_one_message_per_chat(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     fill_rows(outbox, 3)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
 
@@ -95,7 +77,7 @@ def test_deliver_due_same_second_sends_one_message_per_chat(
 
 
 def test_deliver_due_silent_row_sent_without_sound(telegram: FakeTelegram, client: httpx.Client) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     outbox.add("daily summary", START, kind="daily_summary", level="silent")
 
     Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST).deliver_due()
@@ -106,7 +88,7 @@ def test_deliver_due_silent_row_sent_without_sound(telegram: FakeTelegram, clien
 def test_deliver_due_429_waits_retry_after_without_costing_attempt(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     [row_id] = fill_rows(outbox, 1)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
     telegram.script(TooMany(retry_after=7))
@@ -121,7 +103,7 @@ def test_deliver_due_429_waits_retry_after_without_costing_attempt(
 
 
 def test_deliver_due_30_second_outage_loses_nothing(telegram: FakeTelegram, client: httpx.Client) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     ids = fill_rows(outbox, 2)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock)  # default policy
     telegram.outage = True
@@ -138,7 +120,7 @@ def test_deliver_due_30_second_outage_loses_nothing(telegram: FakeTelegram, clie
 
 
 def test_deliver_due_failed_message_not_overtaken(telegram: FakeTelegram, client: httpx.Client) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     first, second = fill_rows(outbox, 2)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
     telegram.script(Failure(502))
@@ -155,7 +137,7 @@ def test_deliver_due_failed_message_not_overtaken(telegram: FakeTelegram, client
 def test_deliver_due_after_max_attempts_marks_dead_and_moves_on(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     first, second = fill_rows(outbox, 2)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
     telegram.script(*[Failure(400, "Bad Request: message text is empty")] * FAST.max_attempts)
@@ -172,7 +154,7 @@ def test_deliver_due_after_max_attempts_marks_dead_and_moves_on(
 def test_deliver_due_crash_before_mark_resends_only_that_message(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     fill_rows(outbox, 2)
     outbox.crash_on_next_mark_sent = True
     with pytest.raises(CrashError):
@@ -187,7 +169,7 @@ def test_deliver_due_crash_before_mark_resends_only_that_message(
 def test_deliver_due_one_channel_failing_other_gets_message_once(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     [row_id] = fill_rows(outbox, 1)
     with FakeWebhook() as webhook:
         hook = WebhookChannel(url=webhook.url, webhook_format="slack", client=client)
@@ -205,7 +187,7 @@ def test_deliver_due_one_channel_failing_other_gets_message_once(
 def test_health_channel_down_failing_with_backlog_and_no_token(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     fill_rows(outbox, 3)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
     telegram.outage = True
@@ -223,7 +205,7 @@ def test_health_channel_down_failing_with_backlog_and_no_token(
 
 
 def test_health_channel_recovered_not_failing(telegram: FakeTelegram, client: httpx.Client) -> None:
-    clock, outbox = StepClock(), MemoryOutbox()
+    clock, outbox = StepClock(START), MemoryOutbox()
     fill_rows(outbox, 1)
     notifier = Notifier(outbox, [telegram_channel(telegram, client)], clock, FAST)
     telegram.script(Failure(502))
@@ -238,4 +220,4 @@ def test_health_channel_recovered_not_failing(telegram: FakeTelegram, client: ht
 
 def test_notifier_without_channels_refused() -> None:
     with pytest.raises(ValueError, match="at least one channel"):
-        Notifier(MemoryOutbox(), [], StepClock())
+        Notifier(MemoryOutbox(), [], StepClock(START))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.clocks import StepClock
 from tradebot.core.broker import NOT_FOUND, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.krw_rules import Fill
 from tradebot.core.models import Interval
@@ -25,22 +26,6 @@ START = datetime(2026, 3, 22, 12, 0, tzinfo=UTC)
 FEE = Decimal("0.0005")
 MARKET = "KRW-BTC"
 VERSIONS = (1, 2)
-
-
-class StepClock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 class FakeBroker:
@@ -115,7 +100,7 @@ def buy(
 
 
 def test_position_from_own_fills_entry_is_fill_price_not_wallet(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     broker.free = Decimal("0.05")  # the user's own BTC, held before the bot started
     desk = make_desk(store, broker, clock)
     assert desk.position() is None
@@ -130,7 +115,7 @@ def test_position_from_own_fills_entry_is_fill_price_not_wallet(store: Store) ->
 
 
 def test_manual_buy_in_wallet_changes_nothing_of_the_position(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     buy(desk, START)
     before = desk.position()
@@ -151,7 +136,7 @@ def test_manual_buy_in_wallet_changes_nothing_of_the_position(store: Store) -> N
 
 
 def test_coins_locked_in_users_order_are_not_a_sale(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     buy(desk, START)
     broker.locked, broker.free = broker.free, Decimal(0)  # the user's limit sell locks every coin
@@ -164,7 +149,7 @@ def test_coins_locked_in_users_order_are_not_a_sale(store: Store) -> None:
 
 
 def test_wallet_short_of_bot_volume_twice_shrinks_position_audited_manual(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     buy(desk, START)
     broker.free = Decimal("0.0004")  # the user sold 0.0006 of the bot's coins
@@ -181,7 +166,7 @@ def test_wallet_short_of_bot_volume_twice_shrinks_position_audited_manual(store:
 
 
 def test_sell_asks_for_bot_volume_capped_at_free_coin(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     buy(desk, START)
     broker.free += Decimal("0.5")  # the user's coins: never sold
@@ -197,7 +182,7 @@ def test_sell_asks_for_bot_volume_capped_at_free_coin(store: Store) -> None:
 
 
 def test_lost_sell_recovered_keeps_rule_and_profit_without_manual_row(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     buy(desk, START)
     sell_candle = START + timedelta(minutes=3)
@@ -221,7 +206,7 @@ def test_lost_sell_recovered_keeps_rule_and_profit_without_manual_row(store: Sto
 
 
 def test_order_not_shown_is_looked_up_past_old_grace_and_blocks_new_orders(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     identifier = desk.identifier("bid", START)
     assert identifier is not None
@@ -245,7 +230,7 @@ def test_order_not_shown_is_looked_up_past_old_grace_and_blocks_new_orders(store
 
 
 def test_order_absent_everywhere_long_enough_is_declared_rejected(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     identifier = "tb.alice.live.KRW-BTC.0.bid.1"
     request = PendingOrder(
@@ -266,7 +251,7 @@ def test_order_absent_everywhere_long_enough_is_declared_rejected(store: Store) 
 
 
 def test_refused_order_gets_one_attempt_per_candle_and_side(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     first = desk.identifier("bid", START)
     assert first is not None
@@ -279,7 +264,7 @@ def test_refused_order_gets_one_attempt_per_candle_and_side(store: Store) -> Non
 
 
 def test_unfinished_order_of_another_market_neither_followed_nor_blocking(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     other = PendingOrder(
         identifier="tb.alice.live.KRW-ETH.0.ask.1", mode="LIVE", market="KRW-ETH", side="ask",
         ord_type="market", price=None, volume=Decimal(1), candle_start=START, requested_at=START,
@@ -295,7 +280,7 @@ def test_unfinished_order_of_another_market_neither_followed_nor_blocking(store:
 
 
 def test_adopted_position_neither_counted_nor_sold_and_blocks_entries(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     broker.free = Decimal("0.05")
     adopted = Position(
         mode="LIVE", market=MARKET, volume=Decimal("0.05"), entry_price=None, peak_price=None,

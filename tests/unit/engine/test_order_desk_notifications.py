@@ -33,7 +33,7 @@ def messages(store: Store) -> list[tuple[str, str]]:
 
 
 def test_buy_and_sell_fills_each_write_one_message(notified: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(notified, broker, clock)
     buy(desk, START)
     later = START + timedelta(minutes=1)
@@ -48,7 +48,7 @@ def test_buy_and_sell_fills_each_write_one_message(notified: Store) -> None:
 
 
 def test_refused_order_writes_one_message_with_the_error(notified: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(notified, broker, clock)
     identifier = desk.identifier("bid", START)
     assert identifier is not None
@@ -66,7 +66,7 @@ def test_refused_order_writes_one_message_with_the_error(notified: Store) -> Non
 
 
 def test_fill_rolled_back_writes_no_message(notified: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(notified, broker, clock)
     identifier = desk.identifier("bid", START)
     assert identifier is not None
@@ -88,7 +88,7 @@ def test_fill_rolled_back_writes_no_message(notified: Store) -> None:
 
 
 def test_dust_write_off_writes_one_fill_message(notified: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(notified, broker, clock)
     buy(desk, START, krw="6000")
     position = desk.position()
@@ -101,7 +101,7 @@ def test_dust_write_off_writes_one_fill_message(notified: Store) -> None:
 
 
 def test_fill_without_channel_recorded_without_message(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     buy(make_desk(store, broker, clock), START)
     assert messages(store) == []
     assert len(store.trade_audits()) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.clocks import StepClock
 from tradebot.services import login_guard
 from tradebot.services.login_guard import (
     FAILURES_FILE,
@@ -23,28 +24,9 @@ START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "alice-password-1"  # noqa: S105 - a test password
 
 
-class StepClock:
-    """Time that moves only when told."""
-
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
 @pytest.fixture
 def clock() -> StepClock:
-    return StepClock()
+    return StepClock(START)
 
 
 @pytest.fixture

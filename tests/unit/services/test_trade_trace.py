@@ -95,7 +95,7 @@ def found(trace: TradeTrace | None) -> TradeTrace:
 
 
 def test_trace_strategy_buy_has_order_fill_candle_conditions_and_settings(store: Store) -> None:
-    desk = make_desk(store, FakeBroker(), StepClock())
+    desk = make_desk(store, FakeBroker(), StepClock(START))
     trace = found(trace_order(store, bought(store, desk)))
     assert (trace.cause, trace.rule, trace.side, trace.mode) == ("strategy", "entry", "bid", "LIVE")
     assert trace.trade is not None
@@ -123,7 +123,7 @@ def test_trace_strategy_buy_has_order_fill_candle_conditions_and_settings(store:
 
 
 def test_trace_sell_between_closes_links_the_tick_evaluation_with_its_rule(store: Store) -> None:
-    desk = make_desk(store, FakeBroker(), StepClock())
+    desk = make_desk(store, FakeBroker(), StepClock(START))
     bought(store, desk)
     identifier = desk.identifier("ask", SELL_CANDLE)
     assert identifier is not None
@@ -145,7 +145,7 @@ def test_trace_sell_between_closes_links_the_tick_evaluation_with_its_rule(store
 
 
 def test_trace_force_buy_shows_command_who_and_why_and_no_evaluation(store: Store) -> None:
-    desk = make_desk(store, FakeBroker(), StepClock())
+    desk = make_desk(store, FakeBroker(), StepClock(START))
     with store.transaction() as transaction:
         command_id = transaction.submit_command(
             CommandRequest(kind="force_buy", requested_by="bob", requested_at=START, args={"reason": "test"})
@@ -173,7 +173,7 @@ def test_trace_force_buy_shows_command_who_and_why_and_no_evaluation(store: Stor
 
 
 def test_trace_recovered_order_keeps_its_stored_intent_and_recovery_note(store: Store) -> None:
-    broker, clock = FakeBroker(), StepClock()
+    broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
     identifier = desk.identifier("bid", BUY_CANDLE)
     assert identifier is not None
@@ -193,7 +193,7 @@ def test_trace_recovered_order_keeps_its_stored_intent_and_recovery_note(store: 
 
 def test_trace_rejected_order_has_order_intent_and_evaluation_but_no_fill(store: Store) -> None:
     broker = FakeBroker()
-    desk = make_desk(store, broker, StepClock())
+    desk = make_desk(store, broker, StepClock(START))
     identifier = desk.identifier("bid", BUY_CANDLE)
     assert identifier is not None
     broker.answers[identifier] = OrderOutcome(
@@ -211,7 +211,7 @@ def test_trace_rejected_order_has_order_intent_and_evaluation_but_no_fill(store:
 
 
 def test_trace_dust_write_off_found_by_trade_id_links_its_sell_evaluation(store: Store) -> None:
-    desk = make_desk(store, FakeBroker(), StepClock())
+    desk = make_desk(store, FakeBroker(), StepClock(START))
     bought(store, desk)
     position = desk.position()
     assert position is not None
@@ -233,7 +233,7 @@ def test_trace_dust_write_off_found_by_trade_id_links_its_sell_evaluation(store:
 
 def test_trace_manual_row_has_cause_and_note_but_no_candle_or_evaluation(store: Store) -> None:
     broker = FakeBroker()
-    desk = make_desk(store, broker, StepClock())
+    desk = make_desk(store, broker, StepClock(START))
     bought(store, desk)
     broker.free = Decimal(0)  # the user sold the bot's coins outside the bot
     desk.reconcile(VERSIONS)

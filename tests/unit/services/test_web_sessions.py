@@ -11,6 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from tests.fakes.clocks import StepClock
 from tradebot.services.credentials import set_credential
 from tradebot.services.user_admin import change_password, create_user, verify_login
 from tradebot.services.web_sessions import (
@@ -24,28 +25,9 @@ from tradebot.services.web_sessions import (
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-class StepClock:
-    """Time that moves only when told."""
-
-    def __init__(self) -> None:
-        self.moment = START
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return (self.moment - START).total_seconds()
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(timedelta(seconds=seconds))
-
-    def advance(self, step: timedelta) -> None:
-        self.moment += step
-
-
 @pytest.fixture
 def clock() -> StepClock:
-    return StepClock()
+    return StepClock(START)
 
 
 @pytest.fixture
