@@ -27,6 +27,7 @@ from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
+from tradebot.engine.telegram_poller import start_telegram_poller
 from tradebot.engine.user_notifications import start_user_notifications
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
@@ -230,7 +231,9 @@ class EngineManager:
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
         self.notifiers[username] = start_user_notifications(self.settings.home, username, self.clock)
+        commands = start_telegram_poller(self.settings.home, username, self.clock)  # chat commands
         try:
             runner.run(self.stop)
         finally:
             self.notifiers.pop(username).stop()
+            commands.stop()

@@ -1,0 +1,164 @@
+"""Telegram chat commands inside the engine: one user's `getUpdates` long poll, on its own thread.
+
+Each round reads the user's channel settings (a `tradebot notify set` takes effect within a round),
+asks the Bot API for updates after the last one seen (`offset`, a short long-poll timeout so a stop
+is quick) and answers each message of the configured chat through `chat_commands.answer`. A message
+from any other chat gets no answer and changes nothing; each foreign chat is logged once. Replies are
+sent directly, not through the outbox: they answer a person who is waiting, and are worthless later.
+Nothing here runs on the trading loop's thread, and no failure leaves this thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tradebot.core.clock import Clock, wait_until
+from tradebot.services.notifications.channels import TRANSPORT_ERRORS, DirectMessage, TelegramChannel, mask
+from tradebot.services.notifications.chat_commands import answer
+from tradebot.services.notifications.config import Channels, load_channels
+from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import Store, open_user_store
+
+logger = logging.getLogger(__name__)
+LONG_POLL_SECONDS = 2  # Telegram holds getUpdates this long when idle; bounds how long a stop waits
+IDLE_SECONDS = 5.0  # no Telegram configured, or a failed round: look again after this
+ROUND_PAUSE_SECONDS = 1.0  # between long polls: a server that answers at once is not hammered
+STALE_AFTER = timedelta(minutes=10)  # a command older than this (sent while the engine was down) is dropped
+
+
+class TelegramPoller:
+    """One user's command poller: `poll_once()` is one round; it never raises."""
+
+    def __init__(self, home: Path, username: str, clock: Clock, client: httpx.Client | None = None) -> None:
+        self._home, self._username, self._clock = home, username, clock
+        self._box = SecretBox.for_home(home)
+        self._client = client or httpx.Client(follow_redirects=False)
+        self._store: Store | None = None
+        self._offset = 0
+        self._foreign: set[str] = set()
+        self._problem: str | None = None
+
+    def poll_once(self) -> float:
+        """Read and answer new updates; the seconds to wait before the next round."""
+        try:
+            channels = load_channels(self.store, self._box)
+            if channels is None or not channels.telegram:
+                return IDLE_SECONDS
+            pause = self._poll(channels)
+        except Exception as error:  # a database or channel fault is retried next round, said once
+            self._close_store()
+            self._say_once(str(error))
+            return IDLE_SECONDS
+        self._problem = None
+        return pause
+
+    @property
+    def store(self) -> Store:
+        """The user's database, opened on this thread on first use (never created)."""
+        if self._store is None:
+            self._store = open_user_store(self._home, self._username, create=False)
+        return self._store
+
+    def _poll(self, channels: Channels) -> float:
+        token, chat_id = channels.telegram_token or "", channels.settings.telegram_chat_id or ""
+        base = f"{channels.settings.telegram_api_url.rstrip('/')}/bot{token}"
+        body = {"offset": self._offset, "timeout": LONG_POLL_SECONDS, "allowed_updates": ["message"]}
+        try:
+            response = self._client.post(f"{base}/getUpdates", json=body, timeout=LONG_POLL_SECONDS + 5)
+            document = response.json()
+        except (*TRANSPORT_ERRORS, ValueError) as error:
+            self._say_once(mask(f"telegram getUpdates: {type(error).__name__}: {error}", (token, base)))
+            return IDLE_SECONDS
+        if response.status_code != 200 or not isinstance(document, dict) or document.get("ok") is not True:
+            self._say_once(f"telegram getUpdates answered {response.status_code}")
+            return IDLE_SECONDS
+        reply = TelegramChannel(
+            token=token, chat_id=chat_id, client=self._client, api_url=channels.settings.telegram_api_url
+        )
+        for update in document.get("result") or []:
+            self._handle(update, chat_id, reply)
+        return ROUND_PAUSE_SECONDS
+
+    def _handle(self, update: Any, chat_id: str, reply: TelegramChannel) -> None:
+        """Answer one update from the configured chat; skip one already seen or from another chat."""
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return
+        update_id = update["update_id"]
+        if update_id < self._offset:  # Telegram drops confirmed updates; a lax server may not
+            return
+        self._offset = update_id + 1
+        message = update.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("text"), str):
+            return
+        sender = str((message.get("chat") or {}).get("id", ""))
+        if sender != chat_id:
+            if sender not in self._foreign:  # once per chat: a stranger must not flood the log
+                self._foreign.add(sender)
+                logger.warning(
+                    "%s: Telegram message from chat %s ignored (not the user's chat)", self._username, sender
+                )
+            return
+        now = self._clock.now()
+        sent = message.get("date")
+        if isinstance(sent, int) and now - datetime.fromtimestamp(sent, now.tzinfo) > STALE_AFTER:
+            logger.info(
+                "%s: Telegram command %s dropped: sent while the engine was down", self._username, update_id
+            )
+            return
+        text = answer(self.store, self._username, message["text"], now)
+        if text is not None:
+            delivery = reply.send(DirectMessage(text=text, created_at=now))
+            if not delivery.delivered:
+                logger.warning("%s: Telegram reply not delivered: %s", self._username, delivery.error)
+
+    def _say_once(self, problem: str) -> None:
+        if problem != self._problem:
+            self._problem = problem
+            logger.warning("%s: Telegram commands not read for now: %s", self._username, problem)
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def close(self) -> None:
+        """Close the HTTP client and the database connection (on the poller's thread)."""
+        self._client.close()
+        self._close_store()
+
+
+class TelegramPollerThread:
+    """Runs `TelegramPoller` rounds on a daemon thread until `stop()`."""
+
+    def __init__(self, poller: TelegramPoller, clock: Clock, *, name: str) -> None:
+        self._poller, self._clock = poller, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> TelegramPollerThread:
+        """Start polling."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_seconds: float = LONG_POLL_SECONDS + 8.0) -> None:
+        """Stop after the current long poll (at most its timeout)."""
+        self._stop.set()
+        self._thread.join(timeout=timeout_seconds)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pause = self._poller.poll_once()
+            wait_until(self._clock, self._stop, self._clock.monotonic() + pause)
+        self._poller.close()
+
+
+def start_telegram_poller(home: Path, username: str, clock: Clock) -> TelegramPollerThread:
+    """Start answering `username`'s Telegram chat commands; `stop()` it when the runner ends."""
+    poller = TelegramPoller(home, username, clock)
+    return TelegramPollerThread(poller, clock, name=f"telegram-{username}").start()
