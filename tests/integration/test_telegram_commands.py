@@ -57,6 +57,7 @@ def home(tmp_path: Path, telegram: FakeTelegram) -> Path:
 @pytest.fixture
 def poller(home: Path) -> Iterator[TelegramPoller]:
     polling = TelegramPoller(home, USER, StepClock(NOW))
+    polling.poll_once()  # the first round only collects what waited from before
     yield polling
     polling.close()
 
@@ -243,19 +244,31 @@ def test_help_lists_every_command_and_an_unknown_one_points_to_it(
     assert ask(poller, telegram, "hello") == []  # not a command: no reply
 
 
-def test_poller_thread_answers_on_its_own_thread_and_stops(home: Path, telegram: FakeTelegram) -> None:
-    telegram.push_update(CHAT, "/pause")
+def wait_for_messages(telegram: FakeTelegram, count: int) -> bool:
+    """True once the fake server has `count` replies; bounded so a failure cannot hang."""
+    arrived = threading.Event()
+    for _ in range(400):
+        if len(telegram.messages) >= count:
+            arrived.set()
+            break
+        arrived.wait(0.05)
+    return arrived.is_set()
+
+
+def test_poller_thread_drops_the_backlog_then_answers_and_stops(home: Path, telegram: FakeTelegram) -> None:
+    telegram.push_update(CHAT, "/forcesell sent while the engine was down")
+    telegram.push_update(CHAT, "hello")
     thread = TelegramPollerThread(TelegramPoller(home, USER, SystemClock()), SystemClock(), name="t").start()
     try:
-        answered = threading.Event()
-        for _ in range(200):  # the thread's first round answers; bounded so a failure cannot hang
-            if telegram.messages:
-                answered.set()
-                break
-            answered.wait(0.05)
+        dropped = wait_for_messages(telegram, 1)
+        telegram.push_update(CHAT, "/pause")
+        answered = wait_for_messages(telegram, 2)
     finally:
         thread.stop()
-    assert answered.is_set()
+    assert dropped
+    assert answered
+    assert telegram.texts()[0].startswith("not done: sent while the engine was not running")
+    assert telegram.texts()[1].startswith("/pause queued")
     assert commands(home) == [("pause", "telegram")]
     assert not any(item.name == "t" and item.is_alive() for item in threading.enumerate())
 

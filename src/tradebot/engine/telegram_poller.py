@@ -3,7 +3,9 @@
 Each round reads the user's channel settings (a `tradebot notify set` takes effect within a round),
 asks the Bot API for updates after the last one seen (`offset`, a short long-poll timeout so a stop
 is quick) and answers each message of the configured chat through `chat_commands.answer`. A message
-from any other chat gets no answer and changes nothing; each foreign chat is logged once. Replies are
+from any other chat gets no answer and changes nothing; each foreign chat is logged once. Commands
+that waited at Telegram before this poller started (sent while the engine was down) are not executed
+late: the first round reads them without waiting and answers each one that it was dropped. Replies are
 sent directly, not through the outbox: they answer a person who is waiting, and are worthless later.
 Nothing here runs on the trading loop's thread, and no failure leaves this thread.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import httpx
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.services.notifications.channels import TRANSPORT_ERRORS, DirectMessage, TelegramChannel, mask
-from tradebot.services.notifications.chat_commands import answer
+from tradebot.services.notifications.chat_commands import answer, parse
 from tradebot.services.notifications.config import Channels, load_channels
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store, open_user_store
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 LONG_POLL_SECONDS = 2  # Telegram holds getUpdates this long when idle; bounds how long a stop waits
 IDLE_SECONDS = 5.0  # no Telegram configured, or a failed round: look again after this
 ROUND_PAUSE_SECONDS = 1.0  # between long polls: a server that answers at once is not hammered
-STALE_AFTER = timedelta(minutes=10)  # a command older than this (sent while the engine was down) is dropped
+DROPPED = "not done: sent while the engine was not running; send it again if you still want it"
 
 
 class TelegramPoller:
@@ -41,6 +42,7 @@ class TelegramPoller:
         self._client = client or httpx.Client(follow_redirects=False)
         self._store: Store | None = None
         self._offset = 0
+        self._started = False  # False until the first round read the updates waiting from before
         self._foreign: set[str] = set()
         self._problem: str | None = None
 
@@ -68,9 +70,10 @@ class TelegramPoller:
     def _poll(self, channels: Channels) -> float:
         token, chat_id = channels.telegram_token or "", channels.settings.telegram_chat_id or ""
         base = f"{channels.settings.telegram_api_url.rstrip('/')}/bot{token}"
-        body = {"offset": self._offset, "timeout": LONG_POLL_SECONDS, "allowed_updates": ["message"]}
+        wait = LONG_POLL_SECONDS if self._started else 0  # the first round only collects the backlog
+        body = {"offset": self._offset, "timeout": wait, "allowed_updates": ["message"]}
         try:
-            response = self._client.post(f"{base}/getUpdates", json=body, timeout=LONG_POLL_SECONDS + 5)
+            response = self._client.post(f"{base}/getUpdates", json=body, timeout=wait + 5)
             document = response.json()
         except (*TRANSPORT_ERRORS, ValueError) as error:
             self._say_once(mask(f"telegram getUpdates: {type(error).__name__}: {error}", (token, base)))
@@ -83,6 +86,7 @@ class TelegramPoller:
         )
         for update in document.get("result") or []:
             self._handle(update, chat_id, reply)
+        self._started = True
         return ROUND_PAUSE_SECONDS
 
     def _handle(self, update: Any, chat_id: str, reply: TelegramChannel) -> None:
@@ -105,13 +109,10 @@ class TelegramPoller:
                 )
             return
         now = self._clock.now()
-        sent = message.get("date")
-        if isinstance(sent, int) and now - datetime.fromtimestamp(sent, now.tzinfo) > STALE_AFTER:
-            logger.info(
-                "%s: Telegram command %s dropped: sent while the engine was down", self._username, update_id
-            )
-            return
-        text = answer(self.store, self._username, message["text"], now)
+        if not self._started:  # a command from before this engine ran: never executed late
+            text = DROPPED if parse(message["text"]) is not None else None
+        else:
+            text = answer(self.store, self._username, message["text"], now)
         if text is not None:
             delivery = reply.send(DirectMessage(text=text, created_at=now))
             if not delivery.delivered:
