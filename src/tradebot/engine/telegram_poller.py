@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,20 @@ class TelegramPoller:
         if not self._started:  # a command from before this engine ran: never executed late
             text = DROPPED if parse(message["text"]) is not None else None
         else:
-            text = answer(self.store, self._username, message["text"], now)
+            text = self._answer(message["text"], now)
         if text is not None:
             delivery = reply.send(DirectMessage(text=text, created_at=now))
             if not delivery.delivered:
                 logger.warning("%s: Telegram reply not delivered: %s", self._username, delivery.error)
+
+    def _answer(self, text: str, now: datetime) -> str | None:
+        """The reply to a command; a database fault is said to the person waiting, not kept silent."""
+        try:
+            return answer(self.store, self._username, text, now)
+        except Exception as error:  # the user's database is the runner's to report; the chat is told
+            self._close_store()
+            logger.warning("%s: Telegram command not done: %s", self._username, error)
+            return "not done: the bot's database could not be read or written just now; try again"
 
     def _say_once(self, problem: str) -> None:
         if problem != self._problem:
