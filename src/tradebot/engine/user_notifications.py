@@ -24,6 +24,7 @@ from tradebot.services.notifications.channels import Channel, TelegramChannel, W
 from tradebot.services.notifications.config import Channels, load_channels
 from tradebot.services.notifications.delivery_health import NotifierHealth
 from tradebot.services.notifications.outbox import OutboxMessage
+from tradebot.services.notifications.summary import queue_daily_summary
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store, open_user_store
 
@@ -93,6 +94,7 @@ class UserDeliverer:
 
     def __init__(self, home: Path, username: str, clock: Clock, policy: RetryPolicy | None = None) -> None:
         self._outbox, self._box, self._clock = StoreOutbox(home, username), SecretBox.for_home(home), clock
+        self._username = username
         self._policy = policy or RetryPolicy()
         self._client = httpx.Client(follow_redirects=False)
         self._configured: Channels | None = None
@@ -127,9 +129,18 @@ class UserDeliverer:
             self._configured = channels
             built = [] if channels is None else build_channels(channels, self._client)
             self._notifier = Notifier(self._outbox, built, self._clock, self._policy) if built else None
-        if self._notifier is None:
+        if self._notifier is None or channels is None:
             return self._policy.idle_seconds  # no channel: messages are not even written
+        self._queue_summary(channels)
         return self._notifier.deliver_due()
+
+    def _queue_summary(self, channels: Channels) -> None:
+        """Queue today's daily summary once its KST time has come (once per KST day, across restarts)."""
+        at = channels.settings.daily_summary
+        if at is None or channels.settings.level("daily_summary") == "off":
+            return
+        with self._outbox.store.transaction() as transaction:
+            queue_daily_summary(transaction, self._username, at, self._clock.now())
 
     def health(self) -> NotifierHealth:
         """Delivery health (no channel: nothing to report)."""
