@@ -27,7 +27,7 @@ from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
-from tradebot.engine.user_notifications import start_user_notifications
+from tradebot.engine.user_notifications import notify_engine_event, start_user_notifications
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.health_monitor import (
@@ -230,7 +230,9 @@ class EngineManager:
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
         self.notifiers[username] = start_user_notifications(self.settings.home, username, self.clock)
+        notify_engine_event(self.settings.home, username, f"engine {self.settings.engine_id} started", self.clock)
         try:
             runner.run(self.stop)
         finally:
+            notify_engine_event(self.settings.home, username, f"engine {self.settings.engine_id} stopped", self.clock)
             self.notifiers.pop(username).stop()

@@ -23,6 +23,7 @@ from tradebot.services.notifications import outbox
 from tradebot.services.notifications.channels import Channel, TelegramChannel, WebhookChannel
 from tradebot.services.notifications.config import Channels, load_channels
 from tradebot.services.notifications.delivery_health import NotifierHealth
+from tradebot.services.notifications.messages import notify_engine
 from tradebot.services.notifications.outbox import OutboxMessage
 from tradebot.services.notifications.summary import queue_daily_summary
 from tradebot.services.secrets import SecretBox
@@ -156,3 +157,12 @@ def start_user_notifications(home: Path, username: str, clock: Clock) -> Notifie
     """Start delivering `username`'s outbox on its own thread; `stop()` it when the runner ends."""
     deliverer = UserDeliverer(home, username, clock)
     return NotifierThread(deliverer, clock, name=f"notify-{username}").start()
+
+
+def notify_engine_event(home: Path, username: str, text: str, clock: Clock) -> None:
+    """Queue an `engine` message (start or stop) on its own connection; never raises (it is news only)."""
+    try:
+        with open_user_store(home, username, create=False) as store, store.transaction() as transaction:
+            notify_engine(transaction, username, text, clock.now())
+    except Exception as error:  # an unreadable database is the runner's to report
+        logger.warning("%s: engine event not queued: %s", username, error)
