@@ -230,9 +230,13 @@ class EngineManager:
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
         self.notifiers[username] = start_user_notifications(self.settings.home, username, self.clock)
-        notify_engine_event(self.settings.home, username, f"engine {self.settings.engine_id} started", self.clock)
+        notify_engine_event(
+            self.settings.home, username, f"engine {self.settings.engine_id} started", self.clock
+        )
         try:
             runner.run(self.stop)
         finally:
-            notify_engine_event(self.settings.home, username, f"engine {self.settings.engine_id} stopped", self.clock)
+            notify_engine_event(
+                self.settings.home, username, f"engine {self.settings.engine_id} stopped", self.clock
+            )
             self.notifiers.pop(username).stop()

@@ -71,7 +71,10 @@ def test_summary_text_of_day_with_trades_shows_counts_win_rate_profit_equity_pos
     end = datetime(2026, 3, 22, 0, 0, tzinfo=UTC)
     text = summary_text(store, "alice", end)
     assert text.splitlines()[0] == "alice: daily summary 2026-03-21 09:00 to 2026-03-22 09:00 KST"
-    assert "[TEST] trades: 1 buy(s), 2 sell(s); win rate 50.00% (1 of 2 closed); realised profit +1,000 KRW" in text
+    assert (
+        "[TEST] trades: 1 buy(s), 2 sell(s); win rate 50.00% (1 of 2 closed); realised profit +1,000 KRW"
+        in text
+    )
     # 990,000 cash + 0.5 ETH at its entry price (no candle cached)
     assert "[TEST] equity: 2,990,000 KRW (cash 990,000 KRW)" in text
     assert "[TEST] open position: KRW-ETH 0.5 entered at 4,000,000 KRW, now 4,000,000 KRW" in text

@@ -116,11 +116,16 @@ def _mode_text(numbers: DailyNumbers) -> str:
         win_rate = f"win rate {rate:f}% ({numbers.wins} of {numbers.closed} closed)"
     else:
         win_rate = "win rate n/a (no closed trade)"
+    equity = numbers.equity
+    worth = (
+        "unknown (no account)"
+        if equity is None or numbers.krw is None
+        else f"{won(equity)} (cash {won(numbers.krw)})"
+    )
     lines = [
         f"[{numbers.mode}] trades: {numbers.buys} buy(s), {numbers.sells} sell(s); {win_rate}; "
         f"realised profit {won(numbers.realised_profit, signed=True)}",
-        f"[{numbers.mode}] equity: {'unknown (no account)' if numbers.equity is None else won(numbers.equity)}"
-        + ("" if numbers.krw is None else f" (cash {won(numbers.krw)})"),
+        f"[{numbers.mode}] equity: {worth}",
     ]
     if not numbers.positions:
         lines.append(f"[{numbers.mode}] open positions: none")
