@@ -101,6 +101,7 @@ class UserDeliverer:
         self._configured: Channels | None = None
         self._notifier: Notifier | None = None
         self._problem: str | None = None  # the last round's failure, logged once
+        self._summary_problem: str | None = None  # why the daily summary could not be queued
 
     @property
     def idle_seconds(self) -> float:
@@ -140,8 +141,15 @@ class UserDeliverer:
         at = channels.settings.daily_summary
         if at is None or channels.settings.level("daily_summary") == "off":
             return
-        with self._outbox.store.transaction() as transaction:
-            queue_daily_summary(transaction, self._username, at, self._clock.now())
+        try:
+            with self._outbox.store.transaction() as transaction:
+                queue_daily_summary(transaction, self._username, at, self._clock.now())
+        except Exception as error:  # a summary that cannot be built must not hold back fills and alerts
+            if str(error) != self._summary_problem:  # logged once, not every round
+                logger.warning("%s: daily summary not queued, retried next round: %s", self._username, error)
+            self._summary_problem = str(error)
+            return
+        self._summary_problem = None
 
     def health(self) -> NotifierHealth:
         """Delivery health (no channel: nothing to report)."""
