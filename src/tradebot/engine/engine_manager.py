@@ -28,7 +28,7 @@ from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
 from tradebot.engine.telegram_poller import start_telegram_poller
-from tradebot.engine.user_notifications import start_user_notifications
+from tradebot.engine.user_notifications import notify_engine_event, start_user_notifications
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
 from tradebot.services.health_monitor import (
@@ -230,10 +230,18 @@ class EngineManager:
         self.runners[username] = runner
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")
-        self.notifiers[username] = start_user_notifications(self.settings.home, username, self.clock)
-        commands = start_telegram_poller(self.settings.home, username, self.clock)  # chat commands
+        home, clock = self.settings.home, self.clock
+
+        def may_open() -> bool:  # the side threads never open a file the runner lost (issue 19 #1)
+            return runner.database_lost is None
+
+        self.notifiers[username] = start_user_notifications(home, username, clock, may_open)
+        commands = start_telegram_poller(home, username, clock, may_open)  # chat commands
+        notify_engine_event(home, username, f"engine {self.settings.engine_id} started", clock)
         try:
             runner.run(self.stop)
         finally:
+            if may_open():
+                notify_engine_event(home, username, f"engine {self.settings.engine_id} stopped", clock)
             self.notifiers.pop(username).stop()
             commands.stop()

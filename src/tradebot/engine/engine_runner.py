@@ -23,6 +23,7 @@ from datetime import datetime
 from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
+from tradebot.engine.exchange_alerts import ExchangeAlerts
 from tradebot.engine.position_guards import PositionGuards
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
@@ -64,6 +65,7 @@ class UserRunner:
         self.last_progress = clock.monotonic()  # when the loop last started or finished a cycle
         self.stalled = False  # set by the watchdog (another thread); the next tick restarts the loop
         self.exchange_down_since: datetime | None = None  # first of the cycles failing on the exchange
+        self.exchange_alerts = ExchangeAlerts(self.alert)  # unreachable for long, LIVE key rejected
         self.storage_problem: str | None = None  # why the database cannot record now (locked, disk full)
         self.storage_faults = 0  # in a row, for the retry delay
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
@@ -156,6 +158,7 @@ class UserRunner:
         except (UpbitTemporaryError, UpbitBlockedError, UpbitResponseError) as error:  # retried, never parks
             self.close_loop()
             self.consecutive_errors += 1
+            self._exchange_failed(error)
             self.retry_at = self.clock.monotonic() + self.settings.backoff[0]
             self.last_crash = f"exchange error: {error}"
             self._announce("stopped", f"{self.last_crash}; starting again in {self.settings.backoff[0]:g} s")
@@ -216,6 +219,7 @@ class UserRunner:
         except UpbitError as error:  # the loop stays up and retries: not a crash
             self.consecutive_errors += 1
             self._exchange_trouble(error)
+            self._exchange_failed(error)
             return
         except DatabaseUnavailableError as error:
             self._storage_fault(error)
@@ -229,6 +233,7 @@ class UserRunner:
             since = self.exchange_down_since.isoformat(timespec="seconds")
             self.say(f"exchange answering again after {self.consecutive_errors} failed cycles since {since}")
             self.exchange_down_since = None
+        self.exchange_alerts.recovered()
         if self.storage_faults:
             self.say(f"database records again: trading resumed after {self.storage_faults} storage fault(s)")
         self.consecutive_errors, self.storage_problem, self.storage_faults = 0, None, 0
@@ -254,6 +259,10 @@ class UserRunner:
         except Exception as problem:  # the status is for display
             self.say(f"status not recorded: {problem}")
 
+    def _exchange_failed(self, error: UpbitError) -> None:
+        since = self.exchange_down_since = self.exchange_down_since or self.clock.now()
+        self.exchange_alerts.failed(error, self.desired.mode, since)
+
     def _storage_fault(self, error: DatabaseUnavailableError) -> None:
         """The database cannot record (locked, disk full): close the loop, retry later, never park.
 
@@ -277,6 +286,7 @@ class UserRunner:
         self.consecutive_errors += 1
         self._clean_cycles = 0
         self.last_crash = f"{type(error).__name__}: {error}"
+        self.exchange_alerts.key_rejected(error, self.desired.mode)
         trace = "".join(traceback.format_exception(error)).rstrip()
         self.say(f"loop crashed ({self.crashes}): {error}\n{trace}")
         if self.crashes > len(self.settings.backoff):

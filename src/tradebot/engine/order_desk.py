@@ -25,7 +25,7 @@ from tradebot.core.krw_rules import MONEY, Fill
 from tradebot.core.models import Interval
 from tradebot.engine.audit_rows import realised_profit
 from tradebot.engine.order_intent import OrderIntent, recovery_intent
-from tradebot.services.notifications.messages import notify_refusal, notify_trade
+from tradebot.services.notifications.messages import notify_refusal, notify_sold_outside, notify_trade
 from tradebot.services.records import (
     AccountBalance,
     Mode,
@@ -221,6 +221,7 @@ class OrderDesk:
                 cause="manual", executed_at=now, interval=self._interval, note=note,
             )
         )  # fmt: skip
+        notify_sold_outside(transaction, mode=self._mode, market=self._market, note=note, now=now)
         return note
 
     def apply(self, transaction: Transaction, outcome: OrderOutcome, intent: OrderIntent) -> None:

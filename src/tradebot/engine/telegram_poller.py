@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from tradebot.core.clock import Clock, wait_until
+from tradebot.engine.user_notifications import DatabaseNotOpenedError, MayOpen, always
 from tradebot.services.notifications.channels import TRANSPORT_ERRORS, DirectMessage, TelegramChannel, mask
 from tradebot.services.notifications.chat_commands import answer, parse
 from tradebot.services.notifications.config import Channels, load_channels
@@ -37,8 +38,15 @@ DROPPED = "not done: sent while the engine was not running; send it again if you
 class TelegramPoller:
     """One user's command poller: `poll_once()` is one round; it never raises."""
 
-    def __init__(self, home: Path, username: str, clock: Clock, client: httpx.Client | None = None) -> None:
-        self._home, self._username, self._clock = home, username, clock
+    def __init__(
+        self,
+        home: Path,
+        username: str,
+        clock: Clock,
+        client: httpx.Client | None = None,
+        may_open: MayOpen = always,
+    ) -> None:
+        self._home, self._username, self._clock, self._may_open = home, username, clock, may_open
         self._box = SecretBox.for_home(home)
         self._client = client or httpx.Client(follow_redirects=False)
         self._store: Store | None = None
@@ -63,7 +71,10 @@ class TelegramPoller:
 
     @property
     def store(self) -> Store:
-        """The user's database, opened on this thread on first use (never created)."""
+        """The user's database, opened on this thread on first use (never created; never once lost)."""
+        if not self._may_open():
+            self._close_store()
+            raise DatabaseNotOpenedError(f"{self._username}: the engine lost this user's database file")
         if self._store is None:
             self._store = open_user_store(self._home, self._username, create=False)
         return self._store
@@ -169,7 +180,9 @@ class TelegramPollerThread:
         self._poller.close()
 
 
-def start_telegram_poller(home: Path, username: str, clock: Clock) -> TelegramPollerThread:
+def start_telegram_poller(
+    home: Path, username: str, clock: Clock, may_open: MayOpen = always
+) -> TelegramPollerThread:
     """Start answering `username`'s Telegram chat commands; `stop()` it when the runner ends."""
-    poller = TelegramPoller(home, username, clock)
+    poller = TelegramPoller(home, username, clock, may_open=may_open)
     return TelegramPollerThread(poller, clock, name=f"telegram-{username}").start()

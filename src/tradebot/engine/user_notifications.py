@@ -11,19 +11,22 @@ never waits for a channel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from tradebot.core.clock import Clock
+from tradebot.core.errors import TradebotError
 from tradebot.engine.notifier import Notifier, NotifierThread, RetryPolicy
 from tradebot.services.notifications import outbox
 from tradebot.services.notifications.channels import Channel, TelegramChannel, WebhookChannel
 from tradebot.services.notifications.config import Channels, load_channels
 from tradebot.services.notifications.delivery_health import NotifierHealth
+from tradebot.services.notifications.messages import notify_engine
 from tradebot.services.notifications.outbox import OutboxMessage
+from tradebot.services.notifications.summary import queue_daily_summary
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store, open_user_store
 
@@ -31,16 +34,36 @@ logger = logging.getLogger(__name__)
 NO_CHANNEL = NotifierHealth(channels=(), backlog=0, dead=0, checked_at=None)
 
 
-class StoreOutbox:
-    """`notifier.OutboxPort` over the user's database, opened lazily on the thread that uses it."""
+MayOpen = Callable[[], bool]  # False once the runner lost the user's database file
 
-    def __init__(self, home: Path, username: str) -> None:
-        self._home, self._username = home, username
+
+class DatabaseNotOpenedError(TradebotError):
+    """The user's database may not be opened now: the engine lost its file (deleted or replaced)."""
+
+
+def always() -> bool:
+    """The gate of a caller outside the engine: the file may always be opened."""
+    return True
+
+
+class StoreOutbox:
+    """`notifier.OutboxPort` over the user's database, opened lazily on the thread that uses it.
+
+    `may_open` is the runner's word that the file is still the one it trades on: once it lost the
+    file, the connection is closed and never reopened (a file put back by hand beside the lost
+    file's journal would otherwise be opened, and SQLite would apply that old WAL to it).
+    """
+
+    def __init__(self, home: Path, username: str, may_open: MayOpen = always) -> None:
+        self._home, self._username, self._may_open = home, username, may_open
         self._store: Store | None = None
 
     @property
     def store(self) -> Store:
         """The user's database (opened on first use, never created)."""
+        if not self._may_open():
+            self.close()
+            raise DatabaseNotOpenedError(f"{self._username}: the engine lost this user's database file")
         if self._store is None:
             self._store = open_user_store(self._home, self._username, create=False)
         return self._store
@@ -91,13 +114,26 @@ def build_channels(channels: Channels, client: httpx.Client) -> list[Channel]:
 class UserDeliverer:
     """A `Notifier` that follows the user's channel settings: rebuilt when they change."""
 
-    def __init__(self, home: Path, username: str, clock: Clock, policy: RetryPolicy | None = None) -> None:
-        self._outbox, self._box, self._clock = StoreOutbox(home, username), SecretBox.for_home(home), clock
+    def __init__(
+        self,
+        home: Path,
+        username: str,
+        clock: Clock,
+        policy: RetryPolicy | None = None,
+        may_open: MayOpen = always,
+    ) -> None:
+        self._outbox, self._box, self._clock = (
+            StoreOutbox(home, username, may_open),
+            SecretBox.for_home(home),
+            clock,
+        )
+        self._username = username
         self._policy = policy or RetryPolicy()
         self._client = httpx.Client(follow_redirects=False)
         self._configured: Channels | None = None
         self._notifier: Notifier | None = None
         self._problem: str | None = None  # the last round's failure, logged once
+        self._summary_problem: str | None = None  # why the daily summary could not be queued
 
     @property
     def idle_seconds(self) -> float:
@@ -127,9 +163,25 @@ class UserDeliverer:
             self._configured = channels
             built = [] if channels is None else build_channels(channels, self._client)
             self._notifier = Notifier(self._outbox, built, self._clock, self._policy) if built else None
-        if self._notifier is None:
+        if self._notifier is None or channels is None:
             return self._policy.idle_seconds  # no channel: messages are not even written
+        self._queue_summary(channels)
         return self._notifier.deliver_due()
+
+    def _queue_summary(self, channels: Channels) -> None:
+        """Queue today's daily summary once its KST time has come (once per KST day, across restarts)."""
+        at = channels.settings.daily_summary
+        if at is None or channels.settings.level("daily_summary") == "off":
+            return
+        try:
+            with self._outbox.store.transaction() as transaction:
+                queue_daily_summary(transaction, self._username, at, self._clock.now())
+        except Exception as error:  # a summary that cannot be built must not hold back fills and alerts
+            if str(error) != self._summary_problem:  # logged once, not every round
+                logger.warning("%s: daily summary not queued, retried next round: %s", self._username, error)
+            self._summary_problem = str(error)
+            return
+        self._summary_problem = None
 
     def health(self) -> NotifierHealth:
         """Delivery health (no channel: nothing to report)."""
@@ -141,7 +193,18 @@ class UserDeliverer:
         self._outbox.close()
 
 
-def start_user_notifications(home: Path, username: str, clock: Clock) -> NotifierThread:
+def start_user_notifications(
+    home: Path, username: str, clock: Clock, may_open: MayOpen = always
+) -> NotifierThread:
     """Start delivering `username`'s outbox on its own thread; `stop()` it when the runner ends."""
-    deliverer = UserDeliverer(home, username, clock)
+    deliverer = UserDeliverer(home, username, clock, may_open=may_open)
     return NotifierThread(deliverer, clock, name=f"notify-{username}").start()
+
+
+def notify_engine_event(home: Path, username: str, text: str, clock: Clock) -> None:
+    """Queue an `engine` message (start or stop) on its own connection; never raises (it is news only)."""
+    try:
+        with open_user_store(home, username, create=False) as store, store.transaction() as transaction:
+            notify_engine(transaction, username, text, clock.now())
+    except Exception as error:  # an unreadable database is the runner's to report
+        logger.warning("%s: engine event not queued: %s", username, error)

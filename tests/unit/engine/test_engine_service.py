@@ -64,6 +64,7 @@ class FakeLoop:
     guards: int = 0
     crash_on_guard: bool = False
     market: str = "KRW-BTC"
+    cycle_error: Exception | None = None  # raised by every cycle while set
 
     def start(self) -> None:
         self.started = True
@@ -77,6 +78,8 @@ class FakeLoop:
     def cycle(self) -> object:
         if self.crash_on_cycle:
             raise RuntimeError("boom in cycle")
+        if self.cycle_error is not None:
+            raise self.cycle_error
         self.cycles += 1
         return None
 

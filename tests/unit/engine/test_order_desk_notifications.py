@@ -15,7 +15,7 @@ from tradebot.services.notifications.setup import NotifyChanges, save_changes
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store
 
-from .test_order_desk import MARKET, START, FakeBroker, StepClock, buy, intent, make_desk, store
+from .test_order_desk import MARKET, START, VERSIONS, FakeBroker, StepClock, buy, intent, make_desk, store
 
 __all__ = ["store"]  # the fixture this module uses
 WEBHOOK = "https://hooks.example/services/secret-path"
@@ -105,3 +105,20 @@ def test_fill_without_channel_recorded_without_message(store: Store) -> None:
     buy(make_desk(store, broker, clock), START)
     assert messages(store) == []
     assert len(store.trade_audits()) == 1
+
+
+def test_bot_coins_sold_outside_write_one_alert_with_the_shrink(notified: Store) -> None:
+    broker, clock = FakeBroker(), StepClock(START)
+    desk = make_desk(notified, broker, clock)
+    buy(desk, START)
+    broker.free = Decimal("0.0004")  # the user sold 0.0006 of the bot's coins on Upbit's app
+    desk.reconcile(VERSIONS)  # one read may lag a fill: nothing yet
+    assert [kind for kind, _ in messages(notified)] == ["fill"]
+    note = desk.reconcile(VERSIONS)
+    assert note is not None
+    for _ in range(3):
+        desk.reconcile(VERSIONS)  # the shrunk position matches the wallet: no new alert
+    [(kind, text)] = messages(notified)[1:]
+    assert kind == "alert"
+    assert text == f"ALERT: [LIVE] {MARKET}: {note}"
+    assert "sold or withdrawn outside the bot" in text

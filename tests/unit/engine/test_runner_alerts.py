@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet
 
+from tradebot.exchange.upbit import UpbitAuthError, UpbitConnectionError
 from tradebot.services.notifications.outbox import due
 from tradebot.services.notifications.setup import NotifyChanges, save_changes
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import open_user_store
+from tradebot.services.user_admin import UpbitKeys, store_keys
 
 from .test_engine_service import START, Harness, _guards, _hold, _park_with_position, harness, home
 
@@ -69,3 +71,59 @@ def test_parked_user_without_channel_writes_no_message(harness: Harness) -> None
     runner.tick()
     assert alerts(harness) == []
     assert runner.failed_reason is not None
+
+
+def test_exchange_unreachable_alerts_once_past_three_cycles_and_once_on_recovery(harness: Harness) -> None:
+    configure(harness)
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    loop = harness.factory.loops[-1]
+    loop.cycle_error = UpbitConnectionError("connection refused")
+    for _ in range(3):
+        runner.tick()
+        harness.clock.advance(5.0)
+    assert alerts(harness) == []  # a short outage is routine
+    for _ in range(5):
+        runner.tick()
+        harness.clock.advance(5.0)
+    [down] = alerts(harness)
+    assert down.startswith("alice: ALERT: exchange unreachable for 4 cycles in a row since ")
+    assert "connection refused" in down
+    loop.cycle_error = None
+    runner.tick()
+    runner.tick()
+    assert alerts(harness)[1:] == [
+        "alice: ALERT: exchange answering again after 8 failed cycles: trading resumed"
+    ]
+
+
+def test_live_key_rejected_alerts_once_until_a_cycle_succeeds(harness: Harness) -> None:
+    configure(harness)
+    runner = harness.runner()
+    store_keys(runner.store, SecretBox.for_home(harness.home), "alice", UpbitKeys("a", "s"), START)
+    harness.send("start", mode="LIVE", confirm=True)
+    runner.tick()
+    loop = harness.factory.loops[-1]
+    loop.cycle_error = UpbitAuthError("This is not a verified IP.", name="no_authorization_ip", status=401)
+    for _ in range(10):
+        runner.tick()
+    [rejected] = alerts(harness)
+    assert rejected.startswith("alice: ALERT: LIVE API key rejected by Upbit: ")
+    assert "no_authorization_ip" in rejected or "not a verified IP" in rejected
+    assert "exchange unreachable" not in " ".join(alerts(harness))  # a refused key is not an outage
+    loop.cycle_error = None
+    runner.tick()  # fixed: the next rejection is news again
+    loop.cycle_error = UpbitAuthError("invalid access key", name="invalid_access_key", status=401)
+    runner.tick()
+    assert len(alerts(harness)) == 2
+
+
+def test_test_mode_auth_error_writes_no_key_alert(harness: Harness) -> None:
+    configure(harness)
+    runner = harness.runner()
+    harness.send("start")
+    runner.tick()
+    harness.factory.loops[-1].cycle_error = UpbitAuthError("refused", name="jwt_verification", status=401)
+    runner.tick()
+    assert alerts(harness) == []

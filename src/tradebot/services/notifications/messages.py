@@ -99,3 +99,16 @@ def notify_alert(transaction: Transaction, username: str, text: str, now: dateti
     """Enqueue an engine ALERT (written once, when the alert starts)."""
     body = text if text.startswith("ALERT") else f"ALERT: {text}"
     return enqueue(transaction, "alert", f"{username}: {body}", now)
+
+
+def notify_engine(transaction: Transaction, username: str, text: str, now: datetime) -> int | None:
+    """Enqueue an engine event (the engine started or stopped serving the user); silent by default."""
+    return enqueue(transaction, "engine", f"{username}: {text}", now)
+
+
+def notify_sold_outside(
+    transaction: Transaction, *, mode: Mode, market: str, note: str, now: datetime
+) -> int | None:
+    """Enqueue the ALERT that the bot's coins left the wallet outside the bot (sold or withdrawn),
+    in the transaction that shrinks the position."""
+    return enqueue(transaction, "alert", f"ALERT: [{mode}] {market}: {note}", now)
