@@ -33,6 +33,7 @@ from tradebot.ui.session import home, require_user, user_store
 
 LEVELS: tuple[str, ...] = get_args(EventLevel)
 FORMATS = ("json", "slack", "discord")
+TOKEN_KEY, WEBHOOK_KEY = "notify_telegram_token", "notify_webhook_url"
 EVENT_LABELS = {
     "fill": "Entry and exit fills",
     "order_refused": "Refused or failed orders",
@@ -69,17 +70,23 @@ def render_form(username: str, settings: NotifySettings, token_shown: str, url_s
         submitted = st.form_submit_button("Save")
     if submitted:
         save(username, changes)
+        for key in (TOKEN_KEY, WEBHOOK_KEY):  # a typed secret is never sent back to the browser
+            st.session_state.pop(key, None)
         st.rerun()  # redraw the form and the masked secrets from what is stored now
 
 
 def form_fields(settings: NotifySettings, token_shown: str, url_shown: str) -> NotifyChanges:
     """The form's inputs as changes: an empty secret keeps the stored one, an empty time means none."""
     st.markdown("**Telegram**")
-    token = st.text_input(f"Bot token (stored: {token_shown}; empty keeps it)", type="password")
+    token = st.text_input(
+        f"Bot token (stored: {token_shown}; empty keeps it)", type="password", key=TOKEN_KEY
+    )
     chat_id = st.text_input("Chat id", value=settings.telegram_chat_id or "")
     api_url = st.text_input("Bot API URL", value=settings.telegram_api_url)
     st.markdown("**Webhook**")
-    webhook = st.text_input(f"Webhook URL (stored: {url_shown}; empty keeps it)", type="password")
+    webhook = st.text_input(
+        f"Webhook URL (stored: {url_shown}; empty keeps it)", type="password", key=WEBHOOK_KEY
+    )
     webhook_format = st.selectbox("Webhook format", FORMATS, index=FORMATS.index(settings.webhook_format))
     st.markdown("**Events** (on: with sound, silent: without, off: never sent)")
     events = {
