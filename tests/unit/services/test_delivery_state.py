@@ -66,7 +66,8 @@ def test_delivery_state_pending_older_than_ten_minutes_is_an_alert(home: Path) -
     with open_user_store(home, "alice") as store:
         queue(store, NOW - timedelta(minutes=11))
         state = read_delivery_state(store, NOW)
-    assert state is not None and state.alert is not None
+    assert state is not None
+    assert state.alert is not None
     assert state.alert.startswith(DELIVERY_ALERT)
     assert "11 min old" in state.alert
 
@@ -82,7 +83,8 @@ def test_delivery_state_dead_row_is_an_alert_until_a_later_row_is_delivered(home
         with store.transaction() as transaction:
             mark_sent(transaction, later, NOW)
         recovered = read_delivery_state(store, NOW)
-    assert dead_state is not None and dead_state.alert is not None
+    assert dead_state is not None
+    assert dead_state.alert is not None
     assert "1 message(s) given up on" in dead_state.alert
     assert (dead_state.last_error, dead_state.last_error_status) == ("telegram: 401 Unauthorized", "dead")
     assert recovered is not None
