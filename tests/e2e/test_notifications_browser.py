@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.fakes.fake_telegram import TOKEN, FakeTelegram, SentMessage
+from tradebot.services.notifications.config import EVENT_KINDS
+from tradebot.services.notifications.setup import NotifyChanges, save_changes
+from tradebot.services.secrets import SecretBox
+from tradebot.services.storage import open_user_store
 
 from .conftest import Stack, logged_in, screenshot, wait_app_settled
 
@@ -21,9 +26,13 @@ DELIVERY_SECONDS = 30
 
 
 @pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
+def telegram(stack: Stack) -> Iterator[FakeTelegram]:
+    """A fake Bot API; afterwards alice's events are switched off (the stack outlives this server)."""
     with FakeTelegram() as server:
         yield server
+    changes = NotifyChanges(events=dict.fromkeys(EVENT_KINDS, "off"))
+    with open_user_store(stack.home, "alice") as store:
+        save_changes(store, SecretBox.for_home(stack.home), changes, now=datetime.now(UTC), updated_by="e2e")
 
 
 def wait_delivered(page: Page, telegram: FakeTelegram) -> SentMessage:

@@ -68,6 +68,8 @@ def test_notifications_save_stores_settings_and_encrypted_token(ui_home: Path) -
     app = click(app, "Save")
 
     assert "Notification settings saved" in app.success[0].value
+    assert "stored: ****WXYZ" in text_input(app, TOKEN_LABEL).label  # type: ignore[attr-defined]
+    assert TOKEN not in everything_shown(app)
     with opened(ui_home, "alice") as store:
         settings = read_settings(store)
         channels = load_channels(store, SecretBox.for_home(ui_home))
