@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.file_modes import write_file_atomically
+from tradebot.services.notifications.delivery_state import DeliveryState, read_delivery_state
 from tradebot.services.records import EngineStatus, Mode, Position
 from tradebot.services.storage import Reader, open_user_store
 
@@ -76,6 +77,7 @@ class UserHealth:
     alert: str | None = None
     positions: list[PositionHealth] = field(default_factory=list)
     undecided_positions: int = 0  # adopted from the account by an older version: not guarded, not sold
+    notifications: DeliveryState | None = None  # None: no channel configured (or not read)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +217,8 @@ def user_health(
 ) -> UserHealth:
     """The health of one user at `now`, read through `reader`."""
     reading = read_user(reader, guarding=guarding)
-    return assess_user(username, reading, now, stale_seconds, consecutive_errors)
+    health = assess_user(username, reading, now, stale_seconds, consecutive_errors)
+    return replace(health, notifications=read_delivery_state(reader, now))
 
 
 def unreadable_user(username: str, error: Exception, desired: DesiredState | None = None) -> UserHealth:
@@ -343,6 +346,8 @@ def health_problems(
             problems.append(f"{user.username}: should run but its heartbeat is {heartbeat}")
         if user.alert:
             problems.append(f"{user.username}: {user.alert}")
+        if user.notifications is not None and user.notifications.alert:
+            problems.append(f"{user.username}: {user.notifications.alert}")
     return problems
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tradebot.services.health_monitor import PositionHealth, UserHealth, age_text
+from tradebot.services.notifications.delivery_state import DeliveryState
 
 
 def format_user(user: UserHealth) -> str:
@@ -24,7 +25,20 @@ def format_user(user: UserHealth) -> str:
         line += f" last_error={user.last_error!r}"
     lines = [f"{line}  *** {user.alert} ***" if user.alert else line]
     lines.extend(format_position(item) for item in user.positions)
+    if user.notifications is not None:
+        lines.append(format_delivery(user.notifications))
     return "\n".join(lines)
+
+
+def format_delivery(state: DeliveryState) -> str:
+    """The indented notifications line of a user with a channel (an ALERT when delivery fails)."""
+    line = (
+        f"  notifications pending={state.pending} sent={state.sent} dead={state.dead} "
+        f"oldest_pending={_stamp(state.oldest_pending_at)}"
+    )
+    if state.last_error:
+        line += f" last_error({state.last_error_status})={state.last_error!r}"
+    return f"{line}  *** {state.alert} ***" if state.alert else line
 
 
 def format_position(position: PositionHealth) -> str:

@@ -35,6 +35,7 @@ FEATURE_PAGES = (
     ("views/audit_viewer.py", "Audit Viewer", "🔎", "audit"),
     ("views/ai_review.py", "AI Review", "🤖", "ai"),
     ("views/health.py", "Health", "🩺", "health"),
+    ("views/notifications.py", "Notifications", "🔔", "notifications"),
 )
 
 

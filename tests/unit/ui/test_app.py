@@ -27,6 +27,7 @@ LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
     ("Audit Viewer", "🔎", "audit", "views/audit_viewer.py"),
     ("AI Review", "🤖", "ai", "views/ai_review.py"),
     ("Health", "🩺", "health", "views/health.py"),
+    ("Notifications", "🔔", "notifications", "views/notifications.py"),
     ("Account & Mode", "🔑", "account", "views/account.py"),
     ("Logout", "🚪", "logout", None),
 ]

@@ -1,0 +1,196 @@
+"""Notifications: the user's Telegram and webhook channels, which events are sent, and delivery state.
+
+The same rules as `tradebot notify` (`services.notifications.setup`): one validation, one
+transaction. The Telegram token and the webhook URL are secrets: typed in password fields, stored
+encrypted, shown masked only (never echoed back, not even after a refused save). An empty secret
+field keeps the stored one. The delivery state is read from the user's outbox, so it shows whether
+or not the engine runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import cast, get_args
+
+import streamlit as st
+
+from tradebot.core.errors import TradebotError
+from tradebot.services.notifications.config import (
+    EVENT_KINDS,
+    EventLevel,
+    NotifySettings,
+    mask_token,
+    mask_url,
+    read_settings,
+    stored_secrets,
+)
+from tradebot.services.notifications.delivery_state import read_delivery_state
+from tradebot.services.notifications.setup import NotifyChanges, engine_seen, queue_test, save_changes
+from tradebot.services.secrets import SecretBox, SecretError
+from tradebot.services.storage.codecs import KST
+from tradebot.ui.session import home, require_user, user_store
+
+LEVELS: tuple[str, ...] = get_args(EventLevel)
+FORMATS = ("json", "slack", "discord")
+TOKEN_KEY, WEBHOOK_KEY = "notify_telegram_token", "notify_webhook_url"
+EVENT_LABELS = {
+    "fill": "Entry and exit fills",
+    "order_refused": "Refused or failed orders",
+    "alert": "Alerts (position without exits, LIVE key rejected, ...)",
+    "engine": "Engine start and stop",
+    "daily_summary": "Daily summary",
+    "test": "Test messages",
+}
+
+
+def stored_view(username: str) -> tuple[NotifySettings, str, str]:
+    """The saved settings (defaults when none) and the masked token and webhook URL."""
+    box = SecretBox.for_home(home())
+    with user_store(username) as store:
+        settings = read_settings(store) or NotifySettings()
+        token, url = stored_secrets(store)
+    return settings, _masked(box, token, mask_token), _masked(box, url, mask_url)
+
+
+def _masked(box: SecretBox, ciphertext: bytes | None, mask: Callable[[str | None], str]) -> str:
+    if ciphertext is None:
+        return "(not set)"
+    try:
+        secret = box.decrypt(ciphertext)
+    except SecretError:
+        return "(stored, but this data directory's encryption key cannot open it)"
+    return mask(secret)
+
+
+def render_form(username: str, settings: NotifySettings, token_shown: str, url_shown: str) -> None:
+    """The settings form; Save applies it through `save_changes` and says what happened."""
+    with st.form("notify_form", clear_on_submit=True):
+        changes = form_fields(settings, token_shown, url_shown)
+        submitted = st.form_submit_button("Save")
+    if submitted:
+        save(username, changes)
+        for key in (TOKEN_KEY, WEBHOOK_KEY):  # a typed secret is never sent back to the browser
+            st.session_state.pop(key, None)
+        st.rerun()  # redraw the form and the masked secrets from what is stored now
+
+
+def form_fields(settings: NotifySettings, token_shown: str, url_shown: str) -> NotifyChanges:
+    """The form's inputs as changes: an empty secret keeps the stored one, an empty time means none."""
+    st.markdown("**Telegram**")
+    token = st.text_input(
+        f"Bot token (stored: {token_shown}; empty keeps it)", type="password", key=TOKEN_KEY
+    )
+    chat_id = st.text_input("Chat id", value=settings.telegram_chat_id or "")
+    api_url = st.text_input("Bot API URL", value=settings.telegram_api_url)
+    st.markdown("**Webhook**")
+    webhook = st.text_input(
+        f"Webhook URL (stored: {url_shown}; empty keeps it)", type="password", key=WEBHOOK_KEY
+    )
+    webhook_format = st.selectbox("Webhook format", FORMATS, index=FORMATS.index(settings.webhook_format))
+    st.markdown("**Events** (on: with sound, silent: without, off: never sent)")
+    events = {
+        kind: st.selectbox(EVENT_LABELS[kind], LEVELS, index=LEVELS.index(settings.level(kind)))
+        for kind in EVENT_KINDS
+    }
+    summary = st.text_input("Daily summary time (HH:MM KST, empty: none)", value=settings.daily_summary or "")
+    return NotifyChanges(
+        telegram_token=token.strip() or None,
+        webhook_url=webhook.strip() or None,
+        telegram_chat_id=chat_id.strip() or None,
+        telegram_api_url=api_url.strip() or None,
+        webhook_format=str(webhook_format),
+        events={kind: str(level) for kind, level in events.items()},
+        daily_summary=summary.strip() or "off",
+    )
+
+
+def save(username: str, changes: NotifyChanges) -> None:
+    """Apply `changes`; a refusal names the field and never repeats a secret."""
+    try:
+        with user_store(username) as store:
+            save_changes(
+                store, SecretBox.for_home(home()), changes, now=datetime.now(UTC), updated_by=username
+            )
+    except TradebotError as error:
+        st.session_state["notify_result"] = ("error", f"Not saved, nothing changed: {error}")
+        return
+    st.session_state["notify_result"] = ("success", "Notification settings saved (secrets encrypted).")
+
+
+def render_test_button(username: str) -> None:
+    """Queue a test message and say who delivers it (the running engine, or the engine once started)."""
+    if not st.button("Send a test message"):
+        return
+    now = datetime.now(UTC)
+    try:
+        with user_store(username) as store:
+            message_id = queue_test(store, username, now)
+            running = engine_seen(store, now)
+    except TradebotError as error:
+        st.error(f"No test message queued: {error}")
+        return
+    if message_id is None:
+        st.warning("No test message queued: no channel is configured, or test messages are off.")
+    elif running:
+        st.success(f"Test message {message_id} queued: the running engine delivers it within seconds.")
+    else:
+        st.info(
+            f"Test message {message_id} queued, but the engine is not running: "
+            "it is delivered when `tradebot engine` runs."
+        )
+
+
+def render_delivery(username: str) -> None:
+    """Pending / sent / dead counts and the last error; a failing channel is a warning."""
+    st.subheader("Delivery")
+    with user_store(username) as store, store.snapshot() as reader:
+        state = read_delivery_state(reader, datetime.now(UTC))
+    if state is None:
+        st.info("No channel configured: set a Telegram token and chat id, or a webhook URL.")
+        return
+    pending, sent, dead = st.columns(3)
+    pending.metric("Pending", state.pending)
+    sent.metric("Sent", state.sent)
+    dead.metric("Dead (given up)", state.dead)
+    if state.oldest_pending_at is not None:
+        st.caption(f"Oldest waiting message: {_stamp(state.oldest_pending_at)}")
+    if state.alert:
+        st.warning(f"{state.alert}. Check the token, chat id or webhook URL, then send a test message.")
+    if state.last_error:
+        which = "given up on" if state.last_error_status == "dead" else "waiting for a retry"
+        st.caption(f"Last error (message {which}): {state.last_error}")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S KST")
+
+
+def show_result() -> None:
+    """The outcome of the last Save, once (it survives the rerun that redraws the form)."""
+    result = st.session_state.pop("notify_result", None)
+    if result is not None:
+        kind, text = cast(tuple[str, str], result)
+        (st.error if kind == "error" else st.success)(text)
+
+
+def main() -> None:
+    """Draw the page for the logged-in user."""
+    username = require_user()
+    st.title("🔔 Notifications")
+    st.caption(
+        "Fills, refused orders and alerts sent to Telegram or a webhook. Secrets are stored encrypted."
+    )
+    result = st.container()
+    try:
+        settings, token_shown, url_shown = stored_view(username)
+        render_form(username, settings, token_shown, url_shown)
+        with result:
+            show_result()
+        render_test_button(username)
+        render_delivery(username)
+    except TradebotError as error:
+        st.error(f"Your notification settings cannot be read: {error}")
+
+
+main()
