@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 
 from tradebot.core.clock import Clock, wait_until
-from tradebot.engine.user_notifications import DatabaseNotOpenedError, MayOpen, always
+from tradebot.engine.user_notifications import GatedStore, MayOpen, always
 from tradebot.services.notifications.channels import TRANSPORT_ERRORS, DirectMessage, TelegramChannel, mask
 from tradebot.services.notifications.chat_commands import answer, parse
 from tradebot.services.notifications.config import Channels, load_channels
 from tradebot.services.secrets import SecretBox
-from tradebot.services.storage import Store, open_user_store
+from tradebot.services.storage import Store
 
 logger = logging.getLogger(__name__)
 LONG_POLL_SECONDS = 2  # Telegram holds getUpdates this long when idle; bounds how long a stop waits
@@ -49,7 +49,7 @@ class TelegramPoller:
         self._home, self._username, self._clock, self._may_open = home, username, clock, may_open
         self._box = SecretBox.for_home(home)
         self._client = client or httpx.Client(follow_redirects=False)
-        self._store: Store | None = None
+        self._database = GatedStore(home, username, may_open)
         self._offset = 0
         self._started = False  # False until the first round read the updates waiting from before
         self._foreign: set[str] = set()
@@ -72,12 +72,7 @@ class TelegramPoller:
     @property
     def store(self) -> Store:
         """The user's database, opened on this thread on first use (never created; never once lost)."""
-        if not self._may_open():
-            self._close_store()
-            raise DatabaseNotOpenedError(f"{self._username}: the engine lost this user's database file")
-        if self._store is None:
-            self._store = open_user_store(self._home, self._username, create=False)
-        return self._store
+        return self._database.get()
 
     def _poll(self, channels: Channels) -> float:
         token, chat_id = channels.telegram_token or "", channels.settings.telegram_chat_id or ""
@@ -145,9 +140,7 @@ class TelegramPoller:
             logger.warning("%s: Telegram commands not read for now: %s", self._username, problem)
 
     def _close_store(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._database.close()
 
     def close(self) -> None:
         """Close the HTTP client and the database connection (on the poller's thread)."""

@@ -46,27 +46,45 @@ def always() -> bool:
     return True
 
 
-class StoreOutbox:
-    """`notifier.OutboxPort` over the user's database, opened lazily on the thread that uses it.
+class GatedStore:
+    """The user's database for a side thread of the engine (delivery, chat commands).
 
-    `may_open` is the runner's word that the file is still the one it trades on: once it lost the
-    file, the connection is closed and never reopened (a file put back by hand beside the lost
-    file's journal would otherwise be opened, and SQLite would apply that old WAL to it).
+    Opened lazily on the thread that uses it (SQLite connections belong to their thread), never
+    created, and never (re)opened once `may_open` says the runner lost the file: a file put back by
+    hand beside the lost file's journal would otherwise be opened, and SQLite would apply that old
+    WAL to it (issue 19, finding 1).
     """
 
     def __init__(self, home: Path, username: str, may_open: MayOpen = always) -> None:
         self._home, self._username, self._may_open = home, username, may_open
         self._store: Store | None = None
 
-    @property
-    def store(self) -> Store:
-        """The user's database (opened on first use, never created)."""
+    def get(self) -> Store:
+        """The open database; DatabaseNotOpenedError once the runner lost the file."""
         if not self._may_open():
             self.close()
             raise DatabaseNotOpenedError(f"{self._username}: the engine lost this user's database file")
         if self._store is None:
             self._store = open_user_store(self._home, self._username, create=False)
         return self._store
+
+    def close(self) -> None:
+        """Close the connection (on the thread that opened it); the next `get` reopens it."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class StoreOutbox:
+    """`notifier.OutboxPort` over the user's database (a `GatedStore`)."""
+
+    def __init__(self, home: Path, username: str, may_open: MayOpen = always) -> None:
+        self._database = GatedStore(home, username, may_open)
+
+    @property
+    def store(self) -> Store:
+        """The user's database (opened on first use, never created)."""
+        return self._database.get()
 
     def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
         """Unsent messages due at `now`, oldest first."""
@@ -89,9 +107,7 @@ class StoreOutbox:
 
     def close(self) -> None:
         """Close the connection (on the thread that opened it)."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._database.close()
 
 
 def build_channels(channels: Channels, client: httpx.Client) -> list[Channel]:
