@@ -161,8 +161,13 @@ class OrderDesk:
         return settled
 
     def _absent_long_enough(self, order: StoredOrder, now: datetime) -> bool:
+        # The in-memory count starts over whenever the desk is rebuilt (a restart, the watchdog):
+        # an order sent NOT_FOUND_GRACE + ABSENT_CONFIRMATION ago that this lookup finds nowhere is
+        # absent too, or a loop rebuilt every minute would wait for it forever (full soak).
         first = self._absent_since.setdefault(order.identifier, now)
-        if now - order.requested_at >= NOT_FOUND_GRACE and now - first >= ABSENT_CONFIRMATION:
+        waited = now - order.requested_at
+        confirmed = now - first >= ABSENT_CONFIRMATION or waited >= NOT_FOUND_GRACE + ABSENT_CONFIRMATION
+        if waited >= NOT_FOUND_GRACE and confirmed:
             del self._absent_since[order.identifier]
             return True
         return False

@@ -250,6 +250,24 @@ def test_order_absent_everywhere_long_enough_is_declared_rejected(store: Store) 
     assert (order.state, order.error_name) == ("rejected", NOT_FOUND)
 
 
+def test_order_absent_with_the_desk_rebuilt_every_lookup_is_still_declared_rejected(store: Store) -> None:
+    broker, clock = FakeBroker(), StepClock(START)
+    identifier = "tb.alice.live.KRW-BTC.0.bid.1"
+    request = PendingOrder(
+        identifier=identifier, mode="LIVE", market=MARKET, side="bid", ord_type="price",
+        price=Decimal(10_000), volume=None, candle_start=START, requested_at=START,
+    )  # fmt: skip
+    with store.transaction() as transaction:
+        transaction.insert_order(request)
+    for _ in range(int((NOT_FOUND_GRACE + ABSENT_CONFIRMATION).total_seconds()) // 30):
+        assert not make_desk(store, broker, clock).resume_unfinished(VERSIONS)  # a new desk each time
+        clock.sleep(30)
+    assert make_desk(store, broker, clock).resume_unfinished(VERSIONS)
+    order = store.order(identifier)
+    assert order is not None
+    assert (order.state, order.error_name) == ("rejected", NOT_FOUND)
+
+
 def test_refused_order_gets_one_attempt_per_candle_and_side(store: Store) -> None:
     broker, clock = FakeBroker(), StepClock(START)
     desk = make_desk(store, broker, clock)
