@@ -47,7 +47,6 @@ class TelegramPoller:
         may_open: MayOpen = always,
     ) -> None:
         self._home, self._username, self._clock, self._may_open = home, username, clock, may_open
-        self._box = SecretBox.for_home(home)
         self._client = client or httpx.Client(follow_redirects=False)
         self._database = GatedStore(home, username, may_open)
         self._offset = 0
@@ -58,7 +57,7 @@ class TelegramPoller:
     def poll_once(self) -> float:
         """Read and answer new updates; the seconds to wait before the next round."""
         try:
-            channels = load_channels(self.store, self._box)
+            channels = load_channels(self.store, SecretBox.for_home(self._home))  # here, never at start
             if channels is None or not channels.telegram:
                 return IDLE_SECONDS
             pause = self._poll(channels)

@@ -138,11 +138,7 @@ class UserDeliverer:
         policy: RetryPolicy | None = None,
         may_open: MayOpen = always,
     ) -> None:
-        self._outbox, self._box, self._clock = (
-            StoreOutbox(home, username, may_open),
-            SecretBox.for_home(home),
-            clock,
-        )
+        self._outbox, self._home, self._clock = StoreOutbox(home, username, may_open), home, clock
         self._username = username
         self._policy = policy or RetryPolicy()
         self._client = httpx.Client(follow_redirects=False)
@@ -174,7 +170,9 @@ class UserDeliverer:
         return pause
 
     def _deliver_due(self) -> float:
-        channels = load_channels(self._outbox.store, self._box)
+        # Read on this thread at every round, never in the constructor: starting a user's
+        # notifications must not fail (and so never keep the user's runner from starting).
+        channels = load_channels(self._outbox.store, SecretBox.for_home(self._home))
         if channels != self._configured:
             self._configured = channels
             built = [] if channels is None else build_channels(channels, self._client)
