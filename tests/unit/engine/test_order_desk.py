@@ -315,3 +315,22 @@ def test_adopted_position_neither_counted_nor_sold_and_blocks_entries(store: Sto
 
 def _fields(position: Position) -> dict[str, object]:
     return {name: getattr(position, name) for name in Position.__dataclass_fields__}
+
+
+def test_sell_with_some_of_the_bots_coins_locked_asks_only_for_the_free_coin(store: Store) -> None:
+    broker, clock = FakeBroker(), StepClock(START)
+    desk = make_desk(store, broker, clock)
+    buy(desk, START)
+    position = desk.position()
+    assert position is not None
+    broker.free, broker.locked = position.volume / 2, position.volume - position.volume / 2  # an open order
+    sold = desk.place(
+        intent("ask", START + timedelta(minutes=1), "stop_loss"), position.volume, Decimal(100_000_000),
+        lambda transaction: None,
+    )  # fmt: skip
+    assert sold is not None
+    assert sold.fill is not None
+    assert sold.fill.volume == position.volume / 2  # never more than the wallet can sell now
+    remaining = desk.position()
+    assert remaining is not None
+    assert remaining.volume == position.volume - position.volume / 2
