@@ -21,6 +21,7 @@ class CrashError(RuntimeError):
 @dataclass(frozen=True)
 class MemoryRow:
     id: int
+    channel: str
     kind: str
     level: str
     text: str
@@ -38,13 +39,21 @@ class MemoryOutbox:
         self.rows: dict[int, MemoryRow] = {}
         self.crash_on_next_mark_sent = False
 
-    def add(self, text: str, at: datetime, *, kind: str = "fill", level: str = "on") -> int:
+    def add(
+        self, text: str, at: datetime, *, kind: str = "fill", level: str = "on", channel: str = "telegram"
+    ) -> int:
         row_id = len(self.rows) + 1
-        self.rows[row_id] = MemoryRow(row_id, kind, level, text, at, 0, at)
+        self.rows[row_id] = MemoryRow(row_id, channel, kind, level, text, at, 0, at)
         return row_id
 
-    def due(self, now: datetime, limit: int) -> list[MemoryRow]:
-        waiting = [row for row in self.rows.values() if row.status == "pending"]
+    def add_event(self, text: str, at: datetime, channels: tuple[str, ...]) -> list[int]:
+        """One row per channel, as `outbox.enqueue` writes an event."""
+        return [self.add(text, at, channel=channel) for channel in channels]
+
+    def due(self, now: datetime, limit: int, channel: str | None = None) -> list[MemoryRow]:
+        waiting = [
+            row for row in self.rows.values() if row.status == "pending" and channel in (None, row.channel)
+        ]
         return sorted((row for row in waiting if row.next_attempt_at <= now), key=lambda row: row.id)[:limit]
 
     def mark_sent(self, message_id: int, at: datetime) -> None:

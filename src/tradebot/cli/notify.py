@@ -1,4 +1,4 @@
-"""`tradebot notify set|show|test --user NAME`: a user's Telegram and webhook notifications.
+"""`tradebot notify set|show|test|clear --user NAME`: a user's Telegram and webhook notifications.
 
 Tokens and webhook URLs are secrets: stored encrypted, shown masked, never printed. On the command
 line a secret given as `-` is read from the terminal without echo (or one line of stdin), so it
@@ -24,12 +24,19 @@ if TYPE_CHECKING:  # imported when the command runs, to keep `tradebot --help` l
 
 EVENT_CHOICES = ("fill", "order_refused", "alert", "engine", "daily_summary", "test")
 LEVEL_CHOICES = ("on", "silent", "off")
+CHANNEL_CHOICES = ("telegram", "webhook", "all")
 READ_SECRET = "-"  # noqa: S105 - the "read it from the terminal" marker, not a secret
 
 
 def add_notify_command(commands: SubParsers) -> None:
     """Register `notify` and its actions on the top-level parser."""
-    notify = commands.add_parser("notify", help="Telegram and webhook notifications of one user")
+    notify = commands.add_parser(
+        "notify",
+        help="Telegram and webhook notifications of one user",
+        description="Set, show, test or remove a user's Telegram and webhook notifications. "
+        "`notify clear --user NAME telegram|webhook|all` deletes the stored secret (bot token, "
+        "webhook URL) of that channel and drops its waiting messages; the other channel is kept.",
+    )
     actions = notify.add_subparsers(dest="notify_command", required=True)
     change = actions.add_parser("set", help="change the notification settings (secrets stored encrypted)")
     change.add_argument("--user", required=True, help="username")
@@ -46,6 +53,11 @@ def add_notify_command(commands: SubParsers) -> None:
     for name, text in (("show", "show the settings, secrets masked"), ("test", "queue a test message")):
         action = actions.add_parser(name, help=text)
         action.add_argument("--user", required=True, help="username")
+    clear = actions.add_parser(
+        "clear", help="remove a channel: delete its stored secret and drop its waiting messages"
+    )
+    clear.add_argument("--user", required=True, help="username")
+    clear.add_argument("channel", choices=CHANNEL_CHOICES, help="which channel to remove")
 
 
 def _event(text: str) -> tuple[str, str]:
@@ -72,6 +84,8 @@ def notify_command(arguments: argparse.Namespace) -> int:
             _set(store, box, arguments)
         elif arguments.notify_command == "test":
             return _test(store, arguments.user)
+        elif arguments.notify_command == "clear":
+            _clear(store, arguments.user, arguments.channel)
         for line in describe(store, box):
             print(f"{arguments.user}: {line}")
     return 0
@@ -89,6 +103,16 @@ def _set(store: Store, box: SecretBox, arguments: argparse.Namespace) -> None:
     )  # fmt: skip
     save_changes(store, box, changes, now=datetime.now(UTC), updated_by=_requester())
     print(f"{arguments.user}: notification settings saved")
+
+
+def _clear(store: Store, username: str, which: str) -> None:
+    from tradebot.services.notifications.setup import channels_named, remove_channels
+
+    for removal in remove_channels(store, channels_named(which), now=datetime.now(UTC)):
+        deleted = "secret deleted" if removal.secret_deleted else "no secret was stored"
+        print(
+            f"{username}: {removal.channel} removed ({deleted}; {removal.dropped} waiting message(s) dropped)"
+        )
 
 
 def _test(store: Store, username: str) -> int:

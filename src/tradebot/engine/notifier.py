@@ -1,18 +1,17 @@
 """The engine-side deliverer of one user's notification outbox.
 
-`Notifier.deliver_due()` is one round: it reads the due outbox rows (oldest first) and sends each to
-every channel that has not had it yet, then marks the row sent (all channels have it), retried (with
-exponential backoff) or dead (after `max_attempts`). It never sleeps and never raises for a channel
-problem; `NotifierThread` runs rounds on its own daemon thread, so a slow or dead channel never
-delays the trading loop, which only calls `wake()`.
+`Notifier.deliver_due()` is one round: for each channel it reads that channel's due outbox rows
+(one row per channel and message, oldest first), sends each and marks it at once: sent, retried
+(with exponential backoff) or dead (after `max_attempts`). It never sleeps and never raises for a
+channel problem; `NotifierThread` runs rounds on its own daemon thread, so a slow or dead channel
+never delays the trading loop, which only calls `wake()`.
 
 Guarantees and their limits (docs/NOTIFICATIONS.md):
 - Order: on each channel, messages go out in row-id order; a failed message holds back the later
   ones on that channel until it is delivered or dead.
-- Exactly once per row: a row is marked sent once, after every channel took it. Telegram has no
-  idempotency key, so a crash after a send but before its mark resends that message once; which
-  channels already had a row is kept in memory, so after a crash a row that was half delivered
-  (one channel ok, another failing) is sent again to both.
+- Exactly once per channel: each row is marked sent in its own short transaction right after its
+  send, so a channel that took a message never gets it again because another channel failed.
+  Telegram has no idempotency key: a crash between a send and its mark resends that one message.
 - Limits: about one message a second per channel; a `429` blocks the channel for `retry_after`
   without costing the message an attempt.
 """
@@ -22,12 +21,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from tradebot.core.clock import Clock, wait_until
-from tradebot.services.notifications.channels import Channel, DeliverableMessage, Delivery
+from tradebot.services.notifications.channels import Channel, DeliverableMessage
 from tradebot.services.notifications.delivery_health import ChannelHealth, NotifierHealth
 
 logger = logging.getLogger(__name__)
@@ -44,12 +43,12 @@ class OutboxRow(DeliverableMessage, Protocol):
 class OutboxPort(Protocol):
     """The outbox of one user (`services.notifications.outbox`, bound to that user's store)."""
 
-    def due(self, now: datetime, limit: int) -> Sequence[OutboxRow]:
-        """Unsent rows whose next attempt is due, oldest first."""
+    def due(self, now: datetime, limit: int, channel: str | None = None) -> Sequence[OutboxRow]:
+        """Unsent rows whose next attempt is due, oldest first (of `channel`, or of every channel)."""
         ...
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
-        """The row was delivered everywhere."""
+        """The row was delivered to its channel."""
         ...
 
     def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
@@ -87,7 +86,6 @@ class _ChannelState:
     last_success_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
-    delivered: set[int] = field(default_factory=set)
 
     def health(self) -> ChannelHealth:
         return ChannelHealth(self.channel.name, self.last_success_at, self.last_error, self.last_error_at)
@@ -110,18 +108,26 @@ class Notifier:
 
     def deliver_due(self) -> float:
         """One round of deliveries; returns the seconds until another round is worth running."""
-        now = self._clock.now()
         started = self._clock.monotonic()
-        rows = self._outbox.due(now, self._policy.batch)
-        self._release_stale_holds(rows, now)
-        for row in rows:
-            if self._clock.monotonic() - started > self._policy.round_budget_seconds:
-                break
-            self._deliver(row)
+        for state in self._states:
+            self._deliver_channel(state, started)
         backlog = len(self._outbox.due(self._clock.now() + BACKLOG_HORIZON, 1000))
         with self._lock:
             self._backlog, self._checked_at = backlog, self._clock.now()
         return self._next_round_in(backlog)
+
+    def _deliver_channel(self, state: _ChannelState, started: float) -> None:
+        """Send this channel's due rows in order until one fails, it must wait, or the round is over."""
+        now = self._clock.now()
+        rows = self._outbox.due(now, self._policy.batch, state.channel.name)
+        self._release_stale_hold(state, rows, now)
+        for row in rows:
+            if self._clock.monotonic() - started > self._policy.round_budget_seconds:
+                return
+            if not self._may_send(state, row):
+                return  # paced, told to wait, or an older failed row holds this channel back
+            if not self._send(state, row):
+                return
 
     @property
     def idle_seconds(self) -> float:
@@ -137,74 +143,58 @@ class Notifier:
             channels = tuple(state.health() for state in self._states)
             return NotifierHealth(channels, self._backlog, self._dead, self._checked_at)
 
-    def _deliver(self, row: OutboxRow) -> None:
-        errors: list[str] = []
-        for state in self._states:
-            if row.id in state.delivered or not self._may_send(state, row):
-                continue
-            delivery = state.channel.send(row)
-            self._record(state, row, delivery, errors)
-        if all(row.id in state.delivered for state in self._states):
-            self._outbox.mark_sent(row.id, self._clock.now())
-            self._forget(row.id)
-        elif errors:
-            self._failed(row, "; ".join(errors))
+    def _send(self, state: _ChannelState, row: OutboxRow) -> bool:
+        """Send one row and mark it at once (its own short transaction); True when delivered."""
+        delivery = state.channel.send(row)
+        now, after = self._clock.now(), self._clock.monotonic()
+        with self._lock:
+            state.ready_at = after + state.channel.min_interval_seconds
+            if delivery.delivered:
+                state.last_success_at = now
+                if state.holding_id == row.id:
+                    state.holding_id, state.hold_until = None, None
+            else:
+                state.last_error, state.last_error_at = delivery.error, now
+        if delivery.delivered:
+            # Marked right after the send: a crash in between resends only this row to this channel.
+            self._outbox.mark_sent(row.id, now)
+            return True
+        error = delivery.error or f"{state.channel.name}: not delivered"
+        if delivery.retry_after_seconds is not None:
+            # The channel asked us to wait: the row keeps its attempts and stays due.
+            state.ready_at = max(state.ready_at, after + delivery.retry_after_seconds)
+            logger.info("notification %s: %s, waiting %.0f s", row.id, error, delivery.retry_after_seconds)
+            return False
+        self._failed(state, row, error)
+        return False
 
     def _may_send(self, state: _ChannelState, row: OutboxRow) -> bool:
         if state.holding_id is not None and state.holding_id != row.id:
             return False
         return self._clock.monotonic() >= state.ready_at
 
-    def _record(self, state: _ChannelState, row: OutboxRow, delivery: Delivery, errors: list[str]) -> None:
-        now, after = self._clock.now(), self._clock.monotonic()
-        with self._lock:
-            state.ready_at = after + state.channel.min_interval_seconds
-            if delivery.delivered:
-                state.delivered.add(row.id)
-                state.last_success_at = now
-                if state.holding_id == row.id:
-                    state.holding_id, state.hold_until = None, None
-                return
-            state.last_error, state.last_error_at = delivery.error, now
-        error = delivery.error or f"{state.channel.name}: not delivered"
-        if delivery.retry_after_seconds is not None:
-            # The channel asked us to wait: the row keeps its attempts and stays due.
-            state.ready_at = max(state.ready_at, after + delivery.retry_after_seconds)
-            logger.info("notification %s: %s, waiting %.0f s", row.id, error, delivery.retry_after_seconds)
-            return
-        errors.append(error)
-        state.holding_id = row.id
-
-    def _failed(self, row: OutboxRow, error: str) -> None:
+    def _failed(self, state: _ChannelState, row: OutboxRow, error: str) -> None:
         now, attempts = self._clock.now(), row.attempts + 1
         if attempts >= self._policy.max_attempts:
             self._outbox.mark_dead(row.id, error, now)
             logger.warning("notification %s dead after %d attempts: %s", row.id, attempts, error)
             with self._lock:
                 self._dead += 1
-            self._forget(row.id)
+                state.holding_id, state.hold_until = None, None
             return
         next_attempt_at = now + self._policy.delay(attempts)
         self._outbox.mark_retry(row.id, error, next_attempt_at)
         logger.info("notification %s failed (attempt %d): %s", row.id, attempts, error)
-        for state in self._states:
-            if state.holding_id == row.id:
-                state.hold_until = next_attempt_at
+        with self._lock:
+            state.holding_id, state.hold_until = row.id, next_attempt_at
 
-    def _forget(self, message_id: int) -> None:
-        for state in self._states:
-            state.delivered.discard(message_id)
-            if state.holding_id == message_id:
-                state.holding_id, state.hold_until = None, None
-
-    def _release_stale_holds(self, rows: Sequence[OutboxRow], now: datetime) -> None:
-        """A held row that should be due but is not (sent or dead elsewhere) holds nothing back."""
-        due_ids = {row.id for row in rows}
-        for state in self._states:
-            if state.holding_id is None or state.holding_id in due_ids:
-                continue
-            if state.hold_until is not None and now >= state.hold_until:
-                state.holding_id, state.hold_until = None, None
+    @staticmethod
+    def _release_stale_hold(state: _ChannelState, rows: Sequence[OutboxRow], now: datetime) -> None:
+        """A held row that should be due but is not (sent, dead or dropped elsewhere) holds nothing back."""
+        if state.holding_id is None or state.holding_id in {row.id for row in rows}:
+            return
+        if state.hold_until is not None and now >= state.hold_until:
+            state.holding_id, state.hold_until = None, None
 
     def _next_round_in(self, backlog: int) -> float:
         if backlog == 0:

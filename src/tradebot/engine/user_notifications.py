@@ -22,7 +22,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.engine.notifier import Notifier, NotifierThread, RetryPolicy
 from tradebot.services.notifications import outbox
 from tradebot.services.notifications.channels import Channel, TelegramChannel, WebhookChannel
-from tradebot.services.notifications.config import Channels, load_channels
+from tradebot.services.notifications.config import Channels, as_channel_name, load_channels
 from tradebot.services.notifications.delivery_health import NotifierHealth
 from tradebot.services.notifications.messages import notify_engine
 from tradebot.services.notifications.outbox import OutboxMessage
@@ -86,12 +86,12 @@ class StoreOutbox:
         """The user's database (opened on first use, never created)."""
         return self._database.get()
 
-    def due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-        """Unsent messages due at `now`, oldest first."""
-        return outbox.due(self.store, now, limit)
+    def due(self, now: datetime, limit: int, channel: str | None = None) -> Sequence[OutboxMessage]:
+        """Unsent messages due at `now`, oldest first (of `channel`, or of every channel)."""
+        return outbox.due(self.store, now, limit, as_channel_name(channel))
 
     def mark_sent(self, message_id: int, at: datetime) -> None:
-        """Delivered on every channel."""
+        """Delivered to its channel."""
         with self.store.transaction() as transaction:
             outbox.mark_sent(transaction, message_id, at)
 

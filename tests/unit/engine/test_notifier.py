@@ -170,7 +170,7 @@ def test_deliver_due_one_channel_failing_other_gets_message_once(
     telegram: FakeTelegram, client: httpx.Client
 ) -> None:
     clock, outbox = StepClock(START), MemoryOutbox()
-    [row_id] = fill_rows(outbox, 1)
+    telegram_row, webhook_row = outbox.add_event("fill 1", START, ("telegram", "webhook"))
     with FakeWebhook() as webhook:
         hook = WebhookChannel(url=webhook.url, webhook_format="slack", client=client)
         channels: list[Channel] = [telegram_channel(telegram, client), hook]
@@ -181,7 +181,49 @@ def test_deliver_due_one_channel_failing_other_gets_message_once(
 
         assert webhook.bodies == [{"text": "fill 1"}]
     assert telegram.texts() == ["fill 1"]
-    assert outbox.status(row_id) == "sent"
+    assert (outbox.status(telegram_row), outbox.status(webhook_row)) == ("sent", "sent")
+
+
+def test_deliver_due_half_delivered_row_after_restart_not_resent_to_the_channel_that_took_it(
+    telegram: FakeTelegram, client: httpx.Client
+) -> None:
+    clock, outbox = StepClock(START), MemoryOutbox()
+    telegram_row, webhook_row = outbox.add_event("fill 1", START, ("telegram", "webhook"))
+    with FakeWebhook() as webhook:
+        webhook.script(503)
+        channels: list[Channel] = [
+            telegram_channel(telegram, client),
+            WebhookChannel(url=webhook.url, webhook_format="json", client=client),
+        ]
+        Notifier(outbox, channels, clock, FAST).deliver_due()  # Telegram ok, webhook failed
+        assert (outbox.status(telegram_row), outbox.status(webhook_row)) == ("sent", "pending")
+
+        restarted = Notifier(outbox, channels, clock, FAST)  # a new process: nothing kept in memory
+        run_for(restarted, clock, 5)
+
+        assert [body["id"] for body in webhook.bodies] == [webhook_row]
+        assert webhook.bodies[0]["channel"] == "webhook"
+    assert telegram.texts() == ["fill 1"]
+    assert outbox.status(webhook_row) == "sent"
+
+
+def test_deliver_due_failing_channel_never_holds_back_the_other(
+    telegram: FakeTelegram, client: httpx.Client
+) -> None:
+    clock, outbox = StepClock(START), MemoryOutbox()
+    for number in range(1, 31):  # more rows than one batch, all stuck behind the webhook's first
+        outbox.add_event(f"fill {number}", START, ("webhook", "telegram"))
+    with FakeWebhook() as webhook:
+        webhook.script(*[503] * 100)
+        channels: list[Channel] = [
+            WebhookChannel(url=webhook.url, webhook_format="slack", client=client),
+            telegram_channel(telegram, client),
+        ]
+        notifier = Notifier(outbox, channels, clock, FAST)
+
+        run_for(notifier, clock, 35)
+
+    assert telegram.texts() == [f"fill {number}" for number in range(1, 31)]
 
 
 def test_health_channel_down_failing_with_backlog_and_no_token(

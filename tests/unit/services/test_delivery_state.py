@@ -118,5 +118,5 @@ def test_health_cli_names_the_notifications_of_a_user_with_a_channel(
     assert main(["health", "--home", str(home)]) == 1
     output = capsys.readouterr().out
     assert "  notifications pending=1 sent=0 dead=0 oldest_pending=2026-03-22T12:00:00+00:00" in output
-    assert f"PROBLEM: alice: {DELIVERY_ALERT}: oldest waiting message is" in output
+    assert f"PROBLEM: alice: {DELIVERY_ALERT}: telegram: oldest waiting message is" in output
     assert TOKEN not in output

@@ -158,6 +158,7 @@ def test_telegram_send_slow_server_stops_at_timeout(client: httpx.Client) -> Non
             "json",
             {
                 "id": 7,
+                "channel": "webhook",
                 "kind": "fill",
                 "level": "on",
                 "text": Message().text,

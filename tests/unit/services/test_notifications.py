@@ -249,7 +249,7 @@ def test_marked_sent_or_dead_never_due_again_and_never_marked_twice(store: Store
         mark_sent(transaction, sent, NOW)
         mark_dead(transaction, dead, "chat not found", NOW)
     assert due(store, NOW + timedelta(days=1)) == []
-    assert counts(store) == {"pending": 0, "sent": 1, "dead": 1}
+    assert counts(store) == {"pending": 0, "sent": 1, "dead": 1, "dropped": 0}
     for mark in (
         lambda tx: mark_sent(tx, sent, NOW),
         lambda tx: mark_retry(tx, dead, "again", NOW),

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.unit.ui.conftest import page_test
 from tests.unit.ui.dashboard_fixtures import opened
-from tradebot.services.notifications.config import load_channels, read_settings
+from tradebot.services.notifications.config import load_channels, read_settings, stored_secrets
 from tradebot.services.notifications.outbox import counts, enqueue, mark_dead
 from tradebot.services.notifications.setup import NotifyChanges, save_changes
 from tradebot.services.records import EngineStatus
@@ -133,7 +133,7 @@ def test_notifications_test_message_queued_says_whether_the_engine_delivers_it(u
     app = click(app, "Send a test message")
     assert "the running engine delivers it within seconds" in app.success[0].value
     with opened(ui_home, "alice") as store:
-        assert counts(store)["pending"] == 2
+        assert counts(store)["pending"] == 4  # two test messages, one row per channel each
 
 
 def test_notifications_delivery_block_shows_counts_and_a_dead_channel_as_warning(ui_home: Path) -> None:
@@ -147,7 +147,7 @@ def test_notifications_delivery_block_shows_counts_and_a_dead_channel_as_warning
 
     app = run_page()
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics == {"Pending": "1", "Sent": "0", "Dead (given up)": "1"}
+    assert metrics == {"Pending": "3", "Sent": "0", "Dead (given up)": "1", "Dropped (channel removed)": "0"}
     assert "ALERT: notifications not delivered" in app.warning[0].value
     assert any("telegram: 401 Unauthorized" in caption.value for caption in app.caption)
 
@@ -156,3 +156,34 @@ def test_notifications_delivery_block_without_channel_says_so(ui_home: Path) -> 
     app = run_page()
     assert any("No channel configured" in info.value for info in app.info)
     assert not app.metric
+
+
+def test_notifications_remove_asks_first_then_deletes_only_that_secret_and_drops_its_rows(
+    ui_home: Path,
+) -> None:
+    configure(ui_home)
+    with opened(ui_home, "alice") as store, store.transaction() as transaction:
+        enqueue(transaction, "fill", "bought KRW-BTC", datetime.now(UTC))
+    app = click(run_page(), "Remove webhook")
+    assert "Remove webhook?" in app.warning[0].value
+    with opened(ui_home, "alice") as store:
+        assert stored_secrets(store)[1] is not None  # nothing removed before the confirmation
+
+    app = click(app, "Yes, remove webhook")
+
+    assert "webhook removed; 1 waiting message(s) dropped." in app.success[0].value
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert (metrics["Pending"], metrics["Dropped (channel removed)"]) == ("1", "1")
+    assert not any(button.label == "Remove webhook" for button in app.button)
+    with opened(ui_home, "alice") as store:
+        token, url = stored_secrets(store)
+        assert (token is not None, url) == (True, None)
+
+
+def test_notifications_remove_cancelled_keeps_the_channel(ui_home: Path) -> None:
+    configure(ui_home)
+    app = click(run_page(), "Remove telegram")
+    app = click(app, "Cancel")
+    assert not app.warning
+    with opened(ui_home, "alice") as store:
+        assert stored_secrets(store)[0] is not None

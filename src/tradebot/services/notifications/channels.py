@@ -182,7 +182,8 @@ def webhook_body(message: DeliverableMessage, webhook_format: WebhookFormat) -> 
     if webhook_format == "discord":
         return {"content": message.text[:2000]}  # Discord refuses content over 2000 characters
     return {
-        "id": message.id,
+        "id": message.id,  # the outbox row of this channel: a receiver deduplicates on it
+        "channel": WebhookChannel.name,
         "kind": message.kind,
         "level": message.level,
         "text": message.text,

@@ -22,6 +22,8 @@ from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Reader, Transaction
 from tradebot.services.storage.codecs import encode_time
 
+ChannelName = Literal["telegram", "webhook"]
+CHANNEL_NAMES: tuple[ChannelName, ...] = ("telegram", "webhook")
 EventKind = Literal["fill", "order_refused", "alert", "engine", "daily_summary", "test"]
 Level = Literal["on", "silent"]  # "silent": delivered without a sound (Telegram disable_notification)
 EventLevel = Literal["on", "silent", "off"]
@@ -206,8 +208,41 @@ def write_secrets(
 
 def has_channel(reader: Reader, settings: NotifySettings) -> bool:
     """True when a message could be delivered: Telegram (token and chat id) or a webhook URL."""
+    return bool(configured_channels(reader, settings))
+
+
+def configured_channels(reader: Reader, settings: NotifySettings | None) -> list[ChannelName]:
+    """The channels a message goes to: Telegram (token and chat id) and/or a webhook (URL).
+
+    With `settings` None (unreadable), a stored secret alone counts: a fill must never lose its
+    message because the settings document cannot be read.
+    """
     token, url = stored_secrets(reader)
-    return url is not None or (token is not None and settings.telegram_chat_id is not None)
+    telegram = token is not None and (settings is None or settings.telegram_chat_id is not None)
+    found: list[ChannelName] = []
+    if telegram:
+        found.append("telegram")
+    if url is not None:
+        found.append("webhook")
+    return found
+
+
+def as_channel_name(text: str | None) -> ChannelName | None:
+    """`text` as a channel name (None stays None); ValueError for anything else."""
+    if text is None:
+        return None
+    for name in CHANNEL_NAMES:
+        if text == name:
+            return name
+    raise ValueError(f"unknown notification channel {text!r}")
+
+
+def clear_secret(transaction: Transaction, channel: ChannelName, now: datetime) -> bool:
+    """Delete the stored secret of `channel` (the other channel's stays); False when none was stored."""
+    column = "telegram_token_ciphertext" if channel == "telegram" else "webhook_url_ciphertext"
+    # `column` is one of the two fixed names above, never input.
+    sql = f"UPDATE notify_secrets SET {column} = NULL, updated_at = ? WHERE {column} IS NOT NULL"  # noqa: S608
+    return transaction.execute(sql, (encode_time(now),)).rowcount == 1
 
 
 def load_channels(reader: Reader, box: SecretBox) -> Channels | None:

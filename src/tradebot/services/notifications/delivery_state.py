@@ -1,23 +1,55 @@
-"""The delivery state of a user's notifications as their outbox table records it.
+"""The delivery state of a user's notifications as their outbox table records it, per channel.
 
 Read from the user's database (not from the engine's memory), so `tradebot health` and the
-dashboard show it whether or not the engine runs. `last_error` texts come from the channel senders,
+dashboard show it whether or not the engine runs; the engine puts the same values in `health.json`
+(`delivery_document` / `delivery_from_document`). `last_error` texts come from the channel senders,
 which never put a token or webhook URL in them.
+
+Rows finished before schema version 6 have no channel (they went to every channel at once): they
+count for every channel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from tradebot.core.errors import SettingsError
-from tradebot.services.notifications.config import has_channel, read_settings, stored_secrets
+from tradebot.services.notifications.config import (
+    CHANNEL_NAMES,
+    ChannelName,
+    configured_channels,
+    read_settings,
+)
 from tradebot.services.notifications.outbox import counts
 from tradebot.services.storage import Reader
 from tradebot.services.storage.codecs import decode_time
 
 PENDING_TOO_LONG = timedelta(minutes=10)  # the engine delivers within seconds; 10 minutes is a dead channel
 DELIVERY_ALERT = "ALERT: notifications not delivered"
+ChannelStateName = Literal["ok", "failing", "dead"]
+# A dead row counts until a later row of the same channel (or a row of before version 6) is sent.
+DEAD_AFTER_LAST_SENT = (
+    "SELECT count(*) AS number FROM notify_outbox AS dead WHERE dead.status = 'dead' AND {scope} "
+    "AND dead.id > coalesce((SELECT max(sent.id) FROM notify_outbox AS sent WHERE sent.status = 'sent' "
+    "AND (sent.channel IS NULL OR dead.channel IS NULL OR sent.channel = dead.channel)), 0)"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelDelivery:
+    """One channel: ok, failing (a retry waits, or a row waits too long) or dead (rows given up on)."""
+
+    channel: ChannelName
+    state: ChannelStateName
+    pending: int
+    oldest_pending_at: datetime | None
+    oldest_pending_age_seconds: float | None
+    dead_since_last_sent: int
+    last_error: str | None  # of the channel's latest dead or retried row; never a secret
+    last_sent_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,15 +64,17 @@ class DeliveryState:
     last_error: str | None  # of the latest dead or retried row
     last_error_status: str | None  # "dead" or "pending" (a retry is waiting)
     alert: str | None
+    dropped: int = 0  # rows of a channel the user removed before they were sent
+    channels: tuple[ChannelDelivery, ...] = ()
 
 
 def read_delivery_state(reader: Reader, now: datetime) -> DeliveryState | None:
     """The user's delivery state at `now`; None when no channel is configured and the outbox is empty."""
     found = counts(reader)
-    if not _configured(reader) and not any(found.values()):
+    configured = _configured(reader)
+    if not configured and not any(found.values()):
         return None
-    oldest = _oldest_pending(reader)
-    dead_recent = _dead_since_last_sent(reader)
+    channels = tuple(_channel(reader, name, now) for name in _shown_channels(reader, configured))
     error_row = reader.query(
         "SELECT status, last_error FROM notify_outbox WHERE last_error IS NOT NULL "
         "AND status IN ('dead', 'pending') ORDER BY id DESC LIMIT 1"
@@ -49,42 +83,136 @@ def read_delivery_state(reader: Reader, now: datetime) -> DeliveryState | None:
         pending=found["pending"],
         sent=found["sent"],
         dead=found["dead"],
-        dead_since_last_sent=dead_recent,
-        oldest_pending_at=oldest,
+        dropped=found["dropped"],
+        dead_since_last_sent=_dead_count(reader, "1 = 1", ()),
+        oldest_pending_at=_oldest_pending(reader, None),
         last_error=str(error_row[0]["last_error"]) if error_row else None,
         last_error_status=str(error_row[0]["status"]) if error_row else None,
-        alert=_alert(dead_recent, oldest, now),
+        alert=_alert(channels),
+        channels=channels,
     )
 
 
-def _configured(reader: Reader) -> bool:
+def _configured(reader: Reader) -> list[ChannelName]:
     try:
         settings = read_settings(reader)
     except SettingsError:  # unreadable settings with stored secrets still mean a channel
-        return any(secret is not None for secret in stored_secrets(reader))
-    return settings is not None and has_channel(reader, settings)
+        return configured_channels(reader, None)
+    return [] if settings is None else configured_channels(reader, settings)
 
 
-def _oldest_pending(reader: Reader) -> datetime | None:
-    rows = reader.query("SELECT min(created_at) AS oldest FROM notify_outbox WHERE status = 'pending'")
+def _shown_channels(reader: Reader, configured: list[ChannelName]) -> list[ChannelName]:
+    """Configured channels, and removed ones whose rows still say something (pending or dead)."""
+    rows = reader.query(
+        "SELECT DISTINCT channel FROM notify_outbox "
+        "WHERE channel IS NOT NULL AND status IN ('pending', 'dead')"
+    )
+    used = {str(row["channel"]) for row in rows}
+    return [name for name in CHANNEL_NAMES if name in configured or name in used]
+
+
+def _channel(reader: Reader, name: ChannelName, now: datetime) -> ChannelDelivery:
+    pending_rows = reader.query(
+        "SELECT count(*) AS number, sum(last_error IS NOT NULL) AS retried FROM notify_outbox "
+        "WHERE status = 'pending' AND channel = ?",
+        (name,),
+    )
+    pending, retried = int(pending_rows[0]["number"]), int(pending_rows[0]["retried"] or 0)
+    oldest = _oldest_pending(reader, name)
+    age = None if oldest is None else (now - oldest).total_seconds()
+    dead = _dead_count(reader, "(dead.channel = ? OR dead.channel IS NULL)", (name,))
+    state: ChannelStateName = "ok"
+    if dead:
+        state = "dead"
+    elif retried or (age is not None and age > PENDING_TOO_LONG.total_seconds()):
+        state = "failing"
+    return ChannelDelivery(
+        channel=name, state=state, pending=pending, oldest_pending_at=oldest,
+        oldest_pending_age_seconds=age, dead_since_last_sent=dead,
+        last_error=_last_error(reader, name), last_sent_at=_last_sent(reader, name),
+    )  # fmt: skip
+
+
+def _oldest_pending(reader: Reader, channel: ChannelName | None) -> datetime | None:
+    rows = reader.query(
+        "SELECT min(created_at) AS oldest FROM notify_outbox WHERE status = 'pending' "
+        "AND (? IS NULL OR channel = ?)",
+        (channel, channel),
+    )
     return None if not rows or rows[0]["oldest"] is None else decode_time(rows[0]["oldest"])
 
 
-def _dead_since_last_sent(reader: Reader) -> int:
+def _dead_count(reader: Reader, scope: str, values: tuple[str, ...]) -> int:
     # A row delivered after the dead ones shows the channel works again: old dead rows stay counted
     # but no longer raise the ALERT (else one lost message would fail `tradebot health` forever).
-    rows = reader.query(
-        "SELECT count(*) AS number FROM notify_outbox WHERE status = 'dead' AND id > "
-        "coalesce((SELECT max(id) FROM notify_outbox WHERE status = 'sent'), 0)"
-    )
+    rows = reader.query(DEAD_AFTER_LAST_SENT.format(scope=scope), values)
     return int(rows[0]["number"]) if rows else 0
 
 
-def _alert(dead_recent: int, oldest_pending_at: datetime | None, now: datetime) -> str | None:
+def _last_error(reader: Reader, channel: ChannelName) -> str | None:
+    rows = reader.query(
+        "SELECT last_error FROM notify_outbox WHERE last_error IS NOT NULL AND channel = ? "
+        "AND status IN ('dead', 'pending') ORDER BY id DESC LIMIT 1",
+        (channel,),
+    )
+    return str(rows[0]["last_error"]) if rows else None
+
+
+def _last_sent(reader: Reader, channel: ChannelName) -> datetime | None:
+    rows = reader.query(
+        "SELECT max(sent_at) AS last FROM notify_outbox WHERE status = 'sent' "
+        "AND (channel = ? OR channel IS NULL)",
+        (channel,),
+    )
+    return None if not rows or rows[0]["last"] is None else decode_time(rows[0]["last"])
+
+
+def _alert(channels: tuple[ChannelDelivery, ...]) -> str | None:
     problems = []
-    if dead_recent:
-        problems.append(f"{dead_recent} message(s) given up on since the last delivered one")
-    if oldest_pending_at is not None and now - oldest_pending_at > PENDING_TOO_LONG:
-        minutes = int((now - oldest_pending_at).total_seconds() // 60)
-        problems.append(f"oldest waiting message is {minutes} min old")
+    for channel in channels:
+        if channel.dead_since_last_sent:
+            problems.append(
+                f"{channel.channel}: {channel.dead_since_last_sent} message(s) given up on "
+                "since the last delivered one"
+            )
+        age = channel.oldest_pending_age_seconds
+        if age is not None and age > PENDING_TOO_LONG.total_seconds():
+            problems.append(f"{channel.channel}: oldest waiting message is {int(age // 60)} min old")
     return f"{DELIVERY_ALERT}: {'; '.join(problems)}" if problems else None
+
+
+# --- health.json ----------------------------------------------------------------------------------
+
+
+def delivery_document(state: DeliveryState) -> dict[str, Any]:
+    """`state` as JSON-ready data (datetimes in ISO 8601), for `health.json`."""
+    document: dict[str, Any] = _iso(asdict(state))
+    return document
+
+
+def delivery_from_document(document: Mapping[str, Any]) -> DeliveryState | None:
+    """The state `delivery_document` wrote, or None when the block is not one (an older engine's)."""
+    try:
+        channels = tuple(
+            ChannelDelivery(**_times(dict(item), ("oldest_pending_at", "last_sent_at")))
+            for item in document.get("channels") or ()
+        )
+        values = _times({**document, "channels": channels}, ("oldest_pending_at",))
+        return DeliveryState(**values)
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _iso(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_iso(item) for item in value]
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _times(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    for name in names:
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(str(values[name]))
+    return values

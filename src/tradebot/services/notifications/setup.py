@@ -14,8 +14,11 @@ from pydantic import ValidationError
 
 from tradebot.core.errors import SettingsError
 from tradebot.services.notifications.config import (
+    CHANNEL_NAMES,
     EVENT_KINDS,
+    ChannelName,
     NotifySettings,
+    clear_secret,
     mask_token,
     mask_url,
     read_settings,
@@ -23,7 +26,7 @@ from tradebot.services.notifications.config import (
     write_secrets,
     write_settings,
 )
-from tradebot.services.notifications.outbox import counts, enqueue
+from tradebot.services.notifications.outbox import counts, drop_channel, enqueue
 from tradebot.services.secrets import SecretBox, SecretError
 from tradebot.services.storage import Reader, Store
 from tradebot.services.storage.codecs import KST
@@ -63,6 +66,38 @@ def save_changes(
     return settings
 
 
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What removing a channel did: whether a secret was stored, and how many waiting rows were dropped."""
+
+    channel: ChannelName
+    secret_deleted: bool
+    dropped: int
+
+
+def remove_channels(store: Store, channels: tuple[ChannelName, ...], *, now: datetime) -> list[Removal]:
+    """Delete the stored secret of each channel and end its waiting rows as `dropped`, in one transaction.
+
+    The other channel's secret and rows are left alone; the settings (chat id, format, events) stay,
+    so setting a secret again brings the channel back as it was.
+    """
+    with store.transaction() as transaction:
+        return [
+            Removal(channel, clear_secret(transaction, channel, now), drop_channel(transaction, channel, now))
+            for channel in channels
+        ]
+
+
+def channels_named(which: str) -> tuple[ChannelName, ...]:
+    """`telegram`, `webhook` or `all` as channel names; SettingsError otherwise."""
+    if which == "all":
+        return CHANNEL_NAMES
+    for name in CHANNEL_NAMES:
+        if which == name:
+            return (name,)
+    raise SettingsError(f"unknown channel {which!r}: telegram, webhook or all")
+
+
 def _changed(current: NotifySettings, changes: NotifyChanges) -> NotifySettings:
     document = current.model_dump()
     for name in ("telegram_chat_id", "telegram_api_url", "webhook_format"):
@@ -94,7 +129,8 @@ def describe(reader: Reader, box: SecretBox) -> list[str]:
         f"webhook: {url} ({settings.webhook_format})",
         f"events: {events}",
         f"daily summary: {summary}",
-        f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['dead']} dead",
+        f"outbox: {outbox['pending']} pending, {outbox['sent']} sent, {outbox['dead']} dead, "
+        f"{outbox['dropped']} dropped",
     ]
 
 

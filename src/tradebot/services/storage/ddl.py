@@ -16,7 +16,7 @@ statements, and `migrations` runs them in order. What each version means is told
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The original system's seven tables (version 1: naive KST text times, REAL money, no keys).
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 
@@ -265,6 +265,28 @@ VERSION_5: tuple[str, ...] = (
     sent_at INTEGER,
     created_at INTEGER NOT NULL) STRICT""",
     "CREATE INDEX notify_outbox_due ON notify_outbox (next_attempt_at, id) WHERE status = 'pending'",
+)
+
+# Version 6: delivery state per channel (issue 14). One outbox row per channel configured when the
+# event is written, so a row half delivered (Telegram ok, webhook failing) is never resent to the
+# channel that took it. `channel` is NULL only for rows finished before version 6 (they went to
+# every channel at once). `dropped`: the channel was removed while the row waited.
+VERSION_6: tuple[str, ...] = (
+    """CREATE TABLE notify_outbox_v6 (
+    id INTEGER PRIMARY KEY,
+    channel TEXT CHECK (channel IN ('telegram', 'webhook')),
+    kind TEXT NOT NULL CHECK (kind IN ('fill', 'order_refused', 'alert', 'engine', 'daily_summary',
+        'test')),
+    level TEXT NOT NULL CHECK (level IN ('on', 'silent')),
+    text TEXT NOT NULL CHECK (text <> ''),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead', 'dropped')),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    sent_at INTEGER,
+    created_at INTEGER NOT NULL,
+    CHECK (status <> 'pending' OR channel IS NOT NULL)) STRICT""",
+    "CREATE INDEX notify_outbox_due ON notify_outbox (channel, next_attempt_at, id) WHERE status = 'pending'",
 )
 
 # Version 4 also: the one CHECK of version 2's trade_audit that a dust write-off (no order) must pass.

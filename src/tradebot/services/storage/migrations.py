@@ -18,6 +18,11 @@ It also lets a `trade_audit` row without an order be a `dust` write-off (TRADING
 v2): SQLite cannot change a CHECK, so that table is rebuilt with the same columns and rows.
 Version 5 (issue 14, notifications) adds `notify_settings`, `notify_secrets` and `notify_outbox`
 (read and written by `services.notifications`); upgrading 4 -> 5 only creates them.
+Version 6 (issue 14, exactly once per channel) rebuilds `notify_outbox` with a `channel` column and
+a `dropped` status: one row per channel. Rows already sent or dead keep `channel` NULL (they went
+to every channel at once); each pending row becomes one row per channel configured at the upgrade
+(the first keeps the row's id, the others get new ids in the same order, so each channel still
+delivers oldest first); a pending row of a user without any channel is `dropped`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from tradebot.services.storage.ddl import (
     VERSION_3,
     VERSION_4,
     VERSION_5,
+    VERSION_6,
 )
 from tradebot.services.storage.errors import SchemaVersionError, StorageError
 
@@ -124,6 +130,52 @@ def _create_version_3(connection: sqlite3.Connection) -> None:
 def _create_version_5(connection: sqlite3.Connection) -> None:
     for statement in VERSION_5:
         connection.execute(statement)
+
+
+OUTBOX_COLUMNS = "kind, level, text, attempts, next_attempt_at, last_error, sent_at, created_at"
+
+
+def _upgrade_version_5(connection: sqlite3.Connection) -> None:
+    """Version 6: one outbox row per channel (see the module docstring and `ddl.VERSION_6`)."""
+    create_table, create_index = VERSION_6
+    connection.execute(create_table)
+    columns = OUTBOX_COLUMNS
+    # Fixed column lists only, never input.
+    connection.execute(
+        f"INSERT INTO notify_outbox_v6 (id, channel, status, {columns}) "  # noqa: S608
+        f"SELECT id, NULL, status, {columns} FROM notify_outbox WHERE status <> 'pending' ORDER BY id"
+    )
+    channels = _outbox_channels(connection)
+    first = channels[0] if channels else None
+    connection.execute(
+        f"INSERT INTO notify_outbox_v6 (id, channel, status, {columns}) "  # noqa: S608
+        f"SELECT id, ?, ?, {columns} FROM notify_outbox WHERE status = 'pending' ORDER BY id",
+        (first, "pending" if first else "dropped"),
+    )
+    for channel in channels[1:]:
+        connection.execute(
+            f"INSERT INTO notify_outbox_v6 (channel, status, {columns}) "  # noqa: S608
+            f"SELECT ?, 'pending', {columns} FROM notify_outbox WHERE status = 'pending' ORDER BY id",
+            (channel,),
+        )
+    connection.execute("DROP TABLE notify_outbox")
+    connection.execute("ALTER TABLE notify_outbox_v6 RENAME TO notify_outbox")
+    connection.execute(create_index)
+
+
+def _outbox_channels(connection: sqlite3.Connection) -> list[str]:
+    """The channels configured now, as `notifications.config.has_channel` reads them."""
+    secrets = connection.execute(
+        "SELECT telegram_token_ciphertext, webhook_url_ciphertext FROM notify_secrets"
+    ).fetchone()
+    chat = connection.execute(
+        "SELECT json_extract(settings, '$.telegram_chat_id') FROM notify_settings"
+    ).fetchone()
+    if secrets is None:
+        return []
+    token, url = secrets
+    telegram = token is not None and chat is not None and chat[0] is not None
+    return [*(["telegram"] if telegram else []), *(["webhook"] if url is not None else [])]
 
 
 def _upgrade_version_3(connection: sqlite3.Connection) -> None:
@@ -246,4 +298,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=2, target=3, apply=_create_version_3),
     Migration(source=3, target=4, apply=_upgrade_version_3),
     Migration(source=4, target=5, apply=_create_version_5),
+    Migration(source=5, target=6, apply=_upgrade_version_5),
 )

@@ -4,7 +4,8 @@ The same rules as `tradebot notify` (`services.notifications.setup`): one valida
 transaction. The Telegram token and the webhook URL are secrets: typed in password fields, stored
 encrypted, shown masked only (never echoed back, not even after a refused save). An empty secret
 field keeps the stored one. The delivery state is read from the user's outbox, so it shows whether
-or not the engine runs.
+or not the engine runs, per channel. "Remove" (after a confirmation) deletes a channel's stored
+secret and drops its waiting messages, as `tradebot notify clear` does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import streamlit as st
 
 from tradebot.core.errors import TradebotError
 from tradebot.services.notifications.config import (
+    CHANNEL_NAMES,
     EVENT_KINDS,
+    ChannelName,
     EventLevel,
     NotifySettings,
     mask_token,
@@ -25,8 +28,14 @@ from tradebot.services.notifications.config import (
     read_settings,
     stored_secrets,
 )
-from tradebot.services.notifications.delivery_state import read_delivery_state
-from tradebot.services.notifications.setup import NotifyChanges, engine_seen, queue_test, save_changes
+from tradebot.services.notifications.delivery_state import ChannelDelivery, read_delivery_state
+from tradebot.services.notifications.setup import (
+    NotifyChanges,
+    engine_seen,
+    queue_test,
+    remove_channels,
+    save_changes,
+)
 from tradebot.services.secrets import SecretBox, SecretError
 from tradebot.services.storage.codecs import KST
 from tradebot.ui.session import home, require_user, user_store
@@ -34,6 +43,9 @@ from tradebot.ui.session import home, require_user, user_store
 LEVELS: tuple[str, ...] = get_args(EventLevel)
 FORMATS = ("json", "slack", "discord")
 TOKEN_KEY, WEBHOOK_KEY = "notify_telegram_token", "notify_webhook_url"
+NOT_SET = mask_token(None)  # what the masks show for a secret that is not stored
+REMOVE_KEY = "notify_remove"  # the channel whose removal waits for a confirmation
+SECRET_NAMES = {"telegram": "bot token", "webhook": "webhook URL"}
 EVENT_LABELS = {
     "fill": "Entry and exit fills",
     "order_refused": "Refused or failed orders",
@@ -142,24 +154,68 @@ def render_test_button(username: str) -> None:
 
 
 def render_delivery(username: str) -> None:
-    """Pending / sent / dead counts and the last error; a failing channel is a warning."""
+    """Pending / sent / dead / dropped counts and each channel's state; a failing channel is a warning."""
     st.subheader("Delivery")
     with user_store(username) as store, store.snapshot() as reader:
         state = read_delivery_state(reader, datetime.now(UTC))
     if state is None:
         st.info("No channel configured: set a Telegram token and chat id, or a webhook URL.")
         return
-    pending, sent, dead = st.columns(3)
+    pending, sent, dead, dropped = st.columns(4)
     pending.metric("Pending", state.pending)
     sent.metric("Sent", state.sent)
     dead.metric("Dead (given up)", state.dead)
+    dropped.metric("Dropped (channel removed)", state.dropped)
     if state.oldest_pending_at is not None:
         st.caption(f"Oldest waiting message: {_stamp(state.oldest_pending_at)}")
     if state.alert:
         st.warning(f"{state.alert}. Check the token, chat id or webhook URL, then send a test message.")
+    for channel in state.channels:
+        st.caption(_channel_line(channel))
     if state.last_error:
         which = "given up on" if state.last_error_status == "dead" else "waiting for a retry"
         st.caption(f"Last error (message {which}): {state.last_error}")
+
+
+def _channel_line(channel: ChannelDelivery) -> str:
+    line = f"{channel.channel}: {channel.state}, {channel.pending} waiting"
+    if channel.last_sent_at is not None:
+        line += f", last sent {_stamp(channel.last_sent_at)}"
+    return f"{line}; last error: {channel.last_error}" if channel.last_error else line
+
+
+def render_remove(username: str, token_shown: str, url_shown: str) -> None:
+    """A Remove button per stored channel; removing asks for a confirmation first."""
+    stored = {"telegram": token_shown != NOT_SET, "webhook": url_shown != NOT_SET}
+    pending = st.session_state.get(REMOVE_KEY)
+    for channel in CHANNEL_NAMES:
+        if stored[channel] and pending != channel and st.button(f"Remove {channel}"):
+            st.session_state[REMOVE_KEY] = channel
+            st.rerun()
+    if pending in CHANNEL_NAMES and stored.get(pending, False):
+        _confirm_remove(username, pending)
+
+
+def _confirm_remove(username: str, channel: ChannelName) -> None:
+    st.warning(
+        f"Remove {channel}? Its stored {SECRET_NAMES[channel]} is deleted and its waiting messages are "
+        "dropped (never sent). The other channel is kept."
+    )
+    confirm, cancel = st.columns(2)
+    if confirm.button(f"Yes, remove {channel}"):
+        try:
+            with user_store(username) as store:
+                [removal] = remove_channels(store, (channel,), now=datetime.now(UTC))
+        except TradebotError as error:
+            st.session_state["notify_result"] = ("error", f"Not removed: {error}")
+        else:
+            text = f"{channel} removed; {removal.dropped} waiting message(s) dropped."
+            st.session_state["notify_result"] = ("success", text)
+        st.session_state.pop(REMOVE_KEY, None)
+        st.rerun()
+    if cancel.button("Cancel"):
+        st.session_state.pop(REMOVE_KEY, None)
+        st.rerun()
 
 
 def _stamp(moment: datetime) -> str:
@@ -188,6 +244,7 @@ def main() -> None:
         with result:
             show_result()
         render_test_button(username)
+        render_remove(username, token_shown, url_shown)
         render_delivery(username)
     except TradebotError as error:
         st.error(f"Your notification settings cannot be read: {error}")
