@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from tradebot.core.errors import TradebotError
 if TYPE_CHECKING:
     from tradebot.services.desired_state import DesiredState
     from tradebot.services.health_monitor import UserHealth
+    from tradebot.services.notifications.delivery_state import DeliveryState
 
 UNHEALTHY = 1
 
@@ -69,15 +71,37 @@ def _read_users(
     from tradebot.services.health_monitor import engine_guarding, read_user_health, unreadable_user
 
     errors, guarding = _engine_errors(document), engine_guarding(document, now, max_age)
-    desired = _engine_desired(document)
+    desired, delivery = _engine_desired(document), _engine_delivery(document, now, max_age)
     users, problems = [], []
     for name in discover_users(home):
         try:
-            users.append(read_user_health(home, name, now, max_age, errors.get(name), guarding.get(name)))
+            user = read_user_health(home, name, now, max_age, errors.get(name), guarding.get(name))
         except TradebotError as error:  # the engine's report knows what the user asked for
             users.append(unreadable_user(name, error, desired.get(name)))
             problems.append(f"{name}: database not read: {error}")
+            continue
+        users.append(user if name not in delivery else replace(user, notifications=delivery[name]))
     return users, problems
+
+
+def _engine_delivery(
+    document: dict[str, Any] | None, now: datetime, max_age: float
+) -> dict[str, DeliveryState]:
+    """Per user, the notifications block of a fresh `health.json` (the engine's delivery thread read it
+    at its last round); nothing when the file is stale, so the database's own reading is shown."""
+    from tradebot.services.health_monitor import health_file_age
+    from tradebot.services.notifications.delivery_state import delivery_from_document
+
+    age = health_file_age(document, now)
+    if document is None or age is None or age > max_age:
+        return {}
+    found = {}
+    for user in document.get("users") or []:
+        block = user.get("notifications") if isinstance(user, dict) else None
+        state = delivery_from_document(block) if isinstance(block, dict) else None
+        if state is not None:
+            found[str(user["username"])] = state
+    return found
 
 
 def _engine_desired(document: dict[str, Any] | None) -> dict[str, DesiredState]:

@@ -170,9 +170,13 @@ class EngineManager:
         )  # fmt: skip
 
     def _with_delivery(self, user: UserHealth) -> UserHealth:
-        """The user's health with a failing notification channel named in its alert."""
+        """The user's health with its outbox's delivery state (read by the delivery thread's last
+        round) and a failing notification channel named in its alert."""
         notifier = self.notifiers.get(user.username)
-        problems = [] if notifier is None else notifier.health().problems()
+        if notifier is None:
+            return user
+        user = replace(user, notifications=notifier.delivery_state())
+        problems = notifier.health().problems()
         if not problems:
             return user
         alert = "; ".join([*([user.alert] if user.alert else []), *problems])

@@ -28,6 +28,7 @@ from typing import Protocol
 from tradebot.core.clock import Clock, wait_until
 from tradebot.services.notifications.channels import Channel, DeliverableMessage
 from tradebot.services.notifications.delivery_health import ChannelHealth, NotifierHealth
+from tradebot.services.notifications.delivery_state import DeliveryState
 
 logger = logging.getLogger(__name__)
 BACKLOG_HORIZON = timedelta(days=3650)  # `due` at a far-off time reads every unsent row
@@ -137,6 +138,10 @@ class Notifier:
     def close(self) -> None:
         """Nothing of its own to release (its outbox and channels belong to the caller)."""
 
+    def delivery_state(self) -> DeliveryState | None:
+        """A bare notifier reads no outbox state (`UserDeliverer` does)."""
+        return None
+
     def health(self) -> NotifierHealth:
         """A snapshot, safe to read from any thread."""
         with self._lock:
@@ -213,6 +218,8 @@ class Deliverer(Protocol):
 
     def health(self) -> NotifierHealth: ...
 
+    def delivery_state(self) -> DeliveryState | None: ...
+
     def close(self) -> None: ...
 
 
@@ -242,6 +249,10 @@ class NotifierThread:
     def health(self) -> NotifierHealth:
         """The notifier's health snapshot."""
         return self._notifier.health()
+
+    def delivery_state(self) -> DeliveryState | None:
+        """The outbox's delivery state as the last round read it (None before, or without a channel)."""
+        return self._notifier.delivery_state()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -24,6 +24,7 @@ from tradebot.services.notifications import outbox
 from tradebot.services.notifications.channels import Channel, TelegramChannel, WebhookChannel
 from tradebot.services.notifications.config import Channels, as_channel_name, load_channels
 from tradebot.services.notifications.delivery_health import NotifierHealth
+from tradebot.services.notifications.delivery_state import DeliveryState, read_delivery_state
 from tradebot.services.notifications.messages import notify_engine
 from tradebot.services.notifications.outbox import OutboxMessage
 from tradebot.services.notifications.summary import queue_daily_summary
@@ -146,6 +147,7 @@ class UserDeliverer:
         self._notifier: Notifier | None = None
         self._problem: str | None = None  # the last round's failure, logged once
         self._summary_problem: str | None = None  # why the daily summary could not be queued
+        self._state: DeliveryState | None = None  # the outbox as the last round read it (health.json)
 
     @property
     def idle_seconds(self) -> float:
@@ -178,9 +180,16 @@ class UserDeliverer:
             built = [] if channels is None else build_channels(channels, self._client)
             self._notifier = Notifier(self._outbox, built, self._clock, self._policy) if built else None
         if self._notifier is None or channels is None:
+            self._read_state()  # rows of a removed channel (dropped, dead) still say something
             return self._policy.idle_seconds  # no channel: messages are not even written
         self._queue_summary(channels)
-        return self._notifier.deliver_due()
+        pause = self._notifier.deliver_due()
+        self._read_state()
+        return pause
+
+    def _read_state(self) -> None:
+        with self._outbox.store.snapshot() as reader:
+            self._state = read_delivery_state(reader, self._clock.now())
 
     def _queue_summary(self, channels: Channels) -> None:
         """Queue today's daily summary once its KST time has come (once per KST day, across restarts)."""
@@ -200,6 +209,10 @@ class UserDeliverer:
     def health(self) -> NotifierHealth:
         """Delivery health (no channel: nothing to report)."""
         return NO_CHANNEL if self._notifier is None else self._notifier.health()
+
+    def delivery_state(self) -> DeliveryState | None:
+        """The outbox's per-channel delivery state at the last round (the block of `health.json`)."""
+        return self._state
 
     def close(self) -> None:
         """Close the HTTP client and the database connection (on the notifier's thread)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tradebot.services.health_monitor import PositionHealth, UserHealth, age_text
-from tradebot.services.notifications.delivery_state import DeliveryState
+from tradebot.services.notifications.delivery_state import ChannelDelivery, DeliveryState
 
 
 def format_user(user: UserHealth) -> str:
@@ -31,14 +31,27 @@ def format_user(user: UserHealth) -> str:
 
 
 def format_delivery(state: DeliveryState) -> str:
-    """The indented notifications line of a user with a channel (an ALERT when delivery fails)."""
+    """The indented notifications lines of a user with a channel (an ALERT when delivery fails):
+    the totals, then one line per channel."""
     line = (
         f"  notifications pending={state.pending} sent={state.sent} dead={state.dead} "
-        f"oldest_pending={_stamp(state.oldest_pending_at)}"
+        f"dropped={state.dropped} oldest_pending={_stamp(state.oldest_pending_at)}"
     )
     if state.last_error:
         line += f" last_error({state.last_error_status})={state.last_error!r}"
-    return f"{line}  *** {state.alert} ***" if state.alert else line
+    lines = [f"{line}  *** {state.alert} ***" if state.alert else line]
+    lines.extend(format_channel(channel) for channel in state.channels)
+    return "\n".join(lines)
+
+
+def format_channel(channel: ChannelDelivery) -> str:
+    """One channel's indented line: state, waiting rows, oldest waiting age, last sent, last error."""
+    age = channel.oldest_pending_age_seconds
+    line = (
+        f"    {channel.channel:<8} {channel.state:<7} pending={channel.pending} "
+        f"oldest_pending_age={'-' if age is None else f'{age:.0f}s'} last_sent={_stamp(channel.last_sent_at)}"
+    )
+    return f"{line} last_error={channel.last_error!r}" if channel.last_error else line
 
 
 def format_position(position: PositionHealth) -> str:
