@@ -24,6 +24,7 @@ from tests.fakes.fake_telegram import TOKEN, FakeTelegram
 from tradebot.cli import main
 from tradebot.engine.user_notifications import UserDeliverer
 from tradebot.exchange.simulator.server import SimulatedTimeClock
+from tradebot.services.health_monitor import read_health
 from tradebot.services.notifications.messages import notify_alert
 from tradebot.services.notifications.outbox import counts
 from tradebot.services.notifications.setup import NotifyChanges, save_changes
@@ -86,6 +87,15 @@ def outbox(home: Path) -> list[tuple[str, str, str]]:
     return [(str(kind), str(status), str(text)) for kind, status, text in rows]
 
 
+def engine_channels(home: Path) -> list[tuple[str, str]]:
+    """(channel, state) of the user's notifications block in the engine's `health.json`."""
+    document = read_health(home) or {}
+    for user in document.get("users") or []:
+        if user.get("username") == USER and isinstance(user.get("notifications"), dict):
+            return [(item["channel"], item["state"]) for item in user["notifications"]["channels"]]
+    return []
+
+
 def pending_fills(home: Path) -> int:
     return sum(1 for kind, status, _ in outbox(home) if kind == "fill" and status == "pending")
 
@@ -113,6 +123,7 @@ def test_engine_sigkilled_with_unsent_fill_messages_delivers_each_exactly_once_a
             telegram.outage = False
             engine = EngineProcess(home, fast_exchange.base_url, tmp_path / "engine-2.log")
             assert wait_until(lambda: all(row[2] in telegram.texts() for row in at_kill), 90), engine.text()
+            assert wait_until(lambda: engine_channels(home) == [("telegram", "ok")], 30), engine.text()
             assert main(["ctl", "stop", "--user", USER]) == 0
         finally:
             if engine.process.poll() is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +12,11 @@ import pytest
 from tradebot.cli import main
 from tradebot.services.health_monitor import health_problems, read_user_health
 from tradebot.services.health_text import format_delivery
-from tradebot.services.notifications.delivery_state import DELIVERY_ALERT, read_delivery_state
+from tradebot.services.notifications.delivery_state import (
+    DELIVERY_ALERT,
+    delivery_document,
+    read_delivery_state,
+)
 from tradebot.services.notifications.outbox import enqueue, mark_dead, mark_retry, mark_sent
 from tradebot.services.notifications.setup import NotifyChanges, save_changes
 from tradebot.services.records import EngineStatus
@@ -100,9 +106,10 @@ def test_health_user_with_dead_channel_is_a_problem_with_an_alert_line(home: Pat
     user = read_user_health(home, "alice", NOW, STALE)
     assert user.notifications is not None
     line = format_delivery(user.notifications)
-    assert line.startswith("  notifications pending=0 sent=0 dead=1 oldest_pending=-")
+    assert line.startswith("  notifications pending=0 sent=0 dead=1 dropped=0 oldest_pending=-")
+    assert line.splitlines()[1].startswith("    telegram dead    pending=0 oldest_pending_age=- last_sent=-")
     assert "last_error(dead)='telegram: 403 bot was blocked'" in line
-    assert line.endswith(f"*** {user.notifications.alert} ***")
+    assert line.splitlines()[0].endswith(f"*** {user.notifications.alert} ***")
     problems = health_problems([user], {"generated_at": NOW.isoformat()}, NOW, STALE)
     assert problems == [f"alice: {user.notifications.alert}"]
 
@@ -117,6 +124,38 @@ def test_health_cli_names_the_notifications_of_a_user_with_a_channel(
 
     assert main(["health", "--home", str(home)]) == 1
     output = capsys.readouterr().out
-    assert "  notifications pending=1 sent=0 dead=0 oldest_pending=2026-03-22T12:00:00+00:00" in output
+    assert (
+        "  notifications pending=1 sent=0 dead=0 dropped=0 oldest_pending=2026-03-22T12:00:00+00:00" in output
+    )
     assert f"PROBLEM: alice: {DELIVERY_ALERT}: telegram: oldest waiting message is" in output
     assert TOKEN not in output
+
+
+def write_engine_health(home: Path, generated_at: datetime, notifications: dict[str, object]) -> None:
+    user = {"username": "alice", "desired_running": False, "mode": "TEST", "notifications": notifications}
+    document = {"generated_at": generated_at.isoformat(), "engine_id": "test:1", "users": [user]}
+    (home / "health.json").write_text(json.dumps(document))
+
+
+def test_health_cli_uses_the_engines_fresh_notifications_block_else_the_database(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(home)
+    now = datetime.now(UTC)
+    with open_user_store(home, "alice") as store:
+        queue(store, now)  # the database: one waiting row
+        with store.snapshot() as reader:
+            state = read_delivery_state(reader, now)
+    assert state is not None
+    engine_view = replace(state, pending=0, sent=1, channels=())  # the engine delivered it meanwhile
+    write_engine_health(home, now, delivery_document(engine_view))
+
+    main(["health", "--home", str(home)])
+    fresh = capsys.readouterr().out
+    write_engine_health(home, now - timedelta(minutes=5), delivery_document(engine_view))
+    main(["health", "--home", str(home)])
+    stale = capsys.readouterr().out
+
+    assert "  notifications pending=0 sent=1 dead=0" in fresh
+    assert "  notifications pending=1 sent=0 dead=0" in stale
+    assert "    telegram ok      pending=1" in stale
