@@ -200,3 +200,9 @@ def test_delivery_document_round_trips(home: Path) -> None:
     assert state is not None
     assert delivery_from_document(delivery_document(state)) == state
     assert delivery_from_document({"pending": "x"}) is None
+
+
+def test_notify_help_names_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["notify", "--help"])
+    assert "notify clear --user NAME telegram|webhook|all" in " ".join(capsys.readouterr().out.split())
