@@ -110,6 +110,16 @@ def build_version_4(path: Path) -> None:
         connection.execute("COMMIT")
 
 
+def build_version_5(path: Path) -> None:
+    build_version_4(path)
+    [step] = [step for step in MIGRATIONS if step.source == 4]
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("BEGIN")
+        step.apply(connection)
+        connection.execute("PRAGMA user_version = 5")
+        connection.execute("COMMIT")
+
+
 # Every version a file on disk can be at, except the current one; a new schema version must add
 # the builder of the version it replaces (see test_every_earlier_version_has_a_builder).
 EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
@@ -118,6 +128,7 @@ EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
     2: build_version_2,
     3: build_version_3,
     4: build_version_4,
+    5: build_version_5,
 }
 
 
@@ -400,4 +411,4 @@ def test_version_3_upgrade_reopened_changes_nothing(tmp_path: Path) -> None:
     before = rows_of(path, "coin_position")
     Store.open(path).close()
     assert rows_of(path, "coin_position") == before
-    assert user_version(path) == SCHEMA_VERSION == 5
+    assert user_version(path) == SCHEMA_VERSION == 6

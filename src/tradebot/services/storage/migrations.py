@@ -18,6 +18,8 @@ It also lets a `trade_audit` row without an order be a `dust` write-off (TRADING
 v2): SQLite cannot change a CHECK, so that table is rebuilt with the same columns and rows.
 Version 5 (issue 14, notifications) adds `notify_settings`, `notify_secrets` and `notify_outbox`
 (read and written by `services.notifications`); upgrading 4 -> 5 only creates them.
+Version 6 (issue 18) adds `user_preferences` (the dashboard's language; `services.preferences`);
+upgrading 5 -> 6 only creates it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tradebot.services.storage.ddl import (
     VERSION_3,
     VERSION_4,
     VERSION_5,
+    VERSION_6,
 )
 from tradebot.services.storage.errors import SchemaVersionError, StorageError
 
@@ -123,6 +126,11 @@ def _create_version_3(connection: sqlite3.Connection) -> None:
 
 def _create_version_5(connection: sqlite3.Connection) -> None:
     for statement in VERSION_5:
+        connection.execute(statement)
+
+
+def _create_version_6(connection: sqlite3.Connection) -> None:
+    for statement in VERSION_6:
         connection.execute(statement)
 
 
@@ -246,4 +254,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=2, target=3, apply=_create_version_3),
     Migration(source=3, target=4, apply=_upgrade_version_3),
     Migration(source=4, target=5, apply=_create_version_5),
+    Migration(source=5, target=6, apply=_create_version_6),
 )
