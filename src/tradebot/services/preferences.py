@@ -10,9 +10,9 @@ from datetime import datetime
 
 from tradebot.core.i18n import Language, parse_language
 from tradebot.services.storage import Store
-from tradebot.services.storage.reader import Reader
 from tradebot.services.storage.codecs import encode_time
 from tradebot.services.storage.errors import StorageError
+from tradebot.services.storage.reader import Reader
 
 LANGUAGE = "language"
 

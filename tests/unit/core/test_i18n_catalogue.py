@@ -100,7 +100,10 @@ def test_negotiate_accept_language_header_picks_preferred_supported_language(
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("ko", "ko"), ("ko-KR", "ko"), ("EN_us", "en"), ("fr", None), ("", None), (3, None)]
+    ("value", "expected"),
+    [("ko", "ko"), ("ko-KR", "ko"), ("EN_us", "en"), ("fr", None), ("", None), (3, None)],
 )
-def test_parse_language_codes_and_locales_map_to_supported_languages(value: object, expected: str | None) -> None:
+def test_parse_language_codes_and_locales_map_to_supported_languages(
+    value: object, expected: str | None
+) -> None:
     assert parse_language(value) == expected

@@ -81,7 +81,7 @@ def parse_language(value: object) -> Language | None:
     if not isinstance(value, str) or not value.strip():
         return None
     primary = value.strip().replace("_", "-").split("-")[0].lower()
-    return cast(Language, primary) if primary in LANGUAGES else None
+    return next((language for language in LANGUAGES if language == primary), None)
 
 
 def negotiate(accept_language: str | None) -> Language:

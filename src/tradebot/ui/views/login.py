@@ -13,6 +13,9 @@ typed (`tradebot user add` refuses passwords with surrounding whitespace or cont
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 import streamlit as st
 
 from tradebot.core.i18n.formats import minute
@@ -35,6 +38,15 @@ def check(username: str, password: str) -> bool:
     return verify_login(home(), username, password)
 
 
+def locked_message(name: str, locked: LoginLocked) -> str:
+    """Why the login is refused and until when, in this session's language."""
+    minutes = max(1, math.ceil((locked.until - datetime.now(UTC)).total_seconds() / 60))
+    until = minute(locked.until, current_language())
+    if minutes == 1:
+        return t("login.locked_one", name=name, until=until)
+    return t("login.locked", name=name, minutes=minutes, until=until)
+
+
 def submit(username: str, password: str) -> None:
     """Check the typed login; on success start the session and set the cookie, else say why not."""
     name = username.strip().lower()
@@ -42,7 +54,7 @@ def submit(username: str, password: str) -> None:
         accepted = guarded_check(check, LoginGuard(home()))(name, password)
     except LoginLocked as locked:
         st.session_state[AUTH_STATUS_KEY] = None
-        st.error(t("login.locked", name=name, until=minute(locked.until, current_language())))
+        st.error(locked_message(name, locked))
         st.stop()
     if not accepted:
         st.session_state[AUTH_STATUS_KEY] = False
