@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tradebot.core.i18n import LANGUAGES, MissingTextError, catalogue, negotiate, parse_language, text
+from tradebot.core.params import BuyConditions, SellConditions, StrategyParams
 
 SOURCE = Path(__file__).resolve().parents[3] / "src" / "tradebot"
 LOOKUPS = {"t", "text", "text_or"}
@@ -107,3 +108,13 @@ def test_parse_language_codes_and_locales_map_to_supported_languages(
     value: object, expected: str | None
 ) -> None:
     assert parse_language(value) == expected
+
+
+def test_catalogue_every_parameter_and_condition_has_a_name_and_help() -> None:
+    english = catalogue("en")
+    fields = [f"param.{name}" for name in StrategyParams.model_fields]
+    fields += [f"condition.{name}" for name in (*BuyConditions.model_fields, *SellConditions.model_fields)]
+    missing = [
+        f"{field}.{part}" for field in fields for part in ("name", "help") if f"{field}.{part}" not in english
+    ]
+    assert missing == []
