@@ -16,7 +16,7 @@ SOURCE = Path(__file__).resolve().parents[3] / "src" / "tradebot"
 LOOKUPS = {"t", "text", "text_or"}
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Keys whose Korean is the same as the English on purpose (a name, or only placeholders/symbols).
-SAME_IN_BOTH = frozenset({"app.page_title", "format.minute"})
+SAME_IN_BOTH = frozenset({"app.page_title", "format.minute", "audit.column.macd"})
 
 
 def placeholders(template: str) -> set[str]:
