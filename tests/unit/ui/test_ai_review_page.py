@@ -13,8 +13,8 @@ from tests.fakes.ai_support import OPENAI_KEY, USER, FrozenClock, enable
 from tests.fakes.fake_openai import Answer, Delay, Failure, FakeOpenAI
 from tests.unit.ui.conftest import page_test
 from tests.unit.ui.dashboard_fixtures import opened
-from tradebot.services.ai_review.config import AiSettings
 from tradebot.core.i18n import text
+from tradebot.services.ai_review.config import AiSettings
 from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import read_key_ciphertext, read_settings, recent_calls
 from tradebot.services.secrets import SecretBox
