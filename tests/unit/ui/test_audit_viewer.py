@@ -60,7 +60,7 @@ def test_audit_viewer_failed_condition_and_trigger_filters_narrow_the_rows(ui_ho
     buy, sell, _, _ = frames(app)
     assert set(buy["Golden cross"]) == {FAILED}
     assert len(buy) == 2  # candle 0 of KRW-BTC and the KRW-ETH row
-    assert sell["trigger"].tolist() == ["price check"]
+    assert sell["trigger"].tolist() == ["tick"]
 
 
 def test_audit_viewer_date_range_and_market_filters_apply_to_every_tab(ui_home: Path) -> None:
