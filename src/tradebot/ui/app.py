@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from tradebot.ui.components.sidebar import render_sidebar
+from tradebot.ui.i18n import settle_language, t
 from tradebot.ui.session import (
     AUTH_STATUS_KEY,
     COOKIE_MANAGER_KEY,
@@ -24,18 +25,19 @@ from tradebot.ui.session import (
     end_session,
     logged_in_username,
     restore_from_cookie,
+    stored_language,
 )
 
 UI_DIRECTORY = Path(__file__).resolve().parent
 LOGIN_FILE = "views/login.py"
-# Pages another part of the dashboard provides: (file relative to this one, title, icon, URL path).
+# Pages another part of the dashboard provides: (file relative to this one, title key, icon, URL path).
 FEATURE_PAGES = (
-    ("views/set_config.py", "Set Config", "⚙️", "config"),
-    ("views/set_conditions.py", "Set Buy/Sell Conditions", "🎯", "conditions"),
-    ("views/audit_viewer.py", "Audit Viewer", "🔎", "audit"),
-    ("views/ai_review.py", "AI Review", "🤖", "ai"),
-    ("views/health.py", "Health", "🩺", "health"),
-    ("views/notifications.py", "Notifications", "🔔", "notifications"),
+    ("views/set_config.py", "nav.set_config", "⚙️", "config"),
+    ("views/set_conditions.py", "nav.set_conditions", "🎯", "conditions"),
+    ("views/audit_viewer.py", "nav.audit", "🔎", "audit"),
+    ("views/ai_review.py", "nav.ai_review", "🤖", "ai"),
+    ("views/health.py", "nav.health", "🩺", "health"),
+    ("views/notifications.py", "nav.notifications", "🔔", "notifications"),
 )
 
 
@@ -44,28 +46,28 @@ def show_logout() -> None:
     if st.session_state.get(AUTH_STATUS_KEY):
         end_session()
         delete_login_cookie()
-    st.title("🚪 Logged out")
-    st.success("You are logged out.")
-    st.page_link(LOGIN_FILE, label="Log in again", icon="🔐")
+    st.title(t("logout.title"))
+    st.success(t("logout.done"))
+    st.page_link(LOGIN_FILE, label=t("logout.again"), icon="🔐")
 
 
-def file_page(relative: str, title: str, icon: str, url_path: str) -> StreamlitPage | None:
+def file_page(relative: str, title_key: str, icon: str, url_path: str) -> StreamlitPage | None:
     """A page backed by a file next to this one, or None while that file does not exist."""
     if not (UI_DIRECTORY / relative).exists():
         return None
-    return st.Page(relative, title=title, icon=icon, url_path=url_path)
+    return st.Page(relative, title=t(title_key), icon=icon, url_path=url_path)
 
 
 def login_page(visibility: Literal["visible", "hidden"]) -> StreamlitPage:
     """The Login page at `/`; logged in, it is hidden and forwards to the Dashboard."""
     return st.Page(
-        LOGIN_FILE, title="Login", icon="🔐", url_path="login", default=True, visibility=visibility
+        LOGIN_FILE, title=t("nav.login"), icon="🔐", url_path="login", default=True, visibility=visibility
     )
 
 
 def logout_page(visibility: Literal["visible", "hidden"]) -> StreamlitPage:
     """The Logout page; logged out, it stays registered (hidden) for the rerun that follows a logout."""
-    return st.Page(show_logout, title="Logout", icon="🚪", url_path="logout", visibility=visibility)
+    return st.Page(show_logout, title=t("nav.logout"), icon="🚪", url_path="logout", visibility=visibility)
 
 
 def logged_in_pages() -> list[StreamlitPage]:
@@ -77,9 +79,9 @@ def logged_in_pages() -> list[StreamlitPage]:
     features = [file_page(*entry) for entry in FEATURE_PAGES]
     return [
         login_page("hidden"),
-        st.Page("views/dashboard.py", title="Dashboard", icon="📈", url_path="dashboard"),
+        st.Page("views/dashboard.py", title=t("nav.dashboard"), icon="📈", url_path="dashboard"),
         *[page for page in features if page is not None],
-        st.Page("views/account.py", title="Account & Mode", icon="🔑", url_path="account"),
+        st.Page("views/account.py", title=t("nav.account"), icon="🔑", url_path="account"),
         logout_page("visible"),
     ]
 
@@ -95,8 +97,10 @@ def main() -> None:
         restore_from_cookie(st.context.cookies)  # before the pages are chosen
         username = logged_in_username()
     if username is None:
+        settle_language(None)
         st.navigation([login_page("visible"), logout_page("hidden")]).run()
         return
+    settle_language(stored_language(username))
     page = st.navigation(logged_in_pages())
     render_sidebar(username)
     page.run()

@@ -24,12 +24,15 @@ from typing import Any
 
 import streamlit as st
 
-from tradebot.core.errors import SettingsError
+from tradebot.core.errors import SettingsError, TradebotError
+from tradebot.core.i18n import Language
+from tradebot.services import preferences
 from tradebot.services.credentials import load_credentials
 from tradebot.services.paths import data_home, database_path
 from tradebot.services.storage import DatabaseUnavailableError, StorageError, Store, open_user_store
 from tradebot.services.users import validate_username
 from tradebot.services.web_sessions import SessionStore
+from tradebot.ui.i18n import t
 
 AUTH_STATUS_KEY = "authentication_status"
 USERNAME_KEY = "username"
@@ -139,7 +142,7 @@ def require_user() -> str:
     """The logged-in username; otherwise shows a message and stops the page here."""
     username = logged_in_username()
     if username is None:
-        st.warning("Please log in.")
+        st.warning(t("session.log_in"))
         st.stop()
     return username
 
@@ -163,3 +166,12 @@ def user_store(username: str) -> Iterator[Store]:
             raise unavailable from None
     with store:
         yield store
+
+
+def stored_language(username: str) -> Language | None:
+    """The language `username` chose on Account & Mode, or None (not chosen, or unreadable now)."""
+    try:
+        with user_store(username) as store:
+            return preferences.stored_language(store)
+    except TradebotError:
+        return None

@@ -130,6 +130,21 @@ def test_explain_second_call_cache_hit_sends_nothing(store: Store, ai: AiRuntime
     assert len(recent_calls(store)) == 1
 
 
+def test_explain_korean_asks_for_korean_and_caches_apart_from_english(
+    store: Store, ai: AiRuntime, fake: FakeOpenAI
+) -> None:
+    enable(store, ai, fake.base_url)
+    english = explain_evaluation(store, USER, "buy_eval", BUY_KEY, ai)
+    korean = explain_evaluation(store, USER, "buy_eval", BUY_KEY, ai, language="ko")
+    assert not korean.cached  # an English explanation is no answer for a Korean reader
+    task = fake.requests[-1].body["messages"][1]["content"]
+    assert "Write your answer in Korean" in task
+    assert "Write your answer in Korean" not in fake.requests[0].body["messages"][1]["content"]
+    assert explain_evaluation(store, USER, "buy_eval", BUY_KEY, ai, language="ko").cached
+    assert explain_evaluation(store, USER, "buy_eval", BUY_KEY, ai).call_id == english.call_id
+    assert len(fake.requests) == 2
+
+
 def test_explain_row_reprocessed_cache_miss_asks_again(store: Store, ai: AiRuntime, fake: FakeOpenAI) -> None:
     enable(store, ai, fake.base_url)
     explain_evaluation(store, USER, "buy_eval", BUY_KEY, ai)

@@ -100,24 +100,29 @@ def build_version_3(path: Path) -> None:
         connection.execute("PRAGMA user_version = 3")
 
 
-def build_version_4(path: Path) -> None:
-    build_version_3(path)
-    [step] = [step for step in MIGRATIONS if step.source == 3]
+def _apply_step(path: Path, source: int) -> None:
+    """Upgrade the file at `path` from version `source` by one migration step, as it was released."""
+    [step] = [step for step in MIGRATIONS if step.source == source]
     with closing(sqlite3.connect(path, isolation_level=None)) as connection:
         connection.execute("BEGIN")
         step.apply(connection)
-        connection.execute("PRAGMA user_version = 4")
+        connection.execute(f"PRAGMA user_version = {step.target:d}")
         connection.execute("COMMIT")
+
+
+def build_version_4(path: Path) -> None:
+    build_version_3(path)
+    _apply_step(path, 3)
 
 
 def build_version_5(path: Path) -> None:
     build_version_4(path)
-    [step] = [step for step in MIGRATIONS if step.source == 4]
-    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        connection.execute("BEGIN")
-        step.apply(connection)
-        connection.execute("PRAGMA user_version = 5")
-        connection.execute("COMMIT")
+    _apply_step(path, 4)
+
+
+def build_version_6(path: Path) -> None:
+    build_version_5(path)
+    _apply_step(path, 5)
 
 
 # Every version a file on disk can be at, except the current one; a new schema version must add
@@ -129,6 +134,7 @@ EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
     3: build_version_3,
     4: build_version_4,
     5: build_version_5,
+    6: build_version_6,
 }
 
 
@@ -411,4 +417,4 @@ def test_version_3_upgrade_reopened_changes_nothing(tmp_path: Path) -> None:
     before = rows_of(path, "coin_position")
     Store.open(path).close()
     assert rows_of(path, "coin_position") == before
-    assert user_version(path) == SCHEMA_VERSION == 6
+    assert user_version(path) == SCHEMA_VERSION == 7

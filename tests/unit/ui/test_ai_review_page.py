@@ -13,8 +13,9 @@ from tests.fakes.ai_support import OPENAI_KEY, USER, FrozenClock, enable
 from tests.fakes.fake_openai import Answer, Delay, Failure, FakeOpenAI
 from tests.unit.ui.conftest import page_test
 from tests.unit.ui.dashboard_fixtures import opened
+from tradebot.core.i18n import text
 from tradebot.services.ai_review.config import AiSettings
-from tradebot.services.ai_review.setup import HOW_TO_ENABLE, AiRuntime
+from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import read_key_ciphertext, read_settings, recent_calls
 from tradebot.services.secrets import SecretBox
 
@@ -97,9 +98,9 @@ def field(app: AppTest, name: str) -> Any:
 
 def test_ai_review_disabled_shows_only_how_to_and_settings(ai_home: Path) -> None:
     app = run_page()
-    assert [info.value for info in app.info] == [HOW_TO_ENABLE]
+    assert [info.value for info in app.info] == [text("ai.status_how_to")]
     assert [button.label for button in app.button] == ["Save settings", "Save key"]
-    assert {widget.label for widget in app.toggle} == {"enabled", "advisor_enabled"}
+    assert {widget.label for widget in app.toggle} == {"AI review on", "Entry advisor on"}
     assert not app.dataframe
     assert not app.metric
     assert not app.get("progress")
@@ -160,9 +161,9 @@ def test_ai_review_key_saved_shown_masked_never_in_clear(ai_home: Path) -> None:
         ciphertext = read_key_ciphertext(store, USER)
     assert ciphertext is not None
     assert OPENAI_KEY.encode() not in ciphertext
-    assert "switch 'enabled' on" in app.info[0].value  # a key, not yet switched on
+    assert "switch 'AI review on' on" in app.info[0].value  # a key, not yet switched on
     app = click(app, "Forget key")
-    assert app.info[0].value == HOW_TO_ENABLE
+    assert app.info[0].value == text("ai.status_how_to")
 
 
 def test_ai_review_environment_key_shown_masked_no_forget_button(

@@ -43,10 +43,10 @@ def test_audit_viewer_shows_each_table_sorted_by_candle_start_with_symbols_and_v
         "Trades (trade_audit)",
     ]
     buy, sell, trades, versions = frames(app)
-    assert buy["candle_start"].is_monotonic_decreasing
+    assert buy["candle start"].is_monotonic_decreasing  # headers and codes are shown in words
     assert [len(buy), len(sell), len(trades)] == [4, 3, 2]
-    assert set(buy["golden_cross"]) == {HELD, FAILED, ""}
-    assert {"params_version", "conditions_version"} <= set(sell.columns)
+    assert set(buy["Golden cross"]) == {HELD, FAILED, ""}
+    assert {"params version", "conditions version"} <= set(sell.columns)
     assert versions["version"].tolist() == [1, 2, 3]
     labels = [button.label for button in app.get("download_button")]
     assert labels == ["Download CSV (4 rows)", "Download CSV (3 rows)", "Download CSV (2 rows)"]
@@ -58,9 +58,9 @@ def test_audit_viewer_failed_condition_and_trigger_filters_narrow_the_rows(ui_ho
     app.selectbox(key="audit_buy_eval_failed").select("golden_cross")
     app.selectbox(key="audit_sell_eval_trigger").select("tick").run()
     buy, sell, _, _ = frames(app)
-    assert set(buy["golden_cross"]) == {FAILED}
+    assert set(buy["Golden cross"]) == {FAILED}
     assert len(buy) == 2  # candle 0 of KRW-BTC and the KRW-ETH row
-    assert sell["trigger_kind"].tolist() == ["tick"]
+    assert sell["trigger"].tolist() == ["tick"]
 
 
 def test_audit_viewer_date_range_and_market_filters_apply_to_every_tab(ui_home: Path) -> None:
@@ -175,3 +175,20 @@ def test_audit_viewer_ai_disabled_no_ai_controls_only_a_caption(ui_home: Path, f
     app = page_test(PAGE).run()  # switched on but no key: still off
     assert AI_OFF in [caption.value for caption in app.caption]
     assert "Explain this evaluation" not in [button.label for button in app.button]
+
+
+def test_audit_viewer_korean_session_shows_korean_tabs_headers_and_reasons(ui_home: Path) -> None:
+    write_audit_rows(ui_home)
+    app = page_test(PAGE)
+    app.session_state["language"] = "ko"
+    app.run()
+    assert not app.exception
+    assert [tab.label for tab in app.tabs] == [
+        "매수 평가 (buy_eval)",
+        "매도 평가 (sell_eval)",
+        "거래 (trade_audit)",
+    ]
+    buy = frames(app)[0]
+    assert {"캔들 시작", "골든크로스", "판단", "사유"} <= set(buy.columns)
+    assert set(buy["판단"]) <= {"매수", "관망"}
+    assert not any("golden_cross" in str(reason) for reason in buy["사유"])

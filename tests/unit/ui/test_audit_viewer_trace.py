@@ -33,7 +33,7 @@ def test_trades_tab_ai_off_traces_manual_and_strategy_trades(home: Path) -> None
     options = app.selectbox(key=WHY).options
     assert [option.split(" · ", 1)[1] for option in options] == [
         "KRW-BTC · sell · manual · trade #2",  # newest first, as the table shows
-        "KRW-BTC · buy · strategy golden_cross · trade #1",
+        "KRW-BTC · buy · strategy Golden cross · trade #1",
     ]
     assert "cause      manual, rule -" in trace_text(app)
     assert "note       sold on the Upbit app" in trace_text(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tradebot.core.i18n import Language
 from tradebot.core.models import Candle
 from tradebot.services.ai_review.advisor import EntryAdvisor
 from tradebot.services.ai_review.client import AiClient, AiResult, CallStatus
@@ -79,12 +80,18 @@ def ai_status(store: Store, username: str, runtime: AiRuntime) -> AiAvailability
 
 
 def explain_evaluation(
-    store: Store, username: str, table: EvaluationTable, key: EvaluationKey, runtime: AiRuntime
+    store: Store,
+    username: str,
+    table: EvaluationTable,
+    key: EvaluationKey,
+    runtime: AiRuntime,
+    language: Language = "en",
 ) -> AiResult:
-    """A short plain-language explanation of one evaluation row, cached per row.
+    """A short plain-language explanation of one evaluation row in `language`, cached per row and language.
 
     The cache holds while the row keeps its `evaluated_at` (a re-processed candle is explained
-    again). A cache hit sends nothing and has `cached=True`.
+    again). A cache hit sends nothing and has `cached=True`. English keeps the plain row reference
+    as its cache key, so explanations cached before languages existed stay valid.
     """
     setup, refusal = _usable_setup(store, username, runtime)
     if refusal is not None:
@@ -92,14 +99,14 @@ def explain_evaluation(
     evaluation = find_evaluation(store, table, key)
     if evaluation is None:
         return AiResult(status=CallStatus.ERROR, text=f"no {table} row for {row_reference(table, key)}")
-    reference = row_reference(table, key)
+    reference = row_reference(table, key) + ("" if language == "en" else f"@{language}")
     cached = cached_explanation(store, reference)
     if cached is not None and cached.row_evaluated_at == evaluation.evaluated_at:
         return AiResult(status=CallStatus.OK, text=cached.text, call_id=cached.call_id, cached=True)
     params = parse_params(store.settings_version(evaluation.params_version))
     conditions = parse_conditions(store.settings_version(evaluation.conditions_version))
     recent = market_context(_candles_until(store, evaluation), params) if params is not None else []
-    messages = explain_messages(table, evaluation, settings_document(params, conditions), recent)
+    messages = explain_messages(table, evaluation, settings_document(params, conditions), recent, language)
     with AiClient(store, setup, runtime.clock, runtime.prices) as client:
         result = client.complete("explain", messages, row_ref=reference)
     if result.ok and result.call_id is not None:
@@ -107,7 +114,9 @@ def explain_evaluation(
     return result
 
 
-def daily_review(store: Store, username: str, runtime: AiRuntime, days: int = 1) -> DailyReview:
+def daily_review(
+    store: Store, username: str, runtime: AiRuntime, days: int = 1, language: Language = "en"
+) -> DailyReview:
     """Statistics of the last `days` (1 or 7) computed locally, and the model's review of them.
 
     The review may suggest parameters to try in a backtest; nothing is ever applied.
@@ -121,7 +130,8 @@ def daily_review(store: Store, username: str, runtime: AiRuntime, days: int = 1)
         return DailyReview(statistics, refusal)
     reference = f"review/{days}d/{end.isoformat()}"
     with AiClient(store, setup, runtime.clock, runtime.prices) as client:
-        result = client.complete("review", review_messages(statistics.as_document()), row_ref=reference)
+        messages = review_messages(statistics.as_document(), language)
+        result = client.complete("review", messages, row_ref=reference)
     return DailyReview(statistics, result)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from tradebot.core.advisor import AdvisorContext
+from tradebot.core.i18n import Language
 from tradebot.core.indicators import macd_arrays, sma_array
 from tradebot.core.models import Candle
 from tradebot.core.params import Conditions, StrategyParams
@@ -52,6 +53,15 @@ REVIEW_TASK = (
     "most three parameter changes worth testing in a backtest (tradebot backtest --params FILE), each "
     "with its reason; say clearly that they are untested ideas and are not applied. At most 250 words."
 )
+# The explanation and the review are written in the user's language; the advisor's one-line reason
+# is stored on the evaluation, so it stays in the language-neutral (English) grammar of the audit.
+ANSWER_LANGUAGE: dict[Language, str] = {
+    "en": "",
+    "ko": (
+        " Write your answer in Korean (한국어), with Upbit's Korean terms: 매수, 매도, 익절, 손절, "
+        "트레일링 스탑, 골든크로스, 데드크로스, 원화 마켓."
+    ),
+}
 ADVISOR_TASK = (
     "The rules want to buy on the candle below. Reply with only a JSON object "
     '{"go": true or false, "reason": "one short sentence"}. Answer false only for a clear reason '
@@ -139,9 +149,13 @@ def market_context(
 
 
 def explain_messages(
-    table: str, evaluation: BuyEvaluation | SellEvaluation, settings: dict[str, object], recent: list[object]
+    table: str,
+    evaluation: BuyEvaluation | SellEvaluation,
+    settings: dict[str, object],
+    recent: list[object],
+    language: Language = "en",
 ) -> list[Message]:
-    """The request explaining one `buy_eval` / `sell_eval` row."""
+    """The request explaining one `buy_eval` / `sell_eval` row, answered in `language`."""
     verb = "bought" if table == "buy_eval" else "sold"
     document = {
         "table": table,
@@ -150,12 +164,12 @@ def explain_messages(
         "recent_candles_oldest_first": recent,
         "note": "recent indicator values are recomputed from cached candles; the evaluation's own are exact",
     }
-    return _messages(EXPLAIN_TASK.format(verb=verb), document)
+    return _messages(EXPLAIN_TASK.format(verb=verb) + ANSWER_LANGUAGE[language], document)
 
 
-def review_messages(statistics: Mapping[str, object]) -> list[Message]:
-    """The request reviewing a period from its locally computed statistics."""
-    return _messages(REVIEW_TASK, {"statistics": plain(statistics)})
+def review_messages(statistics: Mapping[str, object], language: Language = "en") -> list[Message]:
+    """The request reviewing a period from its locally computed statistics, answered in `language`."""
+    return _messages(REVIEW_TASK + ANSWER_LANGUAGE[language], {"statistics": plain(statistics)})
 
 
 def advisor_messages(context: AdvisorContext, recent: list[object]) -> list[Message]:

@@ -16,7 +16,7 @@ statements, and `migrations` runs them in order. What each version means is told
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # The original system's seven tables (version 1: naive KST text times, REAL money, no keys).
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 
@@ -287,6 +287,15 @@ VERSION_6: tuple[str, ...] = (
     created_at INTEGER NOT NULL,
     CHECK (status <> 'pending' OR channel IS NOT NULL)) STRICT""",
     "CREATE INDEX notify_outbox_due ON notify_outbox (channel, next_attempt_at, id) WHERE status = 'pending'",
+)
+
+# Version 7: the user's preferences (issue 18: the dashboard's language), one row per preference,
+# values language-neutral codes validated by `services.preferences`.
+VERSION_7: tuple[str, ...] = (
+    """CREATE TABLE user_preferences (
+    name TEXT PRIMARY KEY CHECK (name <> ''),
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL) STRICT""",
 )
 
 # Version 4 also: the one CHECK of version 2's trade_audit that a dust write-off (no order) must pass.

@@ -23,6 +23,8 @@ a `dropped` status: one row per channel. Rows already sent or dead keep `channel
 to every channel at once); each pending row becomes one row per channel configured at the upgrade
 (the first keeps the row's id, the others get new ids in the same order, so each channel still
 delivers oldest first); a pending row of a user without any channel is `dropped`.
+Version 7 (issue 18) adds `user_preferences` (the dashboard's language; `services.preferences`);
+upgrading 6 -> 7 only creates it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from tradebot.services.storage.ddl import (
     VERSION_4,
     VERSION_5,
     VERSION_6,
+    VERSION_7,
 )
 from tradebot.services.storage.errors import SchemaVersionError, StorageError
 
@@ -176,6 +179,9 @@ def _outbox_channels(connection: sqlite3.Connection) -> list[str]:
     token, url = secrets
     telegram = token is not None and chat is not None and chat[0] is not None
     return [*(["telegram"] if telegram else []), *(["webhook"] if url is not None else [])]
+def _create_version_7(connection: sqlite3.Connection) -> None:
+    for statement in VERSION_7:
+        connection.execute(statement)
 
 
 def _upgrade_version_3(connection: sqlite3.Connection) -> None:
@@ -299,4 +305,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=3, target=4, apply=_upgrade_version_3),
     Migration(source=4, target=5, apply=_create_version_5),
     Migration(source=5, target=6, apply=_upgrade_version_5),
+    Migration(source=6, target=7, apply=_create_version_7),
 )

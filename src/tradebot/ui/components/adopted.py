@@ -17,14 +17,7 @@ from tradebot.services.records import Position, PositionDecisionKind
 from tradebot.services.storage import Store
 from tradebot.services.trading_control import adopted_positions, decide_adopted_position
 from tradebot.ui.components.metrics import format_krw
-
-EXPLANATION = (
-    "An older version of tradebot took these coins from your Upbit balance as its own position. "
-    "Until you decide, the bot neither sells nor guards them and opens no new position in that "
-    "market. **Confirm** if the bot bought them (it then guards them with its stop loss, take "
-    "profit and trailing stop and sells them on its exits); **release** if they are yours (the bot "
-    "forgets them and never sells them)."
-)
+from tradebot.ui.i18n import t
 
 
 def render_adopted_positions(store: Store, username: str) -> None:
@@ -32,21 +25,19 @@ def render_adopted_positions(store: Store, username: str) -> None:
     waiting = adopted_positions(store)
     if not waiting:
         return
-    st.subheader("Positions waiting for your decision")
-    st.warning(EXPLANATION)
+    st.subheader(t("adopted.title"))
+    st.warning(t("adopted.explanation"))
     for position in waiting:
         _render_one(store, username, position)
 
 
 def _render_one(store: Store, username: str, position: Position) -> None:
-    entry = format_krw(position.entry_price) if position.entry_price is not None else "unknown"
-    st.markdown(f"**{position.market}**: {position.volume} held, entry price {entry}")
+    entry = format_krw(position.entry_price) if position.entry_price is not None else t("adopted.unknown")
+    st.markdown(t("adopted.held", market=position.market, volume=position.volume, entry=entry))
     with st.form(f"adopted_{position.market}"):
-        typed = st.text_input(
-            "Entry price (KRW), needed to confirm when it is unknown", key=f"entry_{position.market}"
-        )
-        confirm = st.form_submit_button(f"Confirm: the bot's ({position.market})")
-        release = st.form_submit_button(f"Release: mine ({position.market})")
+        typed = st.text_input(t("adopted.entry_input"), key=f"entry_{position.market}")
+        confirm = st.form_submit_button(t("adopted.confirm", market=position.market))
+        release = st.form_submit_button(t("adopted.release", market=position.market))
     if not (confirm or release):
         return
     try:
@@ -54,9 +45,9 @@ def _render_one(store: Store, username: str, position: Position) -> None:
         decision: PositionDecisionKind = "confirm" if confirm else "release"
         decide_adopted_position(store, position.market, decision, username, datetime.now(UTC), entry_price)
     except SettingsError as error:
-        st.error(f"Not changed: {error}")
+        st.error(t("adopted.not_changed", error=error))
         return
-    st.success(f"{position.market}: {'confirmed as the bot’s' if confirm else 'released to you'}.")
+    st.success(t("adopted.confirmed" if confirm else "adopted.released", market=position.market))
 
 
 def _entry(typed: str) -> Decimal | None:

@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
 
+from tradebot.core.i18n import text_or
+from tradebot.core.i18n.formats import age, krw_number, money, second
 from tradebot.services.records import Command
 from tradebot.ui.dashboard_data import ProfitFigures
+from tradebot.ui.i18n import current_language, t
 
 UNKNOWN = "—"
 MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$"
 PENDING_TOO_LONG = timedelta(seconds=15)  # three engine cycles
-WHOLE_KRW_FROM = Decimal(100)  # below this (cheap coins' prices) decimals matter
 
 
 def format_krw(value: Decimal | None, *, signed: bool = False, unit: bool = True) -> str:
-    """`1,234,567 KRW`; small amounts keep up to 4 decimals (`0.0123 KRW`); None is a dash."""
+    """`1,234,567 KRW` (Korean: `1,234,567원`); small amounts keep up to 4 decimals; None is a dash."""
     if value is None:
         return UNKNOWN
-    sign = "+" if signed and value > 0 else ""
-    if abs(value) >= WHOLE_KRW_FROM:
-        text = f"{value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN):,}"
-    else:
-        text = f"{value.quantize(Decimal('0.0001'), rounding=ROUND_HALF_EVEN):,f}".rstrip("0").rstrip(".")
-    return f"{sign}{text} KRW" if unit else f"{sign}{text}"
+    return money(value, current_language(), signed=signed) if unit else krw_number(value, signed=signed)
 
 
 def format_volume(value: Decimal | None) -> str:
@@ -44,21 +41,14 @@ def format_percent(value: Decimal | None) -> str:
     return f"{value * 100:+.2f}%"
 
 
-def format_age(age: timedelta | None) -> str:
-    """`4 s ago`, `3 min ago`, `2 h ago`; a dash when unknown."""
-    if age is None:
-        return UNKNOWN
-    seconds = max(0, int(age.total_seconds()))
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+def format_age(elapsed: timedelta | None) -> str:
+    """`4 s ago`, `3 min ago`, `2 h ago` (Korean `4초 전` …); a dash when unknown."""
+    return age(elapsed, current_language())
 
 
 def format_time(moment: datetime | None) -> str:
-    """A UTC timestamp to the second, e.g. `2026-03-01 09:15:00 UTC`."""
-    return UNKNOWN if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A moment in KST to the second (`2026-03-01 18:15:00 KST`; Korean without the zone); None is a dash."""
+    return second(moment, current_language())
 
 
 def render_profit_metrics(figures: ProfitFigures) -> None:
@@ -66,33 +56,41 @@ def render_profit_metrics(figures: ProfitFigures) -> None:
     holding = figures.holding
     market = holding.market.removeprefix("KRW-") if holding else ""
     first = st.columns(4)
-    first[0].metric(f"KRW ({figures.mode})", format_krw(figures.krw, unit=False))
-    first[1].metric(f"Coin volume {market}".strip(), format_volume(holding.volume if holding else Decimal(0)))
+    first[0].metric(t("metrics.krw", mode=figures.mode), format_krw(figures.krw, unit=False))
+    volume = format_volume(holding.volume if holding else Decimal(0))
+    first[1].metric(t("metrics.coin_volume", coin=market).strip(), volume)
     first[2].metric(
-        "Position value (KRW)",
+        t("metrics.position_value"),
         format_krw(figures.position_value if holding else Decimal(0), unit=False),
-        help="Volume × the latest cached candle close" + _price_note(figures),
+        help=t("metrics.position_value_help") + _price_note(figures),
     )
-    first[3].metric("Entry price (KRW)", format_krw(holding.entry_price if holding else None, unit=False))
+    entry = format_krw(holding.entry_price if holding else None, unit=False)
+    first[3].metric(t("metrics.entry_price"), entry)
     second = st.columns(4)
     second[0].metric(
-        "Unrealised profit (KRW)",
+        t("metrics.unrealised"),
         format_krw(figures.unrealised_profit, signed=True, unit=False) if holding else UNKNOWN,
-        help="If sold now at the latest candle close, after both 0.05% fees",
+        help=t("metrics.unrealised_help"),
     )
-    second[1].metric("Realised profit (KRW)", format_krw(figures.realised_profit, signed=True, unit=False))
-    second[2].metric("Equity (KRW)", format_krw(figures.equity, unit=False), help="KRW + position value")
+    second[1].metric(t("metrics.realised"), format_krw(figures.realised_profit, signed=True, unit=False))
+    second[2].metric(
+        t("metrics.equity"), format_krw(figures.equity, unit=False), help=t("metrics.equity_help")
+    )
     second[3].metric(
-        "Return since start",
+        t("metrics.return"),
         format_percent(figures.return_since_start),
-        help=f"Against the starting {format_krw(figures.starting_krw)}",
+        help=t("metrics.return_help", start=format_krw(figures.starting_krw)),
     )
 
 
 def _price_note(figures: ProfitFigures) -> str:
     if figures.latest_price is None:
-        return " (no candle cached yet)."
-    return f": {format_krw(figures.latest_price)} at {format_time(figures.latest_price_at)}."
+        return t("metrics.no_candle")
+    return t(
+        "metrics.price_at",
+        price=format_krw(figures.latest_price),
+        moment=format_time(figures.latest_price_at),
+    )
 
 
 def escape_markdown(text: str) -> str:
@@ -102,30 +100,34 @@ def escape_markdown(text: str) -> str:
 
 def command_rows(commands: list[Command], now: datetime) -> pd.DataFrame:
     """The recent commands as a table: what, who, when, the engine's acknowledgement and answer."""
-    return pd.DataFrame(
+    columns = ["#", "command", "details", "by", "sent", "status", "answer"]
+    frame = pd.DataFrame(
         [
             {
                 "#": command.id,
-                "command": command.kind,
+                "command": text_or(f"command.{command.kind}", command.kind, current_language()),
                 "details": ", ".join(f"{key}={value}" for key, value in command.args.items()),
                 "by": command.requested_by,
                 "sent": format_age(now - command.requested_at),
-                "status": command.status,
+                "status": text_or(f"command_status.{command.status}", command.status, current_language()),
                 "answer": command.result_message or "",
             }
             for command in commands
         ],
-        columns=["#", "command", "details", "by", "sent", "status", "answer"],
+        columns=columns,
+    )
+    return frame.rename(
+        columns={name: t(f"commands.column.{'number' if name == '#' else name}") for name in columns}
     )
 
 
 def render_commands(commands: list[Command], now: datetime) -> None:
     """Recent commands, with a warning when the engine leaves one unanswered for long."""
-    st.subheader("Recent commands")
+    st.subheader(t("commands.title"))
     if not commands:
-        st.caption("No commands sent yet.")
+        st.caption(t("commands.none"))
         return
     waiting = [command for command in commands if command.status in ("pending", "claimed")]
     if any(now - command.requested_at > PENDING_TOO_LONG for command in waiting):
-        st.warning("A command has waited more than 15 s for the engine: is `tradebot engine` running?")
+        st.warning(t("commands.waiting"))
     st.dataframe(command_rows(commands, now), hide_index=True)

@@ -25,20 +25,13 @@ from tradebot.services.health_monitor import (
     read_health,
 )
 from tradebot.ui.components.metrics import escape_markdown, format_krw, format_volume
+from tradebot.ui.i18n import t
 from tradebot.ui.session import home, user_store
 
 STALE_CYCLES = 3  # as `tradebot health --max-age-cycles`
 DEFAULT_CYCLE_SECONDS = 5.0
-POSITION_COLUMNS = ["mode", "market", "volume", "entry price", "price exits checked by"]
-GUARD_LABELS = {
-    LOOP: "the running loop",
-    GUARD: "a price-exit guard",
-}
-STOP_NOTE = (
-    "Stop and Pause end new entries; the stop loss, take profit and trailing stop of every open "
-    "position stay armed, with your current values, until the position closes, in its own mode and "
-    "market (a LIVE position sells with LIVE orders even after you switch to TEST)."
-)
+POSITION_COLUMNS = ["mode", "market", "volume", "entry_price", "checked_by"]
+GUARD_LABELS = {LOOP: "positions.loop", GUARD: "positions.guard"}
 
 
 def load_positions(username: str, document: Mapping[str, Any] | None, now: datetime) -> list[PositionHealth]:
@@ -53,38 +46,37 @@ def load_positions(username: str, document: Mapping[str, Any] | None, now: datet
 
 def position_rows(positions: list[PositionHealth]) -> pd.DataFrame:
     """The positions as a table."""
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         [
             {
                 "mode": item.mode,
                 "market": item.market,
                 "volume": format_volume(Decimal(item.volume)),
-                "entry price": format_krw(None if item.entry_price is None else Decimal(item.entry_price)),
-                "price exits checked by": "NOTHING" if item.unguarded else GUARD_LABELS[item.guarded_by],
+                "entry_price": format_krw(None if item.entry_price is None else Decimal(item.entry_price)),
+                "checked_by": t("positions.nothing" if item.unguarded else GUARD_LABELS[item.guarded_by]),
             }
             for item in positions
         ],
         columns=POSITION_COLUMNS,
     )
+    return frame.rename(columns={name: t(f"positions.column.{name}") for name in POSITION_COLUMNS})
 
 
 def render_positions(username: str, now: datetime) -> None:
     """The "Open positions" section: a table, an ALERT per unguarded position, what Stop means."""
-    st.subheader("Open positions")
+    st.subheader(t("positions.title"))
     try:
         positions = load_positions(username, read_health(home()), now)
     except TradebotError as error:
-        st.error(f"Your positions cannot be read: {error}")
+        st.error(t("positions.unreadable", error=error))
         return
     if not positions:
-        st.caption("No open position.")
+        st.caption(t("positions.none"))
         return
     st.dataframe(position_rows(positions), hide_index=True)
     for item in positions:
         if item.unguarded:
-            why = item.problem or "the engine does not report it (is `tradebot engine` running?)"
-            st.error(
-                f"ALERT: nothing checks the stop loss, take profit and trailing stop of your {item.mode} "
-                f"{item.market} position: {escape_markdown(why)}"
-            )
-    st.caption(STOP_NOTE)
+            why = item.problem or t("positions.not_reported")
+            alert = t("positions.alert", mode=item.mode, market=item.market, why=escape_markdown(why))
+            st.error(alert)
+    st.caption(t("positions.stop_note"))

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from tradebot.core.errors import TradebotError
+from tradebot.core.i18n.formats import age
 from tradebot.services.desired_state import desired_state
-from tradebot.ui.components.metrics import format_age
 from tradebot.ui.dashboard_data import EngineView, engine_view
+from tradebot.ui.i18n import current_language, t
 from tradebot.ui.session import user_store
 
 STATE_ICONS = {
@@ -38,9 +39,10 @@ def render_sidebar(username: str) -> None:
         try:
             view = read_engine_view(username)
         except TradebotError as error:
-            st.warning(f"Cannot read your data: {error}")
+            st.warning(t("sidebar.cannot_read", error=error))
         else:
-            st.caption(f"Mode: **{view.mode}**")
-            st.caption(f"Engine: {STATE_ICONS[view.label]} {view.label}")
+            st.caption(t("sidebar.mode", mode=view.mode))
+            state = t(f"engine_state.{view.label}")
+            st.caption(t("sidebar.engine", icon=STATE_ICONS[view.label], state=state))
             if view.state is not None:
-                st.caption(f"Heartbeat: {format_age(view.heartbeat_age)}")
+                st.caption(t("sidebar.heartbeat", age=age(view.heartbeat_age, current_language())))

@@ -28,6 +28,7 @@ from tradebot.services.secrets import SecretBox
 from tradebot.services.trading_control import build_request, submit_command
 from tradebot.services.user_admin import UpbitKeys, load_keys, save_keys
 from tradebot.ui.components.adopted import render_adopted_positions
+from tradebot.ui.components.language import render_language_choice
 from tradebot.ui.components.metrics import format_krw, format_time, render_commands
 from tradebot.ui.session import home, require_user, user_store
 
@@ -198,6 +199,7 @@ def main() -> None:
     """The page."""
     username = require_user()
     st.title("🔑 Account & Mode")
+    render_language_choice(username)
     try:
         render_state(username)
         with user_store(username) as store:

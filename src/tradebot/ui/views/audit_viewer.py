@@ -29,6 +29,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from tradebot.core.clock import SystemClock
 from tradebot.core.errors import TradebotError
+from tradebot.core.i18n.formats import minute
 from tradebot.core.models import Interval
 from tradebot.services.ai_review.client import CallStatus
 from tradebot.services.ai_review.features import (
@@ -40,14 +41,13 @@ from tradebot.services.ai_review.features import (
 )
 from tradebot.services.ai_review.setup import AiRuntime
 from tradebot.services.ai_review.store import read_settings
+from tradebot.services.audit_labels import code_label, labelled_csv, labelled_frame
 from tradebot.services.audit_query import (
     AUDIT_TABLES,
     CONDITION_KEYS,
     DECISIONS,
-    LEGEND,
     AuditFilter,
     AuditTable,
-    audit_csv,
     audit_frame,
     count_rows,
     market_intervals,
@@ -61,16 +61,12 @@ from tradebot.services.storage import Store
 from tradebot.services.storage.codecs import KST
 from tradebot.services.trade_trace import EvaluationTable
 from tradebot.ui.components.trade_trace import trace_controls
+from tradebot.ui.i18n import current_language, t
 from tradebot.ui.session import home, require_user, user_store
 
 ANY = "any"
 DEFAULT_ROWS = 500
 MAX_ROWS = 10_000
-TAB_TITLES: dict[AuditTable, str] = {
-    "buy_eval": "Buy evaluations (buy_eval)",
-    "sell_eval": "Sell evaluations (sell_eval)",
-    "trade_audit": "Trades (trade_audit)",
-}
 CAUSES: dict[str, TradeCause] = {cause: cause for cause in get_args(TradeCause)}
 TRIGGERS: dict[str, TriggerKind] = {kind: kind for kind in get_args(TriggerKind)}
 EVALUATION_TABLES: dict[AuditTable, EvaluationTable] = {"buy_eval": "buy_eval", "sell_eval": "sell_eval"}
@@ -81,7 +77,14 @@ LABEL_COLUMNS: dict[AuditTable, tuple[str, ...]] = {  # what labels a row and fi
     "trade_audit": ("candle_start", "market", "side", "order_identifier"),
 }
 Row = Mapping[Hashable, Any]  # one row of a shown frame, as `DataFrame.to_dict("records")` gives it
-AI_OFF = "🤖 AI explanations are off: the AI Review page says how to enable them."
+
+
+def _any(option: str) -> str:
+    return t("audit.any") if option == ANY else option
+
+
+def _any_code(option: str) -> str:
+    return t("audit.any") if option == ANY else f"{code_label(option, current_language())}"
 
 
 def _day_start(day: date) -> datetime:
@@ -91,12 +94,12 @@ def _day_start(day: date) -> datetime:
 def _date_range(
     column_from: DeltaGenerator, column_to: DeltaGenerator
 ) -> tuple[datetime | None, datetime | None]:
-    chosen_from = column_from.date_input("From (KST)", value=None, key="audit_from")
-    chosen_to = column_to.date_input("To (KST, inclusive)", value=None, key="audit_to")
+    chosen_from = column_from.date_input(t("audit.from"), value=None, key="audit_from")
+    chosen_to = column_to.date_input(t("audit.to"), value=None, key="audit_to")
     start = _day_start(chosen_from) if isinstance(chosen_from, date) else None
     end = _day_start(chosen_to + timedelta(days=1)) if isinstance(chosen_to, date) else None
     if start is not None and end is not None and start >= end:
-        st.error("'From' is after 'To': no row can match.")
+        st.error(t("audit.from_after_to"))
     return start, end
 
 
@@ -105,35 +108,37 @@ def _common_filter(connection: sqlite3.Connection) -> tuple[AuditFilter, int]:
     columns = st.columns([2, 2, 3, 2, 2])
     start, end = _date_range(columns[0], columns[1])
     pairs = {f"{market} {interval}": (market, interval) for market, interval in market_intervals(connection)}
-    chosen = columns[2].selectbox("Market and interval", [ANY, *pairs], key="audit_market")
+    chosen = columns[2].selectbox(t("audit.market"), [ANY, *pairs], key="audit_market", format_func=_any)
     market, interval = pairs.get(chosen or ANY, (None, None))
     limit = columns[3].number_input(
-        "Rows shown", min_value=1, max_value=MAX_ROWS, value=DEFAULT_ROWS, step=100, key="audit_limit"
+        t("audit.rows"), min_value=1, max_value=MAX_ROWS, value=DEFAULT_ROWS, step=100, key="audit_limit"
     )
-    newest_first = columns[4].toggle("Newest first", value=True, key="audit_newest")
+    newest_first = columns[4].toggle(t("audit.newest_first"), value=True, key="audit_newest")
     common = AuditFilter(start=start, end=end, market=market, interval=interval, newest_first=newest_first)
     return common, int(limit or DEFAULT_ROWS)
 
 
 def _choice(label: str, options: tuple[str, ...], key: str, column: DeltaGenerator) -> str | None:
-    chosen = column.selectbox(label, [ANY, *options], key=key)
+    chosen = column.selectbox(label, [ANY, *options], key=key, format_func=_any_code)
     return None if chosen in (None, ANY) else str(chosen)
 
 
 def _table_filter(table: AuditTable, common: AuditFilter) -> AuditFilter:
     """The tab's own filters (decision, failed condition, trigger or cause) on top of the common ones."""
     columns = st.columns(3)
-    label = "Side" if table == "trade_audit" else "Decision"
+    label = t("audit.side" if table == "trade_audit" else "audit.decision")
     decision = _choice(label, DECISIONS[table], f"audit_{table}_decision", columns[0])
     criteria = replace(common, decision=decision)
     if table != "trade_audit":
-        failed = _choice("Condition failed", CONDITION_KEYS[table], f"audit_{table}_failed", columns[1])
+        failed = _choice(
+            t("audit.condition_failed"), CONDITION_KEYS[table], f"audit_{table}_failed", columns[1]
+        )
         criteria = replace(criteria, failed_condition=failed)
     if table == "sell_eval":
-        trigger = _choice("Trigger", tuple(TRIGGERS), "audit_sell_eval_trigger", columns[2])
+        trigger = _choice(t("audit.trigger"), tuple(TRIGGERS), "audit_sell_eval_trigger", columns[2])
         criteria = replace(criteria, trigger_kind=TRIGGERS.get(trigger or ANY))
     if table == "trade_audit":
-        cause = _choice("Cause", tuple(CAUSES), "audit_trade_audit_cause", columns[1])
+        cause = _choice(t("audit.cause"), tuple(CAUSES), "audit_trade_audit_cause", columns[1])
         criteria = replace(criteria, cause=CAUSES.get(cause or ANY))
     return criteria
 
@@ -141,9 +146,12 @@ def _table_filter(table: AuditTable, common: AuditFilter) -> AuditFilter:
 def _csv_maker(path: Path, table: AuditTable, criteria: AuditFilter) -> Callable[[], str]:
     # Streamlit calls this on another thread when the button is clicked: it opens its own connection
     # (SQLite connections are per thread) and builds the whole file only then, not on every rerun.
+    # The language is read now: the session's state is not this page run's on that thread.
+    language = current_language()
+
     def build() -> str:
         with open_audit_connection(path) as connection:
-            return audit_csv(connection, table, criteria)
+            return labelled_csv(audit_frame(connection, table, criteria, limit=None), language)
 
     return build
 
@@ -162,20 +170,20 @@ def _explainer(username: str) -> Explainer | None:
         with user_store(username) as store:
             settings = read_settings(store, username)
             if settings is None or not settings.enabled:
-                st.caption(AI_OFF)  # checked first: no key box is opened (or created) while off
+                st.caption(t("audit.ai_off"))  # checked first: no key box is opened (or created) while off
                 return None
             runtime = AiRuntime(box=SecretBox.for_home(home()), clock=SystemClock())
             if ai_status(store, username, runtime).enabled:
                 return Explainer(username, runtime)
     except TradebotError as error:
-        st.caption(f"🤖 AI explanations are unavailable: {error}")
+        st.caption(t("audit.ai_unavailable", error=error))
         return None
-    st.caption(AI_OFF)
+    st.caption(t("audit.ai_off"))
     return None
 
 
 def _row_label(table: AuditTable, number: int, row: Row) -> str:
-    when = row["candle_start"].strftime("%Y-%m-%d %H:%M KST")
+    when = minute(row["candle_start"].to_pydatetime(), current_language())
     if table == "trade_audit":
         return f"{number}. {when} · {row['market']} · {row['side']} · {row['order_identifier']}"
     trigger = f" ({row['trigger_kind']})" if table == "sell_eval" else ""
@@ -211,14 +219,14 @@ def _explain(explainer: Explainer, table: AuditTable, row: Row) -> None:
         with user_store(explainer.username) as store:
             target = _target(store, table, row)
             if target is None:
-                st.info("No strategy evaluation behind this trade (force, manual, recovery): see its trace.")
+                st.info(t("audit.no_evaluation"))
                 return
-            with st.spinner("Asking the model…"):
+            with st.spinner(t("audit.asking")):
                 result = explain_evaluation(
                     store, explainer.username, target[0], target[1], explainer.runtime
                 )
     except TradebotError as error:
-        st.error(f"Cannot explain this row: {error}")
+        st.error(t("audit.cannot_explain", error=error))
         return
     if not result.ok:
         warning = result.status in (CallStatus.BUDGET, CallStatus.DISABLED)
@@ -226,9 +234,9 @@ def _explain(explainer: Explainer, table: AuditTable, row: Row) -> None:
         return
     st.markdown(result.text)
     if result.cached:
-        st.caption("From the cache: this row was explained before, so nothing was sent.")
+        st.caption(t("audit.cached"))
     else:
-        st.caption(f"AI call #{result.call_id}, {result.cost_usd:.6f} USD (logged on the AI Review page).")
+        st.caption(t("audit.ai_call", call=result.call_id, cost=f"{result.cost_usd:.6f}"))
 
 
 def _explain_controls(explainer: Explainer, table: AuditTable, frame: pd.DataFrame) -> None:
@@ -237,11 +245,11 @@ def _explain_controls(explainer: Explainer, table: AuditTable, frame: pd.DataFra
         return
     columns = st.columns([4, 1], vertical_alignment="bottom")
     chosen = columns[0].selectbox(
-        f"Explain a row with AI (one of the first {EXPLAIN_CHOICES} shown)",
+        t("audit.explain_row", count=EXPLAIN_CHOICES),
         list(choices),
         key=f"audit_{table}_explain_row",
     )
-    clicked = columns[1].button("Explain this evaluation", key=f"audit_{table}_explain")
+    clicked = columns[1].button(t("audit.explain"), key=f"audit_{table}_explain")
     if clicked and chosen is not None:
         _explain(explainer, table, choices[chosen])
 
@@ -257,15 +265,13 @@ def _table_tab(
     criteria = _table_filter(table, common)
     total = count_rows(connection, table, criteria)
     frame = audit_frame(connection, table, criteria, limit)
-    order = "newest" if criteria.newest_first else "oldest"
-    st.caption(
-        f"{len(frame):,} of {total:,} matching rows, by candle start ({order} first); times in KST; "
-        "`params_version` / `conditions_version`: the settings in force (see Settings versions below)."
-    )
-    st.dataframe(frame, hide_index=True)
+    order = t("audit.newest" if criteria.newest_first else "audit.oldest")
+    st.caption(t("audit.shown", shown=f"{len(frame):,}", total=f"{total:,}", order=order))
+    st.dataframe(labelled_frame(frame, current_language()), hide_index=True)
     st.download_button(
-        f"Download CSV ({total:,} rows)", data=_csv_maker(path, table, criteria), file_name=f"{table}.csv",
-        mime="text/csv", key=f"audit_{table}_csv", on_click="ignore", disabled=total == 0,
+        t("audit.download", total=f"{total:,}"), data=_csv_maker(path, table, criteria),
+        file_name=f"{table}.csv", mime="text/csv", key=f"audit_{table}_csv", on_click="ignore",
+        disabled=total == 0,
     )  # fmt: skip
     if table == "trade_audit":
         trace_controls(path, frame)  # AI on or off: read from the audit alone
@@ -274,36 +280,36 @@ def _table_tab(
 
 
 def _settings_versions(connection: sqlite3.Connection) -> None:
-    with st.expander("Settings versions"):
+    with st.expander(t("audit.versions")):
         versions = settings_versions(connection)
         if versions.empty:
-            st.info("No settings version recorded yet.")
+            st.info(t("audit.no_versions"))
             return
-        st.dataframe(versions.drop(columns=["content"]), hide_index=True)
+        st.dataframe(labelled_frame(versions.drop(columns=["content"]), current_language()), hide_index=True)
         numbers = [int(number) for number in versions["version"]]
-        chosen = st.selectbox("Show version", numbers, index=len(numbers) - 1, key="audit_version")
+        chosen = st.selectbox(t("audit.show_version"), numbers, index=len(numbers) - 1, key="audit_version")
         content = versions.loc[versions["version"] == chosen, "content"]
         if not content.empty:
             st.json(str(content.iloc[0]))
 
 
 def _render() -> None:
-    st.title("Audit Viewer")
+    st.title(t("audit.title"))
     username = require_user()
     path = database_path(home(), username)
-    st.caption(f"Why the bot bought, sold or held on each closed candle. {LEGEND}.")
+    st.caption(t("audit.caption", legend=t("audit.legend")))
     try:
         with open_audit_connection(path) as connection:
             explainer = _explainer(username)
             common, limit = _common_filter(connection)
             for table, tab in zip(
-                AUDIT_TABLES, st.tabs([TAB_TITLES[table] for table in AUDIT_TABLES]), strict=True
+                AUDIT_TABLES, st.tabs([t(f"audit.tab.{table}") for table in AUDIT_TABLES]), strict=True
             ):
                 with tab:
                     _table_tab(path, connection, table, common, limit, explainer)
             _settings_versions(connection)
     except (TradebotError, sqlite3.Error, ValueError) as error:
-        st.error(f"Cannot read your audit records: {error}")
+        st.error(t("audit.unreadable", error=error))
 
 
 _render()

@@ -18,9 +18,12 @@ import pandas as pd
 import streamlit as st
 
 from tradebot.core.errors import TradebotError
+from tradebot.core.i18n import text_or
+from tradebot.core.i18n.formats import age as format_age
+from tradebot.core.i18n.formats import second
 from tradebot.services.health_monitor import health_file_age, read_health, read_user_health, to_jsonable
 from tradebot.services.paths import database_path
-from tradebot.services.storage.codecs import KST
+from tradebot.ui.i18n import current_language, t
 from tradebot.ui.session import home, require_user
 
 STALE_CYCLES = 3  # as `tradebot health --max-age-cycles`
@@ -46,15 +49,17 @@ def _moment(value: object) -> datetime | None:
 
 def _ago(seconds: float | None) -> str:
     if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
+        return t("format.never")
+    return format_age(timedelta(seconds=seconds), current_language())
 
 
 def _stamp(value: object) -> str:
-    moment = _moment(value)
-    return "—" if moment is None else moment.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S KST")
+    return second(_moment(value), current_language())
+
+
+def _state(value: object) -> str:
+    state = str(value or "unknown")
+    return text_or(f"engine_state.{state}", state, current_language())
 
 
 def _stale_limit(document: Document) -> float:
@@ -62,23 +67,17 @@ def _stale_limit(document: Document) -> float:
 
 
 def _engine_section(document: Document | None, now: datetime) -> None:
-    st.subheader("Engine")
+    st.subheader(t("health.engine"))
     if document is None:
-        st.error(
-            "The engine is not running: it has written no health file (health.json). "
-            "Start it with `tradebot engine`. Your loop's last state, read from your database, is below."
-        )
+        st.error(t("health.no_file"))
         return
     age = health_file_age(document, now)
     written = _stamp(document.get("generated_at"))
     if age is None or age > _stale_limit(document):
-        shown = "of unknown age" if age is None else f"{_ago(age)} ({written})"
-        st.warning(
-            f"The engine's health file is {shown}: the engine has stopped or hangs, so the figures "
-            "below are old. Restart `tradebot engine`."
-        )
+        shown = t("health.unknown_age") if age is None else f"{_ago(age)} ({written})"
+        st.warning(t("health.stale", shown=shown))
         return
-    st.success(f"Engine `{document.get('engine_id', '?')}` is running; last report {_ago(age)} ({written}).")
+    st.success(t("health.running", engine=document.get("engine_id", "?"), ago=_ago(age), written=written))
 
 
 def _process_section(document: Document) -> None:
@@ -86,39 +85,39 @@ def _process_section(document: Document) -> None:
     users = document.get("users")
     columns = st.columns(5)
     served = len(users) if isinstance(users, list) else 0
-    columns[4].metric("Users served", served)
+    columns[4].metric(t("health.users_served"), served)
     if not isinstance(process, Mapping):
-        st.caption("No process figures in the health file.")
+        st.caption(t("health.no_process"))
         return
     rss, cpu = _number(process, "rss_bytes"), _number(process, "cpu_percent")
     uptime, threads = _number(process, "uptime_seconds"), _number(process, "threads")
-    columns[0].metric("Memory (RSS)", "—" if rss is None else f"{rss / MEBIBYTE:,.0f} MiB")
-    columns[1].metric("CPU", "—" if cpu is None else f"{cpu:.1f} %")
-    columns[2].metric("Uptime", "—" if uptime is None else str(timedelta(seconds=int(uptime))))
-    columns[3].metric("Threads", "—" if threads is None else f"{threads:.0f}")
+    columns[0].metric(t("health.memory"), "—" if rss is None else f"{rss / MEBIBYTE:,.0f} MiB")
+    columns[1].metric(t("health.cpu"), "—" if cpu is None else f"{cpu:.1f} %")
+    columns[2].metric(t("health.uptime"), "—" if uptime is None else str(timedelta(seconds=int(uptime))))
+    columns[3].metric(t("health.threads"), "—" if threads is None else f"{threads:.0f}")
 
 
 def _rate_section(document: Document) -> None:
-    st.subheader("Upbit rate limits (whole engine)")
+    st.subheader(t("health.rate_limits"))
     groups = document.get("rate_groups")
     if not isinstance(groups, Mapping) or not groups:
-        st.caption("No requests counted yet.")
+        st.caption(t("health.no_requests"))
         return
-    rows = []
+    rows, limited = [], False
     for group, found in groups.items():
         counts: Document = found if isinstance(found, Mapping) else {}
         throttled, blocked = _number(counts, "throttled") or 0, _number(counts, "blocked") or 0
-        status = "blocked (418)" if blocked else "throttled (429)" if throttled else "ok"
+        status = "blocked" if blocked else "throttled" if throttled else "ok"
         rows.append(
-            {"group": str(group), "requests": int(_number(counts, "requests") or 0),
-             "429 throttled": int(throttled), "418 blocked": int(blocked), "status": status}
+            {t("health.column.group"): str(group),
+             t("health.column.requests"): int(_number(counts, "requests") or 0),
+             t("health.column.throttled"): int(throttled), t("health.column.blocked"): int(blocked),
+             t("health.column.status"): t(f"health.rate_status.{status}")}
         )  # fmt: skip
+        limited = limited or status != "ok"
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if any(row["status"] != "ok" for row in rows):
-        st.warning(
-            "Upbit has throttled (429) or blocked (418) requests since the engine started: the client "
-            "backs off and waits, so trading may lag."
-        )
+    if limited:
+        st.warning(t("health.rate_warning"))
 
 
 def _own_entry(username: str, document: Document | None, now: datetime) -> tuple[Document | None, str]:
@@ -126,42 +125,44 @@ def _own_entry(username: str, document: Document | None, now: datetime) -> tuple
     users = document.get("users") if document is not None else None
     for entry in users if isinstance(users, list) else ():
         if isinstance(entry, Mapping) and entry.get("username") == username:
-            return entry, "the engine's last report"
+            return entry, t("health.source_engine")
     stale = _stale_limit(document or {})
     if not database_path(home(), username).exists():  # reading must never create a database
-        st.error(f"No database for {username}: create the user with `tradebot user add`.")
+        st.error(t("health.no_database", username=username))
         return None, ""
     try:
         health = read_user_health(home(), username, now, stale)
     except TradebotError as error:
-        st.error(f"Your loop's status cannot be read: {error}")
+        st.error(t("health.unreadable", error=error))
         return None, ""
-    return to_jsonable(asdict(health)), "your database (the engine has not reported on you)"
+    return to_jsonable(asdict(health)), t("health.source_database")
 
 
 def _loop_section(username: str, document: Document | None, now: datetime) -> None:
-    st.subheader("Your trading loop")
+    st.subheader(t("health.your_loop"))
     entry, source = _own_entry(username, document, now)
     if entry is None:
         return
     heartbeat = _moment(entry.get("heartbeat_at"))
     columns = st.columns(4)
-    columns[0].metric("State", str(entry.get("state", "unknown")))
-    columns[1].metric("Mode", str(entry.get("mode", "?")))
-    columns[2].metric("Should run", "yes" if entry.get("desired_running") else "no")
-    columns[3].metric("Heartbeat", _ago(None if heartbeat is None else (now - heartbeat).total_seconds()))
+    columns[0].metric(t("health.state"), _state(entry.get("state")))
+    columns[1].metric(t("health.mode"), str(entry.get("mode", "?")))
+    should_run = t("health.yes" if entry.get("desired_running") else "health.no")
+    columns[2].metric(t("health.should_run"), should_run)
+    silence = None if heartbeat is None else (now - heartbeat).total_seconds()
+    columns[3].metric(t("health.heartbeat"), _ago(silence))
     columns = st.columns(4)
     cycle, errors = _number(entry, "cycle_duration_seconds"), _number(entry, "consecutive_errors")
-    columns[0].metric("Last cycle", "—" if cycle is None else f"{cycle:.2f} s")
-    columns[1].metric("Errors in a row", "—" if errors is None else f"{errors:.0f}")
-    columns[2].metric("Open positions", f"{_number(entry, 'open_positions') or 0:.0f}")
-    columns[3].metric("Last closed candle", _stamp(entry.get("last_closed_candle")))
-    st.caption(f"Last price fetch: {_stamp(entry.get('last_fetch_at'))}. Source: {source}.")
+    columns[0].metric(t("health.last_cycle"), "—" if cycle is None else f"{cycle:.2f} s")
+    columns[1].metric(t("health.errors_in_a_row"), "—" if errors is None else f"{errors:.0f}")
+    columns[2].metric(t("health.open_positions"), f"{_number(entry, 'open_positions') or 0:.0f}")
+    columns[3].metric(t("health.last_candle"), _stamp(entry.get("last_closed_candle")))
+    st.caption(t("health.last_fetch", moment=_stamp(entry.get("last_fetch_at")), source=source))
     if entry.get("alert"):
         st.error(str(entry["alert"]))
     _positions_table(entry)
     if entry.get("last_error"):
-        st.warning(f"Last error: {entry['last_error']}")
+        st.warning(t("health.last_error", error=entry["last_error"]))
 
 
 def _positions_table(entry: Document) -> None:
@@ -172,11 +173,13 @@ def _positions_table(entry: Document) -> None:
         return
     rows = [
         {
-            "mode": str(item.get("mode")), "market": str(item.get("market")),
-            "volume": str(item.get("volume")), "entry price": str(item.get("entry_price") or "unknown"),
-            "guarded by": "NOTHING" if item.get("guarded_by") == "nothing" or item.get("problem")
-            else str(item.get("guarded_by")),
-            "problem": str(item.get("problem") or ""),
+            t("health.column.mode"): str(item.get("mode")),
+            t("health.column.market"): str(item.get("market")),
+            t("health.column.volume"): str(item.get("volume")),
+            t("health.column.entry"): str(item.get("entry_price") or t("health.unknown")),
+            t("health.column.guarded_by"): t("health.nothing") if item.get("guarded_by") == "nothing"
+            or item.get("problem") else str(item.get("guarded_by")),
+            t("health.column.problem"): str(item.get("problem") or ""),
         }
         for item in positions
     ]  # fmt: skip
@@ -184,7 +187,7 @@ def _positions_table(entry: Document) -> None:
 
 
 def _render() -> None:
-    st.title("Health")
+    st.title(t("health.title"))
     username = require_user()
     now = datetime.now(UTC)
     document = read_health(home())

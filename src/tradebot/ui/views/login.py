@@ -13,10 +13,15 @@ typed (`tradebot user add` refuses passwords with surrounding whitespace or cont
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 import streamlit as st
 
+from tradebot.core.i18n.formats import minute
 from tradebot.services.login_guard import LoginGuard, LoginLocked, guarded_check
 from tradebot.services.user_admin import verify_login
+from tradebot.ui.i18n import current_language, t
 from tradebot.ui.session import (
     AUTH_STATUS_KEY,
     begin_session,
@@ -33,6 +38,15 @@ def check(username: str, password: str) -> bool:
     return verify_login(home(), username, password)
 
 
+def locked_message(name: str, locked: LoginLocked) -> str:
+    """Why the login is refused and until when, in this session's language."""
+    minutes = max(1, math.ceil((locked.until - datetime.now(UTC)).total_seconds() / 60))
+    until = minute(locked.until, current_language())
+    if minutes == 1:
+        return t("login.locked_one", name=name, until=until)
+    return t("login.locked", name=name, minutes=minutes, until=until)
+
+
 def submit(username: str, password: str) -> None:
     """Check the typed login; on success start the session and set the cookie, else say why not."""
     name = username.strip().lower()
@@ -40,14 +54,14 @@ def submit(username: str, password: str) -> None:
         accepted = guarded_check(check, LoginGuard(home()))(name, password)
     except LoginLocked as locked:
         st.session_state[AUTH_STATUS_KEY] = None
-        st.error(str(locked))
+        st.error(locked_message(name, locked))
         st.stop()
     if not accepted:
         st.session_state[AUTH_STATUS_KEY] = False
         return
     set_login_cookie(begin_session(name))
     # This run's navigation still lists the logged-out pages only: no link to the Dashboard yet.
-    st.success(f"Logged in as {name}: opening the Dashboard…")
+    st.success(t("login.opening", name=name))
 
 
 def main() -> None:
@@ -56,19 +70,19 @@ def main() -> None:
         # The rerun the cookie component starts once it has set the cookie (or a logged-in visit to /login).
         st.switch_page(DASHBOARD_FILE)
     st.title("📈 tradebot")
-    st.caption("MACD trading bot for Upbit KRW markets — log in to watch and steer your strategy.")
+    st.caption(t("login.tagline"))
     with st.form("login_form", clear_on_submit=False):
-        st.subheader("Login")
-        username = st.text_input("Username", autocomplete="username")
-        password = st.text_input("Password", type="password", autocomplete="current-password")
-        submitted = st.form_submit_button("Login")
+        st.subheader(t("login.heading"))
+        username = st.text_input(t("login.username"), autocomplete="username")
+        password = st.text_input(t("login.password"), type="password", autocomplete="current-password")
+        submitted = st.form_submit_button(t("login.submit"))
     if submitted:
         submit(username or "", password or "")
     status = st.session_state.get(AUTH_STATUS_KEY)
     if status is False:
-        st.error("Username/password is incorrect")
+        st.error(t("login.incorrect"))
     elif status is None:
-        st.info("Please enter your username and password")
+        st.info(t("login.prompt"))
 
 
 main()

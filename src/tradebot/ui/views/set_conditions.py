@@ -18,6 +18,7 @@ from tradebot.core.errors import TradebotError
 from tradebot.core.params import PRICE_EXIT_KEYS, BuyConditions, Conditions, SellConditions
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions
 from tradebot.services.users import conditions_path, params_path
+from tradebot.ui.i18n import t
 from tradebot.ui.session import home, require_user, user_store
 
 KEY_PREFIX = "conditions_"
@@ -26,21 +27,7 @@ NOTICE_KEY = "conditions_notice"
 FORM_ERROR = ""
 Side = Literal["buy", "sell"]
 SIDE_MODELS: dict[Side, type[BaseModel]] = {"buy": BuyConditions, "sell": SellConditions}
-NO_BUY = "Enable at least one buy condition: with none enabled the bot could never buy."
-NOT_SAVED = "Not saved (nothing was written): correct the section marked below."
-NO_SELL = (
-    "No exit rule is enabled: the strategy will never sell a position; only a force sell on the "
-    "Dashboard closes it."
-)
-INTRODUCTIONS: dict[Side, str] = {
-    "buy": "The bot buys on a closed candle, while flat, when **every enabled** condition holds.",
-    "sell": "Checked in this order while holding; the **first enabled** rule that holds sells.",
-}
-PRICE_NOTE = (
-    "Price exit: checked on every candle close and, with `price_exit_check = tick`, on the latest "
-    "price every cycle; never delayed by `min_holding_bars`."
-)
-INDICATOR_NOTE = "Indicator exit: only once the position has been held `min_holding_bars` closed candles."
+INTRODUCTIONS: dict[Side, str] = {"buy": "conditions_page.intro_buy", "sell": "conditions_page.intro_sell"}
 Notice = tuple[Literal["success", "info", "error"], str]
 
 
@@ -73,7 +60,9 @@ def _errors(error: ValidationError) -> dict[str, str]:
         location = item["loc"]
         side = str(location[0]) if location and location[0] in SIDE_MODELS else FORM_ERROR
         message = str(item["msg"]).removeprefix("Value error, ")
-        found.setdefault(side, []).append(NO_BUY if "at least one buy condition" in message else message)
+        found.setdefault(side, []).append(
+            t("conditions_page.no_buy") if "at least one buy condition" in message else message
+        )
     return {side: "; ".join(messages) for side, messages in found.items()}
 
 
@@ -82,21 +71,20 @@ def _record(username: str, conditions: Conditions) -> str:
         with user_store(username) as store, store.transaction() as transaction:
             version = transaction.record_settings(conditions, saved_at=datetime.now(UTC), saved_by=username)
     except TradebotError as error:
-        return f"Saved. The version was not recorded now ({error}); the engine records it when it applies it."
-    return f"Saved as conditions version {version}."
+        return t("conditions_page.not_recorded", error=error)
+    return t("conditions_page.recorded", version=version)
 
 
 def _when_applied(username: str, saved: Conditions) -> str:
     try:
-        interval = f"within one {load_params(params_path(home(), username)).interval.value} candle"
+        interval = load_params(params_path(home(), username)).interval.value
+        within = t("conditions_page.within_interval", interval=interval)
     except TradebotError:
-        interval = "within one candle interval"
-    message = (
-        f"Your running bot applies them at the next closed candle ({interval}); until then the "
-        "previous switches stay in force, also for price checks between closes. A stopped bot uses "
-        "them when it starts."
-    )
-    return message if saved.enabled_sell() else f"{message} Warning: {NO_SELL}"
+        within = t("conditions_page.within_unknown")
+    message = t("conditions_page.applies", within=within)
+    if saved.enabled_sell():
+        return message
+    return f"{message} {t('conditions_page.warning', problem=t('conditions_page.no_sell'))}"
 
 
 def _load(username: str) -> tuple[Conditions | None, str | None]:
@@ -110,26 +98,26 @@ def _save(username: str) -> None:
     """Form callback: refuse an empty buy side, validate, then write, record and say when it applies."""
     values = _form_values()
     if not any(values["buy"].values()):
-        st.session_state[ERRORS_KEY] = {"buy": NO_BUY}
-        st.session_state[NOTICE_KEY] = ("error", NOT_SAVED)
+        st.session_state[ERRORS_KEY] = {"buy": t("conditions_page.no_buy")}
+        st.session_state[NOTICE_KEY] = ("error", t("conditions_page.not_saved"))
         return
     try:
         conditions = Conditions.model_validate(values)
     except ValidationError as error:
         st.session_state[ERRORS_KEY] = _errors(error)
-        st.session_state[NOTICE_KEY] = ("error", NOT_SAVED)
+        st.session_state[NOTICE_KEY] = ("error", t("conditions_page.not_saved"))
         return
     st.session_state[ERRORS_KEY] = {}
     previous, _ = _load(username)
     if previous == conditions:
-        st.session_state[NOTICE_KEY] = ("info", "Nothing changed: the file already holds these switches.")
+        st.session_state[NOTICE_KEY] = ("info", t("conditions_page.unchanged"))
         return
     path = conditions_path(home(), username)
     try:
         save_conditions(path, conditions)
         saved = load_conditions(path)  # what the engine will read, so both record the same content
     except (OSError, TradebotError) as error:
-        st.session_state[NOTICE_KEY] = ("error", f"Not saved: {error}")
+        st.session_state[NOTICE_KEY] = ("error", t("conditions_page.save_failed", error=error))
         return
     message = f"{_record(username, saved)} {_when_applied(username, saved)}"
     st.session_state[NOTICE_KEY] = ("success", message)
@@ -150,26 +138,28 @@ def _show_notice() -> None:
 
 
 def _side_section(side: Side, errors: dict[str, str]) -> None:
-    st.subheader("Buy (entry)" if side == "buy" else "Sell (exit)")
-    st.markdown(INTRODUCTIONS[side])
+    st.subheader(t(f"conditions_page.{side}"))
+    st.markdown(t(INTRODUCTIONS[side]))
     if side in errors:
         st.error(errors[side])
-    for name, field in SIDE_MODELS[side].model_fields.items():
-        st.toggle(name, key=_key(side, name))
+    for name in SIDE_MODELS[side].model_fields:
+        st.toggle(f"{t(f'condition.{name}.name')} (`{name}`)", key=_key(side, name))
         note = ""
         if side == "sell":
-            note = " " + (PRICE_NOTE if name in PRICE_EXIT_KEYS else INDICATOR_NOTE)
-        st.caption(f"{field.description}{note}")
+            note = " " + t(
+                "conditions_page.price_note" if name in PRICE_EXIT_KEYS else "conditions_page.indicator_note"
+            )
+        st.caption(f"{t(f'condition.{name}.help')}{note}")
 
 
 def _render() -> None:
-    st.title("Set Buy/Sell Conditions")
+    st.title(t("conditions_page.title"))
     username = require_user()
     current, problem = _load(username)
-    st.caption("Which rules of docs/TRADING_RULES.md are on; their thresholds are on the Set Config page.")
+    st.caption(t("conditions_page.caption"))
     _show_notice()
     if problem is not None:
-        st.error(f"Your conditions file cannot be read: {problem}. The form shows the defaults.")
+        st.error(t("conditions_page.unreadable", problem=problem))
     _seed(current or Conditions())
     errors: dict[str, str] = st.session_state.get(ERRORS_KEY, {})
     if FORM_ERROR in errors:
@@ -179,8 +169,15 @@ def _render() -> None:
         for column, side in zip(columns, SIDE_MODELS, strict=True):
             with column:
                 _side_section(side, errors)
-        st.form_submit_button("Save", type="primary", key="conditions_save", on_click=_save, args=(username,))
-    st.button("Reload from file", key="conditions_reload", on_click=_reload, help="Discard unsaved edits.")
+        st.form_submit_button(
+            t("conditions_page.save"), type="primary", key="conditions_save", on_click=_save, args=(username,)
+        )
+    st.button(
+        t("conditions_page.reload"),
+        key="conditions_reload",
+        on_click=_reload,
+        help=t("conditions_page.reload_help"),
+    )
 
 
 _render()
