@@ -20,9 +20,10 @@ from tradebot.services.notifications.config import (
     mask_url,
     read_settings,
 )
-from tradebot.services.notifications.messages import refusal_text, trade_text
+from tradebot.services.notifications.messages import notify_trade, refusal_text, trade_text
 from tradebot.services.notifications.outbox import counts, due, enqueue, mark_dead, mark_retry, mark_sent
 from tradebot.services.notifications.setup import NotifyChanges, describe, queue_test, save_changes
+from tradebot.services.preferences import save_language
 from tradebot.services.records import TradeAudit
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import StorageError, Store
@@ -308,6 +309,28 @@ def test_trade_text_dust_says_written_off() -> None:
     text = trade_text(audit("ask", rule="dust", realised_profit=Decimal(-3)), Decimal(52_000_000))
     assert "written off as dust" in text
     assert "realised profit -3 KRW" in text
+
+
+def test_trade_text_korean_user_reads_korean_words_and_won() -> None:
+    text = trade_text(audit("ask", realised_profit=Decimal("1898.5")), Decimal(50_000_000), "ko")
+    assert text == (
+        "[TEST] KRW-BTC 매도 체결: 0.002 @ 51,000,000원 = 102,000원 (수수료 51원); 규칙: 익절; "
+        "실현 손익 +1,899원 (+1.90%)"
+    )
+
+
+def test_refusal_text_korean_says_refused() -> None:
+    text = refusal_text("LIVE", "KRW-BTC", "bid", "tb.alice.1.bid.1", "insufficient_funds_bid", "부족", "ko")
+    assert text.startswith("[LIVE] KRW-BTC 매수 주문 거부, 체결 없음: insufficient_funds_bid")
+
+
+def test_enqueue_trade_for_a_korean_user_writes_korean(store: Store, box: SecretBox) -> None:
+    save_language(store, "ko", NOW)
+    configure(store, box)
+    with store.transaction() as transaction:
+        notify_trade(transaction, audit("bid"), None)
+    [text] = pending_texts(store)
+    assert "매수 체결" in text
 
 
 def test_refusal_text_names_the_error() -> None:

@@ -1,9 +1,11 @@
 """The texts of the messages events write into the outbox, and the calls that write them.
 
 Every `notify_*` function takes the transaction that records its event, so the message is written
-with the event or not at all. Texts are plain English for a person; numbers are exact (Decimal),
-KRW amounts rounded to the won. Nothing here may carry a secret: only trade data and the exchange's
-error names and messages (which never contain the keys).
+with the event or not at all. Texts are for a person, in the user's language (Account & Mode; the
+catalogue's `notify.*`); numbers are exact (Decimal), KRW amounts rounded to the won. An engine
+ALERT's own words stay English (the engine writes them); only their heading is translated.
+Nothing here may carry a secret: only trade data and the exchange's error names and messages
+(which never contain the keys).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from tradebot.core.execution import DUST
+from tradebot.core.i18n import DEFAULT_LANGUAGE, Language, text, text_or
 from tradebot.services.notifications.outbox import enqueue
+from tradebot.services.preferences import stored_language
 from tradebot.services.records import Mode, Side, TradeAudit
 from tradebot.services.storage import Transaction
+from tradebot.services.storage.reader import Reader
 
 SIDE_NAMES: dict[Side, str] = {"bid": "buy", "ask": "sell"}
 WON = Decimal(1)
@@ -26,33 +31,30 @@ def amount(value: Decimal) -> str:
     return f"{value.normalize():,f}"
 
 
-def won(value: Decimal, *, signed: bool = False) -> str:
-    """A KRW amount rounded to the won: `50,000 KRW` (`+1,234 KRW` when `signed`)."""
+def won(value: Decimal, *, signed: bool = False, language: Language = "en") -> str:
+    """A KRW amount rounded to the won: `50,000 KRW` / `50,000원` (`+1,234 KRW` when `signed`)."""
     rounded = value.quantize(WON, rounding=ROUND_HALF_UP)
-    return f"{rounded:+,f} KRW" if signed else f"{rounded:,f} KRW"
+    return text("format.krw", language, amount=f"{rounded:+,f}" if signed else f"{rounded:,f}")
 
 
-def trade_text(audit: TradeAudit, entry_price: Decimal | None) -> str:
+def trade_text(audit: TradeAudit, entry_price: Decimal | None, language: Language = "en") -> str:
     """One fill or dust write-off: mode, market, side, price, volume, KRW, rule, profit and %."""
     funds = audit.fill_price * audit.volume
+    common = {"mode": audit.mode, "market": audit.market, "volume": amount(audit.volume)}
+    price, total = amount(audit.fill_price), won(funds, language=language)
     if audit.rule == DUST:
-        head = (
-            f"[{audit.mode}] {audit.market} position written off as dust: {amount(audit.volume)} "
-            f"valued at {amount(audit.fill_price)} KRW ({won(funds)}); too small for Upbit to sell, "
-            "the coins stay in the wallet"
-        )
+        head = text("notify.dust", language, price=price, funds=total, **common)
     else:
-        head = (
-            f"[{audit.mode}] {audit.market} {SIDE_NAMES[audit.side]} filled: {amount(audit.volume)} at "
-            f"{amount(audit.fill_price)} KRW = {won(funds)} (fee {won(audit.fee)})"
-        )
-    parts = [head, f"rule: {audit.rule or audit.cause}"]
+        side = text(f"notify.side.{SIDE_NAMES[audit.side]}", language)
+        fee = won(audit.fee, language=language)
+        head = text("notify.filled", language, side=side, price=price, funds=total, fee=fee, **common)
+    rule = audit.rule or audit.cause
+    parts = [head, text("notify.rule", language, rule=rule_label(rule, language))]
     if audit.cause == "force":
-        parts.append(f"forced by {audit.requested_by} (command {audit.command_id})")
+        parts.append(text("notify.forced", language, by=audit.requested_by, command=audit.command_id))
     if audit.realised_profit is not None:
-        parts.append(
-            f"realised profit {won(audit.realised_profit, signed=True)}{_percent(audit, entry_price)}"
-        )
+        profit = won(audit.realised_profit, signed=True, language=language)
+        parts.append(text("notify.profit", language, profit=profit, percent=_percent(audit, entry_price)))
     return "; ".join(parts)
 
 
@@ -65,17 +67,35 @@ def _percent(audit: TradeAudit, entry_price: Decimal | None) -> str:
 
 def notify_trade(transaction: Transaction, audit: TradeAudit, entry_price: Decimal | None) -> int | None:
     """Enqueue the message of a fill or dust write-off, in the transaction that records it."""
-    return enqueue(transaction, "fill", trade_text(audit, entry_price), audit.executed_at)
+    message = trade_text(audit, entry_price, user_language(transaction))
+    return enqueue(transaction, "fill", message, audit.executed_at)
 
 
 def refusal_text(
-    mode: Mode, market: str, side: Side, identifier: str, error: str | None, message: str
+    mode: Mode,
+    market: str,
+    side: Side,
+    identifier: str,
+    error: str | None,
+    message: str,
+    language: Language = "en",
 ) -> str:
     """An order the exchange refused or cancelled unfilled: nothing was bought or sold."""
-    reason = ": ".join(part for part in (error, message) if part) or "no reason given"
-    return (
-        f"[{mode}] {market} {SIDE_NAMES[side]} order REFUSED, nothing traded: {reason} (order {identifier})"
+    reason = ": ".join(part for part in (error, message) if part) or text("notify.no_reason", language)
+    side_name = text(f"notify.side.{SIDE_NAMES[side]}", language)
+    return text(
+        "notify.refused", language, mode=mode, market=market, side=side_name, reason=reason, order=identifier
     )
+
+
+def rule_label(rule: str, language: Language) -> str:
+    """The rule as English messages have always named it (its code), or its name in another language."""
+    return rule if language == DEFAULT_LANGUAGE else text_or(f"condition.{rule}.name", rule, language)
+
+
+def user_language(reader: Reader) -> Language:
+    """The language the user chose (Account & Mode), else English: a message has no browser to ask."""
+    return stored_language(reader) or DEFAULT_LANGUAGE
 
 
 def notify_refusal(
@@ -90,15 +110,16 @@ def notify_refusal(
     now: datetime,
 ) -> int | None:
     """Enqueue the message of a refused order, in the transaction that records the refusal."""
-    return enqueue(
-        transaction, "order_refused", refusal_text(mode, market, side, identifier, error, message), now
-    )
+    language = user_language(transaction)
+    body = refusal_text(mode, market, side, identifier, error, message, language)
+    return enqueue(transaction, "order_refused", body, now)
 
 
-def notify_alert(transaction: Transaction, username: str, text: str, now: datetime) -> int | None:
+def notify_alert(transaction: Transaction, username: str, alert_text: str, now: datetime) -> int | None:
     """Enqueue an engine ALERT (written once, when the alert starts)."""
-    body = text if text.startswith("ALERT") else f"ALERT: {text}"
-    return enqueue(transaction, "alert", f"{username}: {body}", now)
+    body = alert_text.removeprefix("ALERT: ").removeprefix("ALERT")
+    heading = text("notify.alert", user_language(transaction))
+    return enqueue(transaction, "alert", f"{username}: {heading}: {body.lstrip(': ')}", now)
 
 
 def notify_engine(transaction: Transaction, username: str, text: str, now: datetime) -> int | None:
@@ -111,4 +132,5 @@ def notify_sold_outside(
 ) -> int | None:
     """Enqueue the ALERT that the bot's coins left the wallet outside the bot (sold or withdrawn),
     in the transaction that shrinks the position."""
-    return enqueue(transaction, "alert", f"ALERT: [{mode}] {market}: {note}", now)
+    heading = text("notify.alert", user_language(transaction))
+    return enqueue(transaction, "alert", f"{heading}: [{mode}] {market}: {note}", now)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from tradebot.services.notifications.messages import PERCENT, amount, won
+from tradebot.core.i18n import Language, text
+from tradebot.services.notifications.messages import PERCENT, amount, user_language, won
 from tradebot.services.notifications.outbox import enqueue
 from tradebot.services.records import Mode, Position, TradeAudit
 from tradebot.services.storage import Reader, Transaction
@@ -57,7 +58,8 @@ def queue_daily_summary(transaction: Transaction, username: str, at: str, now: d
     moment = scheduled_moment(now, at)
     if now < moment or _already_queued(transaction, moment):
         return None
-    return enqueue(transaction, "daily_summary", summary_text(transaction, username, moment), now)
+    body = summary_text(transaction, username, moment, user_language(transaction))
+    return enqueue(transaction, "daily_summary", body, now)
 
 
 def _already_queued(reader: Reader, moment: datetime) -> bool:
@@ -65,15 +67,16 @@ def _already_queued(reader: Reader, moment: datetime) -> bool:
     return bool(reader.query(sql, (encode_time(moment),)))
 
 
-def summary_text(reader: Reader, username: str, end: datetime) -> str:
+def summary_text(reader: Reader, username: str, end: datetime, language: Language = "en") -> str:
     """The summary of the 24 hours before `end`, one block per mode that has anything to say."""
     start = end - DAY
-    head = (
-        f"{username}: daily summary {start.astimezone(KST):%Y-%m-%d %H:%M} to "
-        f"{end.astimezone(KST):%Y-%m-%d %H:%M} KST"
-    )
-    blocks = [_mode_text(numbers) for numbers in daily_numbers(reader, start, end)]
-    return "\n".join([head, *blocks] if blocks else [head, "no account, trade or position yet"])
+    span = {
+        "start": f"{start.astimezone(KST):%Y-%m-%d %H:%M}",
+        "end": f"{end.astimezone(KST):%Y-%m-%d %H:%M}",
+    }
+    head = text("notify.summary.head", language, username=username, **span)
+    blocks = [_mode_text(numbers, language) for numbers in daily_numbers(reader, start, end)]
+    return "\n".join([head, *blocks] if blocks else [head, text("notify.summary.nothing", language)])
 
 
 def daily_numbers(reader: Reader, start: datetime, end: datetime) -> list[DailyNumbers]:
@@ -110,29 +113,50 @@ def _valuation(reader: Reader, position: Position) -> Decimal:
     return position.entry_price or Decimal(0)
 
 
-def _mode_text(numbers: DailyNumbers) -> str:
+def _mode_text(numbers: DailyNumbers, language: Language = "en") -> str:
+    mode = numbers.mode
     if numbers.closed:
         rate = (Decimal(numbers.wins) * 100 / numbers.closed).quantize(PERCENT, rounding=ROUND_HALF_UP)
-        win_rate = f"win rate {rate:f}% ({numbers.wins} of {numbers.closed} closed)"
+        win_rate = text(
+            "notify.summary.win_rate", language, rate=f"{rate:f}", wins=numbers.wins, closed=numbers.closed
+        )
     else:
-        win_rate = "win rate n/a (no closed trade)"
+        win_rate = text("notify.summary.no_win_rate", language)
     equity = numbers.equity
-    worth = (
-        "unknown (no account)"
-        if equity is None or numbers.krw is None
-        else f"{won(equity)} (cash {won(numbers.krw)})"
-    )
+    if equity is None or numbers.krw is None:
+        worth = text("notify.summary.no_account", language)
+    else:
+        worth = text(
+            "notify.summary.worth",
+            language,
+            equity=won(equity, language=language),
+            cash=won(numbers.krw, language=language),
+        )
+    profit = won(numbers.realised_profit, signed=True, language=language)
     lines = [
-        f"[{numbers.mode}] trades: {numbers.buys} buy(s), {numbers.sells} sell(s); {win_rate}; "
-        f"realised profit {won(numbers.realised_profit, signed=True)}",
-        f"[{numbers.mode}] equity: {worth}",
+        text(
+            "notify.summary.trades",
+            language,
+            mode=mode,
+            buys=numbers.buys,
+            sells=numbers.sells,
+            win_rate=win_rate,
+            profit=profit,
+        ),
+        text("notify.summary.equity", language, mode=mode, worth=worth),
     ]
     if not numbers.positions:
-        lines.append(f"[{numbers.mode}] open positions: none")
+        lines.append(text("notify.summary.no_positions", language, mode=mode))
     for position, price in numbers.positions:
-        entry = "unknown" if position.entry_price is None else amount(position.entry_price)
-        lines.append(
-            f"[{numbers.mode}] open position: {position.market} {amount(position.volume)} entered at "
-            f"{entry} KRW, now {amount(price)} KRW"
+        entry = (
+            text("notify.summary.unknown", language)
+            if position.entry_price is None
+            else amount(position.entry_price)
         )
+        lines.append(
+            text(
+                "notify.summary.position", language, mode=mode, market=position.market,
+                volume=amount(position.volume), entry=entry, price=amount(price),
+            )
+        )  # fmt: skip
     return "\n".join(lines)

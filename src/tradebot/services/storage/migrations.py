@@ -179,6 +179,8 @@ def _outbox_channels(connection: sqlite3.Connection) -> list[str]:
     token, url = secrets
     telegram = token is not None and chat is not None and chat[0] is not None
     return [*(["telegram"] if telegram else []), *(["webhook"] if url is not None else [])]
+
+
 def _create_version_7(connection: sqlite3.Connection) -> None:
     for statement in VERSION_7:
         connection.execute(statement)
