@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from tradebot.backtest.replay import ReplayResult, replay, replay_stepwise
