@@ -110,6 +110,16 @@ def build_version_4(path: Path) -> None:
         connection.execute("COMMIT")
 
 
+def build_version_5(path: Path) -> None:
+    build_version_4(path)
+    [step] = [step for step in MIGRATIONS if step.source == 4]
+    with closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("BEGIN")
+        step.apply(connection)
+        connection.execute("PRAGMA user_version = 5")
+        connection.execute("COMMIT")
+
+
 # Every version a file on disk can be at, except the current one; a new schema version must add
 # the builder of the version it replaces (see test_every_earlier_version_has_a_builder).
 EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
@@ -118,6 +128,7 @@ EARLIER_VERSIONS: dict[int, Callable[[Path], None]] = {
     2: build_version_2,
     3: build_version_3,
     4: build_version_4,
+    5: build_version_5,
 }
 
 
@@ -400,4 +411,38 @@ def test_version_3_upgrade_reopened_changes_nothing(tmp_path: Path) -> None:
     before = rows_of(path, "coin_position")
     Store.open(path).close()
     assert rows_of(path, "coin_position") == before
-    assert user_version(path) == SCHEMA_VERSION == 5
+    assert user_version(path) == SCHEMA_VERSION == 6
+
+
+OUTBOX_COLUMNS = "kind, level, text, status, attempts, next_attempt_at, created_at"
+
+
+def test_version_5_file_upgraded_keeps_outbox_rows_and_accepts_protection_events(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_5(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('fill', 'on', 'bought', 'pending', 0, 5, 5)"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # version 5 knows no protection kind
+            connection.execute(
+                f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+                "VALUES ('protection', 'on', 'paused', 'pending', 0, 6, 6)"
+            )
+        connection.commit()
+    before = rows_of(path, "notify_outbox")
+    Store.open(path).close()
+    assert rows_of(path, "notify_outbox") == before
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('protection', 'on', 'paused', 'pending', 0, 6, 6)"
+        )
+        for bad in ("", "Fill", "fill; drop"):
+            with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                connection.execute(
+                    f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+                    "VALUES (?, 'on', 'x', 'pending', 0, 7, 7)",
+                    (bad,),
+                )

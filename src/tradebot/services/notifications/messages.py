@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from tradebot.core.execution import DUST
+from tradebot.core.protections import ActiveProtection
 from tradebot.services.notifications.outbox import enqueue
 from tradebot.services.records import Mode, Side, TradeAudit
 from tradebot.services.storage import Transaction
@@ -112,3 +113,23 @@ def notify_sold_outside(
     """Enqueue the ALERT that the bot's coins left the wallet outside the bot (sold or withdrawn),
     in the transaction that shrinks the position."""
     return enqueue(transaction, "alert", f"ALERT: [{mode}] {market}: {note}", now)
+
+
+PROTECTION_WHY = {
+    "protection:cooldown": "a position just closed (cooldown_bars)",
+    "protection:loss_streak": "max_consecutive_losses losing trades in a row",
+    "protection:daily_loss": "today's closed trades lost max_daily_loss of the day's starting equity",
+}
+
+
+def notify_protection(
+    transaction: Transaction, *, mode: Mode, market: str, protection: ActiveProtection, now: datetime
+) -> int | None:
+    """Enqueue that a protection started blocking entries, in the transaction of the evaluation of
+    its first blocked candle (so once per trigger, never once per blocked candle)."""
+    why = PROTECTION_WHY.get(protection.code, protection.code)
+    text = (
+        f"[{mode}] {market}: {protection.describe()}, because {why}. "
+        "Exits, stop losses and force sells keep working."
+    )
+    return enqueue(transaction, "protection", text, now)

@@ -16,7 +16,7 @@ statements, and `migrations` runs them in order. What each version means is told
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # The original system's seven tables (version 1: naive KST text times, REAL money, no keys).
 V1_TABLES = ("users", "account", "coin_position", "orders", "buy_eval", "sell_eval", "trade_audit")
 
@@ -241,6 +241,13 @@ VERSION_4: tuple[str, ...] = (
 # rows. Settings are JSON validated by `notifications.config.NotifySettings`; the Telegram token and
 # the webhook URL are Fernet ciphertext like `api_keys`. An outbox row is written in the transaction
 # of the event that causes it and delivered later; its id is the dedup key across crashes.
+# The kind CHECK of version 5's outbox, exactly as written in VERSION_5 below.
+OUTBOX_KINDS_V5 = (
+    "CHECK (kind IN ('fill', 'order_refused', 'alert', 'engine', 'daily_summary',\n        'test'))"
+)
+# Version 6 (issue 17): any lower-case kind name; `notifications.config.EventKind` is the list, so
+# a new kind of event (`protection`, ...) needs no further rebuild of the table.
+OUTBOX_KINDS_V6 = "CHECK (kind <> '' AND kind NOT GLOB '*[^a-z_]*')"
 VERSION_5: tuple[str, ...] = (
     """CREATE TABLE notify_settings (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),

@@ -18,6 +18,9 @@ It also lets a `trade_audit` row without an order be a `dust` write-off (TRADING
 v2): SQLite cannot change a CHECK, so that table is rebuilt with the same columns and rows.
 Version 5 (issue 14, notifications) adds `notify_settings`, `notify_secrets` and `notify_outbox`
 (read and written by `services.notifications`); upgrading 4 -> 5 only creates them.
+Version 6 (issue 17, protections) lets `notify_outbox.kind` be any lower-case name (the list is
+`notifications.config.EventKind`), so the `protection` event and later kinds fit: the table is
+rebuilt with the same columns, rows and ids.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from tradebot.services.storage.codecs import KST, encode_decimal, encode_time
 from tradebot.services.storage.ddl import (
     ORDER_OR_DUST,
     ORDER_REQUIRED,
+    OUTBOX_KINDS_V5,
+    OUTBOX_KINDS_V6,
     SCHEMA_VERSION,
     V1_TABLES,
     VERSION_2,
@@ -178,6 +183,20 @@ def _allow_dust_audits(connection: sqlite3.Connection) -> None:
     connection.execute("CREATE INDEX trade_audit_by_time ON trade_audit (executed_at)")
 
 
+def _open_outbox_kinds(connection: sqlite3.Connection) -> None:
+    """Rebuild `notify_outbox` with OUTBOX_KINDS_V6 in place of the fixed list, rows and ids kept."""
+    [create] = [statement for statement in VERSION_5 if statement.startswith("CREATE TABLE notify_outbox ")]
+    rebuilt = create.replace("CREATE TABLE notify_outbox ", "CREATE TABLE notify_outbox_v6 ", 1)
+    if OUTBOX_KINDS_V5 not in rebuilt:
+        raise StorageError("notify_outbox's version 5 layout is not the one this upgrade rebuilds")
+    connection.execute(rebuilt.replace(OUTBOX_KINDS_V5, OUTBOX_KINDS_V6))
+    connection.execute("INSERT INTO notify_outbox_v6 SELECT * FROM notify_outbox")
+    connection.execute("DROP TABLE notify_outbox")
+    connection.execute("ALTER TABLE notify_outbox_v6 RENAME TO notify_outbox")
+    [index] = [statement for statement in VERSION_5 if statement.startswith("CREATE INDEX notify_outbox_due")]
+    connection.execute(index)
+
+
 def _upgrade_version_1(connection: sqlite3.Connection) -> None:
     present = _tables(connection) & set(V1_TABLES)
     for table in sorted(present):
@@ -246,4 +265,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(source=2, target=3, apply=_create_version_3),
     Migration(source=3, target=4, apply=_upgrade_version_3),
     Migration(source=4, target=5, apply=_create_version_5),
+    Migration(source=5, target=6, apply=_open_outbox_kinds),
 )
