@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from pydantic import ValidationError
+
 from tradebot.core.execution import DUST
 from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.params import StrategyParams
@@ -148,3 +150,17 @@ def _coin_moved(audit: TradeAudit) -> Decimal:
     if audit.side == "bid":
         return audit.volume
     return Decimal(0) if audit.rule == DUST else MONEY.minus(audit.volume)
+
+
+def shown_protections(reader: Reader, mode: Mode) -> tuple[str, ...]:
+    """What the dashboard and `tradebot health` show: each protection blocking the next candle's
+    entry and until when, under the params the engine recorded last (none before it ever ran)."""
+    latest = reader.latest_settings("params")
+    if latest is None:
+        return ()
+    try:
+        params = StrategyParams.model_validate_json(latest.content)
+    except ValidationError:  # a version recorded by a newer tradebot: nothing to show, never a crash
+        return ()
+    check = protections_at(reader, mode=mode, market=params.market, params=params, candle_start=None)
+    return tuple(protection.describe() for protection in check.active)
