@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from tradebot.core.indicators import IndicatorRow
 from tradebot.core.models import Interval
-from tradebot.core.params import StrategyParams
+from tradebot.core.params import BuyConditions, Conditions, StrategyParams
 from tradebot.core.protections import (
     COOLDOWN,
     DAILY_LOSS,
@@ -22,6 +24,7 @@ from tradebot.core.protections import (
     kst_day_number,
     newly_started,
 )
+from tradebot.core.strategy import Action, IndicatorWindow, PositionView, decide
 
 BASE = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)  # 09:00 KST
 MINUTE = timedelta(minutes=1)
@@ -176,3 +179,40 @@ def test_describe_names_the_code_and_the_kst_time() -> None:
     assert (
         daily.describe() == "protection:daily_loss: no entry until 2025-06-03 00:00 KST (end of the KST day)"
     )
+
+
+# --- the decision path: entries blocked, exits never -------------------------------------------
+
+COOLING = (ActiveProtection(COOLDOWN, 10, 13, BASE + 13 * MINUTE),)
+
+
+def bullish_window() -> IndicatorWindow:
+    rows = IndicatorWindow()
+    rows.push(IndicatorRow(100.0, 99.0, 0.0, 0.0, 0.0, math.nan, math.nan))
+    return rows
+
+
+BULLISH = Conditions(buy=BuyConditions(golden_cross=False, bullish_candle=True))
+
+
+def test_decide_entry_signal_with_an_active_protection_holds_and_names_it() -> None:
+    settings = params()
+    assert decide(bullish_window(), 100, None, settings, BULLISH).action is Action.BUY
+    decision = decide(bullish_window(), 100, None, settings, BULLISH, COOLING)
+    assert decision.action is Action.HOLD
+    assert decision.reason == COOLING[0].describe()
+    assert decision.reason.startswith("protection:cooldown")
+    assert decision.conditions["bullish_candle"].passed  # the conditions are still recorded
+
+
+def test_decide_no_signal_keeps_its_own_reason_under_a_protection() -> None:
+    bearish = IndicatorWindow()
+    bearish.push(IndicatorRow(99.0, 100.0, 0.0, 0.0, 0.0, math.nan, math.nan))
+    decision = decide(bearish, 100, None, params(), BULLISH, COOLING)
+    assert decision.reason == "no entry: bullish_candle failed"
+
+
+def test_decide_exit_never_blocked_by_a_protection() -> None:
+    held = PositionView(Decimal(110), Decimal(110), 3)  # close 100 is under the 2% stop loss
+    decision = decide(bullish_window(), 100, held, params(), BULLISH, COOLING)
+    assert (decision.action, decision.trigger) == (Action.SELL, "stop_loss")
