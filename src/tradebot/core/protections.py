@@ -60,9 +60,9 @@ class ActiveProtection:
     `trigger_index` is the candle the trade that started it closed on; the protection is new on
     candle `trigger_index + 1`. `until_index` is the last blocked candle of a candle-counted
     protection (None for the daily loss). Indexes count the candles the caller passed (a live
-    caller reads only the newest few), so compare them only within one call. `until` is, for a candle-counted one, the start of its
-    last blocked candle when no candle is missing (`exit start + bars * interval`), and for the
-    daily loss the end of the KST day (UTC).
+    caller reads only the newest few), so compare them only within one call. `until` is, for a
+    candle-counted one, the start of its last blocked candle when no candle is missing (`exit
+    start + bars * interval`), and for the daily loss the end of the KST day (UTC).
     """
 
     code: str
