@@ -26,6 +26,12 @@ CASH = Decimal(1_000_000)
 # through the stop leaves a position worth under 5,000 KRW, written off as `dust` (v2).
 SMALL_CASH = Decimal(5_600)
 
+# Tight exits make many short trades, so every protection fires and blocks entry signals.
+PROTECTIONS: dict[str, object] = {
+    "take_profit": 0.01, "stop_loss": 0.005, "trailing_stop": 0.005, "cooldown_bars": 12,
+    "max_consecutive_losses": 2, "loss_pause_bars": 30, "max_daily_loss": 0.002,
+}  # fmt: skip
+
 SETTINGS: dict[str, tuple[dict[str, object], Conditions, Decimal]] = {
     "defaults": ({}, Conditions(), CASH),
     "hold 5, macd>0": (
@@ -43,6 +49,7 @@ SETTINGS: dict[str, tuple[dict[str, object], Conditions, Decimal]] = {
         Conditions(buy=BuyConditions(golden_cross=False, macd_trending_up=True, above_ma60=True)),
         CASH,
     ),
+    "protections on": (PROTECTIONS, Conditions(), CASH),
     "5,600 KRW, stop 1%": (
         {"order_ratio": 1.0, "stop_loss": 0.01},
         Conditions(sell=SellConditions(take_profit=False, trailing_stop=False, dead_cross=False)),
@@ -71,9 +78,13 @@ def check_file(path: Path) -> list[str]:
         )
         dust = sum(trade.exit_reason == "dust" for trade in fast.trades)
         unsellable = sum(record.count for record in fast.skipped.records if record.reason == "below_min_exit")
+        protected = sum(
+            record.count for record in fast.skipped.records if record.reason.startswith("protection:")
+        )
         lines.append(
             f"{path.name:<48} {name:<18} {len(loaded.series):>7,} candles {len(fast.trades):>5} trades "
-            f"{dust:>3} dust {unsellable:>5} below_min_exit fast {fast_seconds:6.3f} s  "
+            f"{dust:>3} dust {unsellable:>5} below_min_exit {protected:>5} protected "
+            f"fast {fast_seconds:6.3f} s  "
             f"{'IDENTICAL' if same else 'DIFFERENT'}"
         )
     return lines

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tradebot.backtest.replay import replay
+from tradebot.backtest.replay import entry_signals, indicator_frame, replay
 from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.models import NANOS_PER_SECOND, CandleSeries, Interval, nanos_to_datetime
 from tradebot.core.params import (
@@ -76,12 +76,17 @@ class Outcome:
     equity: Decimal
 
 
-def candle_file(folder: Path, gap_probability: float, start_price: float) -> Path:
+def candle_file(
+    folder: Path,
+    gap_probability: float,
+    start_price: float,
+    start: datetime = datetime(2025, 6, 2, tzinfo=UTC),
+) -> Path:
     series = generate_candles(
         WARMUP + AFTER_WARMUP,
         interval=Interval.MINUTE1,
         seed=27,  # (nearly) every exit rule fires, and the file ends in a position
-        start=datetime(2025, 6, 2, tzinfo=UTC),
+        start=start,
         start_price=start_price,
         gap_probability=gap_probability,
     )
@@ -241,3 +246,45 @@ def test_small_account_entries_refused_below_min_exit_identically_in_backtest_an
     assert len(live_refused) == sum(record.count for record in refused)
     assert live_refused[0] == nanos_to_datetime(int(series.start_ns[refused[0].first_index]))
     assert live_refused[-1] == nanos_to_datetime(int(series.start_ns[refused[-1].last_index]))
+
+
+# Every protection blocks at least one entry signal on this file; its KST day ends at candle 120.
+PROTECTED = PARAMS.model_copy(
+    update={"cooldown_bars": 20, "max_consecutive_losses": 2, "loss_pause_bars": 40, "max_daily_loss": 0.002}
+)
+PROTECTED_START = datetime(2025, 6, 2, 13, tzinfo=UTC)  # 22:00 KST: the file crosses a KST midnight
+
+
+def test_protections_block_the_same_entries_in_backtest_and_live(
+    simulator_factory: SimulatorFactory, tmp_path: Path, resources: ExitStack
+) -> None:
+    """Cooldown, loss streak and daily loss on: the backtest and the LIVE loop make the same trades,
+    and every entry signal the backtest blocks is a LIVE evaluation naming the same protection."""
+    data = candle_file(tmp_path, 0.0, 80_000_000.0, PROTECTED_START)
+    series = load_candles(data).series
+    result = replay(series, PROTECTED, CONDITIONS, CASH)
+    signals = entry_signals(indicator_frame(series, PROTECTED, CONDITIONS), PROTECTED, CONDITIONS)
+    records = [record for record in result.skipped.records if record.reason.startswith("protection:")]
+    blocked = {
+        nanos_to_datetime(int(series.start_ns[index])): record.reason
+        for record in records
+        for index in range(record.first_index, record.last_index + 1)
+        if signals[index]
+    }
+    assert len(blocked) == sum(record.count for record in records)
+    assert set(blocked.values()) == {"protection:cooldown", "protection:loss_streak", "protection:daily_loss"}
+    unprotected = backtest(series)
+    expected = backtest(series, PROTECTED)
+    assert len(expected.trades) < len(unprotected.trades)  # the protections changed the trades
+    prepare_user(tmp_path, PROTECTED)
+    exchange = start_simulator(simulator_factory, data, WARMUP)
+    run_live(exchange, tmp_path, series, resources)
+    assert live_outcome(exchange, tmp_path, series) == expected
+    with open_user_store(tmp_path, USER) as store:
+        evaluations = store.buy_evaluations(MARKET, Interval.MINUTE1, Window(limit=ALL_TRADES))
+    live_blocked = {
+        row.candle_start: row.reason.partition(": ")[0]
+        for row in evaluations
+        if row.reason.startswith("protection:")
+    }
+    assert live_blocked == blocked

@@ -19,6 +19,7 @@ import numpy as np
 
 from tradebot.backtest.execution import PaperExecutor, SkipLog, Trade
 from tradebot.backtest.exits import ExitFinder
+from tradebot.backtest.protection_guard import ProtectionGuard
 from tradebot.core.conditions import (
     BUY_RULES,
     INDICATOR_EXIT_RULES,
@@ -31,6 +32,7 @@ from tradebot.core.indicators import IndicatorState, macd_arrays, sma_array
 from tradebot.core.krw_rules import Fill
 from tradebot.core.models import BoolArray, CandleSeries
 from tradebot.core.params import Conditions, StrategyParams
+from tradebot.core.protections import ActiveProtection
 from tradebot.core.strategy import Action, IndicatorWindow, PositionView, decide
 
 ProgressCallback = Callable[[int, int], None]
@@ -96,13 +98,17 @@ def replay(
     # 1e-9); the exact ones come from the fills, through the same core function.
     finder.prepare(entries, series.close[entries] * float(executor.buy_price(1.0)))
     result = ReplayResult(executor)
+    guard = ProtectionGuard(series, params, cash)
     entry_list: list[int] = entries.tolist()
     count, slot = len(series), 0
     while slot < len(entry_list):
         entry_index = entry_list[slot]
-        bought = executor.buy(float(series.close[entry_index]))
+        bought = _enter(guard, executor, entry_index, float(series.close[entry_index]))
         if not isinstance(bought, Fill):
-            if bought == BELOW_MIN_ORDER:  # cash is unchanged while flat: every later signal is too
+            # Cash is unchanged while flat: every later signal is refused too. No later one can be
+            # blocked by a protection either: with no trade closing, a signal not blocked now
+            # lies past every cooldown and pause, and later days have no closed loss.
+            if bought == BELOW_MIN_ORDER:
                 result.skipped.add(entry_index, "bid", bought, len(entry_list) - slot, entry_list[-1])
                 break
             result.skipped.add(entry_index, "bid", bought)
@@ -113,10 +119,22 @@ def replay(
         result.trades.append(trade)
         if trade.exit_index is None:
             break
+        guard.closed(trade, executor.account)
         if progress is not None:
             progress(trade.exit_index, count)
         slot = bisect_right(entry_list, trade.exit_index)
     return result
+
+
+def _enter(guard: ProtectionGuard, executor: PaperExecutor, index: int, close: float) -> Fill | str:
+    """The entry at candle `index`, or why there is none: a protection's code or the refusal."""
+    blocked = guard.blocking(index)
+    if blocked:
+        return blocked[0].code
+    bought = executor.buy(close)
+    if isinstance(bought, Fill):
+        guard.filled(index, executor.account)
+    return bought
 
 
 def _hold_until_exit(
@@ -140,19 +158,29 @@ def replay_stepwise(
     state = IndicatorState(params.fast_period, params.slow_period, params.signal_period)
     window = IndicatorWindow()
     result = ReplayResult(PaperExecutor(cash, params, conditions))
+    guard = ProtectionGuard(series, params, cash)
     open_trade: Trade | None = None
     peak = Decimal(0)
     for index in range(len(series)):
         window.push(state.update(float(series.open[index]), float(series.close[index])))
-        position = None
+        position: PositionView | None = None
+        blocked: tuple[ActiveProtection, ...] = ()
         if open_trade is not None:
             position = PositionView(result.executor.entry_price, peak, index - open_trade.entry_index)
-        decision = decide(window, index + 1, position, params, conditions)
+        elif index >= params.warmup_bars:
+            blocked = guard.blocking(index)
+        decision = decide(window, index + 1, position, params, conditions, blocked)
         peak = decision.peak if decision.peak is not None else peak
-        if decision.action is Action.BUY:
+        if blocked and decision.reason == blocked[0].describe():
+            result.skipped.add(index, "bid", blocked[0].code)
+        elif decision.action is Action.BUY:
             open_trade, peak = _step_buy(result, index, decision.price, peak)
+            if open_trade is not None:
+                guard.filled(index, result.executor.account)
         elif decision.action is Action.SELL and open_trade is not None:
             open_trade = _step_sell(result, open_trade, index, decision.price, decision.trigger)
+            if open_trade is None:
+                guard.closed(result.trades[-1], result.executor.account)
     if open_trade is not None:
         result.trades.append(open_trade)
     return result

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # imported when the command runs, to keep `tradebot --help` l
     from tradebot.services.secrets import SecretBox
     from tradebot.services.storage import Store
 
-EVENT_CHOICES = ("fill", "order_refused", "alert", "engine", "daily_summary", "test")
+EVENT_CHOICES = ("fill", "order_refused", "alert", "engine", "daily_summary", "test", "protection")
 LEVEL_CHOICES = ("on", "silent", "off")
 CHANNEL_CHOICES = ("telegram", "webhook", "all")
 READ_SECRET = "-"  # noqa: S105 - the "read it from the terminal" marker, not a secret

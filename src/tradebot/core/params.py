@@ -29,6 +29,15 @@ BUY_CONDITION_KEYS: tuple[str, ...] = (
 PRICE_EXIT_KEYS: tuple[str, ...] = ("stop_loss", "take_profit", "trailing_stop")
 INDICATOR_EXIT_KEYS: tuple[str, ...] = ("dead_cross", "macd_negative", "signal_negative")
 SELL_CONDITION_KEYS: tuple[str, ...] = PRICE_EXIT_KEYS + INDICATOR_EXIT_KEYS
+PROTECTION_KEYS: tuple[str, ...] = (
+    "cooldown_bars",
+    "max_consecutive_losses",
+    "loss_pause_bars",
+    "max_daily_loss",
+)
+# Keys added after settings files were already in use: a file without them loads with the key's
+# default (off) and gains the key at its next save. Every other key must be written out.
+KEYS_ADDED_LATER: frozenset[str] = frozenset(PROTECTION_KEYS)
 
 
 class PriceExitCheck(StrEnum):
@@ -102,6 +111,36 @@ class StrategyParams(BaseModel):
         description="TEST/backtest fills worsened by this many basis points (5 = 0.05%).",
     )
 
+    # Protections (TRADING_RULES.md v2, "Protections"): all 0 = off, so a file written before they
+    # existed loads with them off and gains them at its next save.
+    cooldown_bars: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="After a position closes, no new entry for this many candles (0 = off).",
+    )
+    max_consecutive_losses: int = Field(
+        0,
+        ge=0,
+        le=1_000,
+        description="Pause entries after this many losing trades in a row (0 = off); see loss_pause_bars.",
+    )
+    loss_pause_bars: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="How many candles entries stay paused after max_consecutive_losses losses in a row.",
+    )
+    max_daily_loss: Fraction = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "No entry for the rest of the KST day once the day's closed trades lost this share of the "
+            "equity at the day's start (0.05 = 5%; 0 = off)."
+        ),
+    )
+
     @field_validator("market", mode="before")
     @classmethod
     def _normalise_market(cls, value: object) -> object:
@@ -129,6 +168,11 @@ class StrategyParams(BaseModel):
         if self.warmup_bars < minimum:
             raise ValueError(
                 f"warmup_bars ({self.warmup_bars}) must be at least slow_period + signal_period ({minimum})"
+            )
+        if self.max_consecutive_losses > 0 and self.loss_pause_bars == 0:
+            raise ValueError(
+                f"loss_pause_bars must be at least 1 when max_consecutive_losses is "
+                f"{self.max_consecutive_losses} (a pause of 0 candles would never pause)"
             )
         return self
 

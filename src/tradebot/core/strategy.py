@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -24,6 +24,7 @@ from tradebot.core.indicators import IndicatorRow, IndicatorState
 from tradebot.core.krw_rules import MONEY, to_decimal
 from tradebot.core.models import Candle, FloatArray
 from tradebot.core.params import PRICE_EXIT_KEYS, Conditions, StrategyParams
+from tradebot.core.protections import ActiveProtection
 
 WINDOW = 3  # the rules look back at most two candles (macd_trending_up)
 
@@ -183,19 +184,24 @@ def decide(
     position: PositionView | None,
     params: StrategyParams,
     conditions: Conditions,
+    protections: tuple[ActiveProtection, ...] = (),
 ) -> Decision:
     """Decide on the newest closed candle in `window`.
 
     `candles_seen` counts closed candles since the series began, this one included; no entry or
     indicator exit is decided during the first `params.warmup_bars` of them. Price exits of an
     open position apply even then. `position.bars_held` counts closed candles since the entry
-    candle, this one included.
+    candle, this one included. `protections` (`core.protections`) active on this candle turn an
+    entry into a hold whose reason names the first of them; they never touch an exit.
     """
     warming_up = candles_seen <= params.warmup_bars
     if position is None:
         if warming_up:
             return _warming_up(window, candles_seen, params)
-        return _decide_entry(window.frame(), params, conditions)
+        decision = _decide_entry(window.frame(), params, conditions)
+        if decision.action is Action.BUY and protections:
+            return replace(decision, action=Action.HOLD, reason=protections[0].describe(), trigger=None)
+        return decision
     return _decide_exit(window, position, params, conditions, warming_up)
 
 

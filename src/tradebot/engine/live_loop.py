@@ -29,6 +29,12 @@ from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.order_intent import OrderIntent
 from tradebot.engine.position_steps import NOT_SENT, PlannedExit
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
+from tradebot.services.protection_status import (
+    NO_PROTECTION,
+    ProtectionCheck,
+    announce_started,
+    protections_at,
+)
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
 from tradebot.services.storage import Store, Transaction, Window
 
@@ -138,15 +144,18 @@ class LiveLoop:
             position = steps.aged(position, candle.start, self._clock.now())
         view = steps.position_view(position)
         params, conditions = self._settings.params, self._settings.conditions
-        decision = decide(self._series.window, self._series.seen, view, params, conditions)
+        warming = self._series.seen <= params.warmup_bars
+        guard = self._protections(candle.start) if position is None and not warming else NO_PROTECTION
+        decision = decide(self._series.window, self._series.seen, view, params, conditions, guard.active)
         context = self._context(candle.start)
         if position is None:
-            return self._on_flat(candle, row, decision, context)
+            return self._on_flat(candle, row, decision, context, guard)
         return self._in_position(candle, row, decision, context, position)
 
     def _on_flat(
-        self, candle: Candle, row: IndicatorRow, decision: Decision, context: EvaluationContext
-    ) -> str:
+        self, candle: Candle, row: IndicatorRow, decision: Decision, context: EvaluationContext,
+        guard: ProtectionCheck,
+    ) -> str:  # fmt: skip
         note, check = self._entry_blocked(candle) if decision.action is Action.BUY else "", None
         if decision.action is Action.BUY and not note:
             check = steps.plan_entry(self._desk, to_decimal(candle.close), self._settings)
@@ -157,6 +166,7 @@ class LiveLoop:
         def record(transaction: Transaction) -> None:
             transaction.upsert_buy_evaluation(evaluation)
             transaction.save_candles(self._feed.market, self._feed.interval, [candle])
+            announce_started(transaction, guard, self._mode, self.market, context.evaluated_at)
 
         if check is None or note:
             with self._store.transaction() as transaction:
@@ -286,6 +296,8 @@ class LiveLoop:
         if side == "bid":
             if position is not None:
                 raise ForceRefused(f"already holding {position.volume} {self._feed.market}: sell first")
+            overridden = self._protections(intent.candle_start).active  # allowed, but audited as such
+            intent = replace(intent, note=steps.override_note(reason, overridden))
             check = steps.plan_entry(self._desk, quote.price, self._settings)
             if check.refusal is not None:
                 raise ForceRefused(check.explanation())
@@ -338,6 +350,10 @@ class LiveLoop:
     def _context(self, candle_start: datetime) -> EvaluationContext:
         market, interval = self._feed.market, self._feed.interval
         return EvaluationContext(market, interval, candle_start, *self._versions, self._clock.now())
+
+    def _protections(self, start: datetime) -> ProtectionCheck:
+        params, market = self._settings.params, self._feed.market
+        return protections_at(self._store, mode=self._mode, market=market, params=params, candle_start=start)
 
     def _position(self) -> Position | None:
         return self._desk.position()

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from tradebot.core.broker import OrderOutcome, OrderStatus
 from tradebot.core.execution import EntryCheck, check_entry, dust_note, is_dust, paper_fill_price
+from tradebot.core.protections import ActiveProtection
 from tradebot.core.strategy import PositionView
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.settings_watch import Settings
@@ -81,6 +82,14 @@ def outcome_text(outcome: OrderOutcome | None) -> str:
         return f"filled at {outcome.fill.price:,} KRW"
     detail = f" ({outcome.error_name})" if outcome.error_name else ""
     return f"{outcome.status.value}{detail}"
+
+
+def override_note(reason: str, overridden: tuple[ActiveProtection, ...]) -> str:
+    """A force buy's audit note: the user's reason, and each protection it overrides."""
+    if not overridden:
+        return reason
+    overrides = "; ".join(f"overrides {protection.describe()}" for protection in overridden)
+    return f"{reason} ({overrides})" if reason else overrides
 
 
 def record_nothing(transaction: Transaction) -> None:

@@ -21,6 +21,7 @@ from tradebot.exchange.upbit.rate_limit import GroupCounts
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.file_modes import write_file_atomically
 from tradebot.services.notifications.delivery_state import DeliveryState, read_delivery_state
+from tradebot.services.protection_status import shown_protections
 from tradebot.services.records import EngineStatus, Mode, Position
 from tradebot.services.storage import Reader, open_user_store
 
@@ -78,6 +79,7 @@ class UserHealth:
     positions: list[PositionHealth] = field(default_factory=list)
     undecided_positions: int = 0  # adopted from the account by an older version: not guarded, not sold
     notifications: DeliveryState | None = None  # None: no channel configured (or not read)
+    protections: tuple[str, ...] = ()  # protections blocking entries now, and until when
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,7 +220,9 @@ def user_health(
     """The health of one user at `now`, read through `reader`."""
     reading = read_user(reader, guarding=guarding)
     health = assess_user(username, reading, now, stale_seconds, consecutive_errors)
-    return replace(health, notifications=read_delivery_state(reader, now))
+    mode = reading.desired.mode if reading.status is None else reading.status.mode
+    protections = shown_protections(reader, mode)
+    return replace(health, notifications=read_delivery_state(reader, now), protections=protections)
 
 
 def unreadable_user(username: str, error: Exception, desired: DesiredState | None = None) -> UserHealth:

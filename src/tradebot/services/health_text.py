@@ -25,6 +25,7 @@ def format_user(user: UserHealth) -> str:
         line += f" last_error={user.last_error!r}"
     lines = [f"{line}  *** {user.alert} ***" if user.alert else line]
     lines.extend(format_position(item) for item in user.positions)
+    lines.extend(f"  protection: {text}" for text in user.protections)
     if user.notifications is not None:
         lines.append(format_delivery(user.notifications))
     return "\n".join(lines)

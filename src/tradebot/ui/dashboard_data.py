@@ -21,6 +21,7 @@ from tradebot.core.models import Candle, FloatArray, Interval
 from tradebot.core.params import StrategyParams
 from tradebot.core.strategy import exit_levels
 from tradebot.services.desired_state import DesiredState, desired_state
+from tradebot.services.protection_status import shown_protections
 from tradebot.services.records import (
     AccountBalance,
     Command,
@@ -168,6 +169,7 @@ class DashboardData:
     recent_orders: list[StoredOrder]
     commands: list[Command]
     other_markets: list[str] = field(default_factory=list)  # positions outside the params' market
+    protections: tuple[str, ...] = ()  # protections blocking entries now, and until when
 
 
 def shown_mode(status: EngineStatus | None, desired: DesiredState) -> Mode:
@@ -218,6 +220,7 @@ def load_dashboard(reader: Reader, params: StrategyParams, now: datetime) -> Das
         recent_orders=recent_orders(reader, mode, audits),
         commands=reader.recent_commands(limit=RECENT_COMMANDS),
         other_markets=[item.market for item in positions if item.market != params.market],
+        protections=shown_protections(reader, mode),
     )
 
 

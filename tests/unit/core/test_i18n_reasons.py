@@ -26,7 +26,15 @@ from tradebot.core.i18n.reasons import describe_reason
             "entry: golden_cross held; advisor: no-go (volume too thin)",
             "매수: 골든크로스 조건 충족; AI 조언: 매수 보류 (volume too thin)",
         ),
-        ("protection:cooldown", "보호: 매매 종료 후 대기"),
+        ("protection:cooldown", "보호(매매 후 대기)"),
+        (
+            "protection:cooldown: no entry through the candle of 2025-06-02 10:05 KST",
+            "보호(매매 후 대기): 2025-06-02 10:05 캔들까지 신규 매수 안 함",
+        ),
+        (
+            "protection:daily_loss: no entry until 2025-06-03 00:00 KST (end of the KST day)",
+            "보호(일일 손실 한도): 2025-06-03 00:00(한국 시간 하루 끝)까지 신규 매수 안 함",
+        ),
         ("safeguard:caution:PRICE_FLUCTUATIONS", "이 마켓에 업비트 주의 표시: 가격 급등락"),
         ("safeguard:warning", "유의 종목 지정 마켓: 신규 매수 안 함"),
         ("something new; exit: stop_loss", "something new; 매도: 손절"),
@@ -43,3 +51,8 @@ def test_describe_reason_english_names_conditions() -> None:
 
 def test_describe_reason_unknown_condition_key_is_kept() -> None:
     assert describe_reason("exit: brand_new_rule", "ko") == "매도: brand_new_rule"
+
+
+def test_describe_reason_english_protection_text_is_unchanged() -> None:
+    reason = "protection:loss_streak: no entry through the candle of 2025-06-02 10:05 KST"
+    assert describe_reason(reason, "en") == reason

@@ -20,10 +20,33 @@ SEED_KEYS = {
     "take_profit", "stop_loss", "trailing_stop", "min_holding_bars", "order_ratio",
     "price_exit_check", "warmup_bars", "slippage_bps",
 }  # fmt: skip
+PROTECTION_KEYS = {"cooldown_bars", "max_consecutive_losses", "loss_pause_bars", "max_daily_loss"}
 
 
-def test_params_have_exactly_the_seed_keys() -> None:
-    assert set(StrategyParams.model_fields) == SEED_KEYS
+def test_params_have_exactly_the_seed_and_protection_keys() -> None:
+    assert set(StrategyParams.model_fields) == SEED_KEYS | PROTECTION_KEYS
+
+
+def test_protections_default_off() -> None:
+    params = StrategyParams()
+    assert [getattr(params, key) for key in sorted(PROTECTION_KEYS)] == [0, 0, 0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("cooldown_bars", -1), ("max_consecutive_losses", -1), ("loss_pause_bars", -1),
+     ("max_daily_loss", -0.01), ("max_daily_loss", 1.5), ("max_daily_loss", float("nan"))],
+)  # fmt: skip
+def test_protection_out_of_range_refused(field: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=field):
+        StrategyParams(**{field: value})  # type: ignore[arg-type]
+
+
+def test_loss_streak_without_a_pause_length_refused() -> None:
+    with pytest.raises(ValidationError, match="loss_pause_bars"):
+        StrategyParams(max_consecutive_losses=3)
+    assert StrategyParams(max_consecutive_losses=3, loss_pause_bars=10).loss_pause_bars == 10
+    assert StrategyParams(loss_pause_bars=10).max_consecutive_losses == 0  # a pause alone stays off
 
 
 def test_params_every_field_has_a_description_for_the_ui() -> None:

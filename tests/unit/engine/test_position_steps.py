@@ -8,7 +8,16 @@ from decimal import Decimal
 from tradebot.core.broker import OrderOutcome, OrderStatus
 from tradebot.core.krw_rules import Fill
 from tradebot.core.params import Conditions, StrategyParams
-from tradebot.engine.position_steps import NOT_SENT, aged, outcome_text, plan_exit, position_view, with_peak
+from tradebot.core.protections import ActiveProtection
+from tradebot.engine.position_steps import (
+    NOT_SENT,
+    aged,
+    outcome_text,
+    override_note,
+    plan_exit,
+    position_view,
+    with_peak,
+)
 from tradebot.engine.settings_watch import Settings
 from tradebot.services.records import Position
 
@@ -55,3 +64,13 @@ def test_outcome_text_says_what_happened() -> None:
     refused = OrderOutcome("x.1", OrderStatus.REFUSED, error_name="insufficient_funds_ask")
     assert outcome_text(refused) == "refused (insufficient_funds_ask)"
     assert outcome_text(None) == NOT_SENT
+
+
+def test_override_note_names_each_overridden_protection_after_the_reason() -> None:
+    until = datetime(2025, 6, 2, 1, 5, tzinfo=UTC)
+    cooldown = ActiveProtection("protection:cooldown", 10, 13, until)
+    assert override_note("dip", ()) == "dip"
+    assert override_note("dip", (cooldown,)) == (
+        "dip (overrides protection:cooldown: no entry through the candle of 2025-06-02 10:05 KST)"
+    )
+    assert override_note("", (cooldown,)).startswith("overrides protection:cooldown")

@@ -25,7 +25,7 @@ from tests.unit.property.strategies import (
 )
 from tradebot.core.errors import SettingsError
 from tradebot.core.models import Interval
-from tradebot.core.params import MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
+from tradebot.core.params import KEYS_ADDED_LATER, MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
 
 
@@ -37,6 +37,7 @@ def valid_params(draw: st.DrawFn) -> StrategyParams:
     signal = draw(st.integers(2, 500))
     ratio = st.floats(min_value=1e-9, max_value=1.0)
     below_one = st.floats(min_value=1e-9, max_value=1.0, exclude_max=True)
+    losses = draw(st.integers(0, 1_000))
     return StrategyParams(
         market=draw(st.from_regex(r"KRW-[A-Z0-9]{1,15}", fullmatch=True)),
         interval=draw(st.sampled_from(Interval)),
@@ -52,6 +53,10 @@ def valid_params(draw: st.DrawFn) -> StrategyParams:
         price_exit_check=draw(st.sampled_from(PriceExitCheck)),
         warmup_bars=draw(st.integers(slow + signal, MAX_WARMUP_BARS)),
         slippage_bps=draw(st.floats(min_value=0.0, max_value=1000.0)),
+        cooldown_bars=draw(st.integers(0, 10_000)),
+        max_consecutive_losses=losses,
+        loss_pause_bars=draw(st.integers(1 if losses else 0, 10_000)),
+        max_daily_loss=draw(st.floats(min_value=0.0, max_value=1.0)),
     )
 
 
@@ -119,7 +124,14 @@ def test_params_file_mutated_document_is_valid_or_refused_unchanged(
     path = tmp_path / "alice_latest_params.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     outcome = load_or_refuse(path, load_params)
-    if mutation == "delete":
+    if mutation == "delete" and path_in_document[0] in KEYS_ADDED_LATER:
+        # A key added later loads as its default (off), unless that breaks a cross-field rule.
+        default = StrategyParams.model_fields[path_in_document[0]].default
+        if isinstance(outcome, StrategyParams):
+            assert outcome == params.model_copy(update={path_in_document[0]: default})
+        else:
+            assert "loss_pause_bars" in str(outcome)
+    elif mutation == "delete":
         assert str(outcome) == f"{path}: missing keys: {path_in_document[0]}"
     elif mutation == "add":
         assert isinstance(outcome, SettingsError)

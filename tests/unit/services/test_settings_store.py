@@ -179,3 +179,24 @@ def test_save_params_file_mode_owner_only(tmp_path: Path) -> None:
     save_params(path, StrategyParams(fast_period=8))
     backup = tmp_path / "alice_latest_params.json.bak"
     assert (path.stat().st_mode & 0o777, backup.stat().st_mode & 0o777) == (0o600, 0o600)
+
+
+PROTECTION_KEYS = ("cooldown_bars", "max_consecutive_losses", "loss_pause_bars", "max_daily_loss")
+
+
+def test_params_file_from_before_protections_loads_them_off_and_gains_them_at_next_save(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "alice_latest_params.json"
+    document = StrategyParams(fast_period=8).model_dump(mode="json")
+    for key in PROTECTION_KEYS:
+        del document[key]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    loaded = load_params(path)
+    assert [getattr(loaded, key) for key in PROTECTION_KEYS] == [0, 0, 0, 0.0]
+    assert loaded.fast_period == 8
+    save_params(path, loaded.model_copy(update={"cooldown_bars": 3}))
+    saved = json.loads(path.read_text())
+    assert {key: saved[key] for key in PROTECTION_KEYS} == {
+        "cooldown_bars": 3, "max_consecutive_losses": 0, "loss_pause_bars": 0, "max_daily_loss": 0.0,
+    }  # fmt: skip

@@ -418,3 +418,38 @@ def test_version_3_upgrade_reopened_changes_nothing(tmp_path: Path) -> None:
     Store.open(path).close()
     assert rows_of(path, "coin_position") == before
     assert user_version(path) == SCHEMA_VERSION == 7
+
+
+OUTBOX_COLUMNS = "kind, level, text, status, attempts, next_attempt_at, created_at"
+
+
+def test_version_5_file_upgraded_keeps_outbox_rows_and_accepts_protection_events(tmp_path: Path) -> None:
+    path = tmp_path / "tradebot_alice.db"
+    build_version_5(path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('fill', 'on', 'bought', 'pending', 0, 5, 5)"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # version 5 knows no protection kind
+            connection.execute(
+                f"INSERT INTO notify_outbox ({OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+                "VALUES ('protection', 'on', 'paused', 'pending', 0, 6, 6)"
+            )
+        connection.commit()
+    Store.open(path).close()
+    with closing(sqlite3.connect(path)) as connection:
+        kept = connection.execute("SELECT id, kind, text FROM notify_outbox").fetchall()
+    assert kept == [(1, "fill", "bought")]  # pending without a channel: kept, marked dropped
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute(
+            f"INSERT INTO notify_outbox (channel, {OUTBOX_COLUMNS}) "  # noqa: S608 - constant column list
+            "VALUES ('telegram', 'protection', 'on', 'paused', 'pending', 0, 6, 6)"
+        )
+        for bad in ("", "Fill", "fill; drop"):
+            with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                connection.execute(
+                    f"INSERT INTO notify_outbox (channel, {OUTBOX_COLUMNS}) "  # noqa: S608 - constant list
+                    "VALUES ('telegram', ?, 'on', 'x', 'pending', 0, 7, 7)",
+                    (bad,),
+                )

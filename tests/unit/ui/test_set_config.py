@@ -129,3 +129,22 @@ def test_set_config_reload_discards_unsaved_edits_and_errors(ui_home: Path) -> N
     app.button(key="config_reload").click().run()
     assert app.number_input(key="config_fast_period").value == StrategyParams().fast_period
     assert error_under(app, "config_slow_period") is None
+
+
+PROTECTION_KEYS = ("cooldown_bars", "max_consecutive_losses", "loss_pause_bars", "max_daily_loss")
+
+
+def test_set_config_shows_the_protections_with_help_and_saves_them(ui_home: Path) -> None:
+    app = page_test(PAGE).run()
+    for key in PROTECTION_KEYS:
+        widget = app.number_input(key=f"config_{key}")
+        assert widget.value == 0
+        assert widget.help == StrategyParams.model_fields[key].description
+    app.number_input(key="config_max_consecutive_losses").set_value(3)
+    app.button(key="config_save").click().run()
+    assert "loss_pause_bars must be at least 1" in (error_under(app, "config_loss_pause_bars") or "")
+    app.number_input(key="config_loss_pause_bars").set_value(12)
+    app.number_input(key="config_max_daily_loss").set_value(0.05)
+    app.button(key="config_save").click().run()
+    saved = load_params(params_path(ui_home, "alice"))
+    assert (saved.max_consecutive_losses, saved.loss_pause_bars, saved.max_daily_loss) == (3, 12, 0.05)

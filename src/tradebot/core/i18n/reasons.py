@@ -35,7 +35,12 @@ def _with_conditions(key: str) -> Rewrite:
 
 def _protection(match: re.Match[str], language: Language) -> str:
     code = match["code"]
-    return text_or(f"reason.protection.{code}", match.group(0), language)
+    name = text_or(f"reason.protection.{code}", f"protection:{code}", language)
+    until = match.groupdict().get("until")
+    if until is None:
+        return name
+    shape = "reason.protection_day" if match.groupdict().get("day") else "reason.protection_through"
+    return text(shape, language, name=name, until=until)
 
 
 def _safeguard(match: re.Match[str], language: Language) -> str:
@@ -88,7 +93,13 @@ SHAPES: tuple[tuple[re.Pattern[str], Rewrite], ...] = (
         _fixed("dust"),
     ),
     (re.compile(r"the coins stay in the wallet"), _fixed("coins_stay")),
-    (re.compile(r"protection:(?P<code>[a-z_]+)(?: .*)?"), _protection),
+    (
+        re.compile(
+            r"protection:(?P<code>[a-z_]+)(?:: no entry (?:through the candle of|until) "
+            r"(?P<until>\d{4}-\d\d-\d\d \d\d:\d\d) KST(?P<day> \(end of the KST day\))?)?"
+        ),
+        _protection,
+    ),
     (re.compile(r"safeguard:(?P<detail>[A-Za-z_:]+)(?: .*)?"), _safeguard),
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,10 +24,10 @@ from tradebot.services.storage.codecs import encode_time
 
 ChannelName = Literal["telegram", "webhook"]
 CHANNEL_NAMES: tuple[ChannelName, ...] = ("telegram", "webhook")
-EventKind = Literal["fill", "order_refused", "alert", "engine", "daily_summary", "test"]
+EventKind = Literal["fill", "order_refused", "alert", "engine", "daily_summary", "test", "protection"]
 Level = Literal["on", "silent"]  # "silent": delivered without a sound (Telegram disable_notification)
 EventLevel = Literal["on", "silent", "off"]
-EVENT_KINDS: tuple[EventKind, ...] = ("fill", "order_refused", "alert", "engine", "daily_summary", "test")
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 # Fills, refusals and alerts are what a user must see; engine start/stop is routine, so it is silent.
 DEFAULT_EVENTS: dict[EventKind, EventLevel] = {
     "fill": "on",
@@ -36,6 +36,7 @@ DEFAULT_EVENTS: dict[EventKind, EventLevel] = {
     "engine": "silent",
     "daily_summary": "on",
     "test": "on",
+    "protection": "on",  # the bot stopped entering by itself (TRADING_RULES.md, Protections)
 }
 TELEGRAM_API_URL = "https://api.telegram.org"
 URL_PATTERN = re.compile(r"^https?://[^\s/@]+(/[^\s@]*)?$")  # no user:password@ part
@@ -69,7 +70,7 @@ class NotifySettings(BaseModel):
     events: dict[EventKind, EventLevel] = Field(
         default_factory=lambda: dict(DEFAULT_EVENTS),
         description="Per kind of event: on (with sound), silent (no sound) or off (never sent). "
-        "Kinds: fill, order_refused, alert, engine, daily_summary, test.",
+        "Kinds: fill, order_refused, alert, engine, daily_summary, test, protection.",
     )
     daily_summary: str | None = Field(
         None,

@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from tradebot.core.execution import DUST
 from tradebot.core.i18n import DEFAULT_LANGUAGE, Language, text, text_or
+from tradebot.core.i18n.formats import KST
+from tradebot.core.protections import ActiveProtection
 from tradebot.services.notifications.outbox import enqueue
 from tradebot.services.preferences import stored_language
 from tradebot.services.records import Mode, Side, TradeAudit
@@ -134,3 +136,18 @@ def notify_sold_outside(
     in the transaction that shrinks the position."""
     heading = text("notify.alert", user_language(transaction))
     return enqueue(transaction, "alert", f"{heading}: [{mode}] {market}: {note}", now)
+
+
+def notify_protection(
+    transaction: Transaction, *, mode: Mode, market: str, protection: ActiveProtection, now: datetime
+) -> int | None:
+    """Enqueue that a protection started blocking entries, in the transaction of the evaluation of
+    its first blocked candle (so once per trigger, never once per blocked candle)."""
+    language = user_language(transaction)
+    name = protection.code.removeprefix("protection:")
+    until = protection.until.astimezone(KST).strftime("%Y-%m-%d %H:%M")
+    shape = "until_day_end" if protection.until_index is None else "through_candle"
+    blocked = text(f"notify.protection.{shape}", language, code=protection.code, until=until)
+    why = text_or(f"notify.protection.why.{name}", protection.code, language)
+    message = text("notify.protection.text", language, mode=mode, market=market, blocked=blocked, why=why)
+    return enqueue(transaction, "protection", message, now)

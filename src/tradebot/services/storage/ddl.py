@@ -241,6 +241,7 @@ VERSION_4: tuple[str, ...] = (
 # rows. Settings are JSON validated by `notifications.config.NotifySettings`; the Telegram token and
 # the webhook URL are Fernet ciphertext like `api_keys`. An outbox row is written in the transaction
 # of the event that causes it and delivered later; its id is the dedup key across crashes.
+# The kind CHECK of version 5's outbox, exactly as written in VERSION_5 below.
 VERSION_5: tuple[str, ...] = (
     """CREATE TABLE notify_settings (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -270,13 +271,14 @@ VERSION_5: tuple[str, ...] = (
 # Version 6: delivery state per channel (issue 14). One outbox row per channel configured when the
 # event is written, so a row half delivered (Telegram ok, webhook failing) is never resent to the
 # channel that took it. `channel` is NULL only for rows finished before version 6 (they went to
-# every channel at once). `dropped`: the channel was removed while the row waited.
+# every channel at once). `dropped`: the channel was removed while the row waited. `kind` is any
+# lower-case name (issue 17): `notifications.config.EventKind` is the list, so new events need no
+# table rebuild.
 VERSION_6: tuple[str, ...] = (
     """CREATE TABLE notify_outbox_v6 (
     id INTEGER PRIMARY KEY,
     channel TEXT CHECK (channel IN ('telegram', 'webhook')),
-    kind TEXT NOT NULL CHECK (kind IN ('fill', 'order_refused', 'alert', 'engine', 'daily_summary',
-        'test')),
+    kind TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z_]*'),
     level TEXT NOT NULL CHECK (level IN ('on', 'silent')),
     text TEXT NOT NULL CHECK (text <> ''),
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead', 'dropped')),

@@ -19,7 +19,8 @@ v2): SQLite cannot change a CHECK, so that table is rebuilt with the same column
 Version 5 (issue 14, notifications) adds `notify_settings`, `notify_secrets` and `notify_outbox`
 (read and written by `services.notifications`); upgrading 4 -> 5 only creates them.
 Version 6 (issue 14, exactly once per channel) rebuilds `notify_outbox` with a `channel` column and
-a `dropped` status: one row per channel. Rows already sent or dead keep `channel` NULL (they went
+a `dropped` status: one row per channel, and lets `kind` be any lower-case name (issue 17's
+`protection` and later events need no rebuild). Rows already sent or dead keep `channel` NULL (they went
 to every channel at once); each pending row becomes one row per channel configured at the upgrade
 (the first keeps the row's id, the others get new ids in the same order, so each channel still
 delivers oldest first); a pending row of a user without any channel is `dropped`.

@@ -170,6 +170,8 @@ def live_panel(username: str, params: StrategyParams) -> None:
         st.error(f"Cannot read your data: {error}")
         return
     render_engine(data.engine)
+    for protection in data.protections:  # exits and stop losses keep running: a notice, not an error
+        st.warning(f"New entries blocked by {escape_markdown(protection)}; exits keep running.")
     render_profit_metrics(data.figures)
     render_positions(username, now)
     if data.other_markets:

@@ -53,6 +53,7 @@ EVENT_LABELS = {
     "engine": "Engine start and stop",
     "daily_summary": "Daily summary",
     "test": "Test messages",
+    "protection": "Protections (cooldown, loss streak, daily loss) stopping entries",
 }
 
 
