@@ -190,9 +190,15 @@ def default_space(median_close: float) -> SearchSpace:
     return SearchSpace(dimensions)
 
 
-def load_space(path: Path | None, median_close: float) -> SearchSpace:
-    """The default space narrowed by the YAML file at `path` (None: the default space)."""
+def load_space(path: Path | None, median_close: float, fixed: Conditions | None = None) -> SearchSpace:
+    """The default space narrowed by the YAML file at `path` (None: the default space).
+
+    `fixed` (the user's `--conditions`) holds every switch at its value; the file can reopen one
+    with `[true, false]`.
+    """
     space = default_space(median_close)
+    if fixed is not None:
+        space = _fix_switches(space, fixed)
     if path is None:
         return space
     try:
@@ -204,11 +210,20 @@ def load_space(path: Path | None, median_close: float) -> SearchSpace:
     if not isinstance(document, dict):
         raise SettingsError(f"{path}: expected a mapping of setting names to ranges or values")
     dimensions = dict(space.dimensions)
+    defaults = default_space(median_close).dimensions
     for key, entry in _flatten(document, path).items():
-        dimensions[key] = narrow(key, entry, space.dimensions[key], path)
+        dimensions[key] = narrow(key, entry, defaults[key], path)
     narrowed = SearchSpace(dimensions)
     check_space(narrowed, path)
     return narrowed
+
+
+def _fix_switches(space: SearchSpace, conditions: Conditions) -> SearchSpace:
+    dimensions = dict(space.dimensions)
+    for key in SWITCH_KEYS:
+        side, name = key.split(".")
+        dimensions[key] = Fixed(bool(getattr(getattr(conditions, side), name)))
+    return SearchSpace(dimensions)
 
 
 def _flatten(document: dict[Any, Any], path: Path) -> dict[str, Any]:
