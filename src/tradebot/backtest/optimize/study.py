@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tradebot.backtest.optimize.evaluate import Window
 from tradebot.backtest.optimize.space import Candidate, SearchSpace
-from tradebot.backtest.optimize.worker import TrialPool
+from tradebot.backtest.optimize.worker import PendingResults, TrialPool
 from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
 
@@ -78,19 +78,42 @@ def search_window(
     _fail_interrupted(study)
     warmup = space.warmup_bars(base)
     remaining = settings.trials - sum(1 for trial in study.trials if trial.state in FINISHED)
-    while remaining > 0:
-        batch = [study.ask() for _ in range(min(pool.jobs, remaining))]
-        candidates = [space.suggest(trial, base, warmup) for trial in batch]
-        for trial, candidate in zip(batch, candidates, strict=True):
-            trial.set_user_attr(CANDIDATE, candidate_document(candidate))
-        for trial, figures in zip(batch, pool.evaluate(window, candidates), strict=True):
-            trial.set_user_attr(METRICS, figures)
-            trial.set_constraint(CONSTRAINT, settings.min_trades - figures["closed_trades"])
-            study.tell(trial, figures[settings.objective])
-            if after_trial is not None:
-                after_trial()
-        remaining -= len(batch)
+    in_flight: _Batch | None = None
+    while remaining > 0 or in_flight is not None:
+        asked: _Batch | None = None
+        if remaining > 0:
+            trials = [study.ask() for _ in range(min(pool.jobs, remaining))]
+            candidates = [space.suggest(trial, base, warmup) for trial in trials]
+            for trial, candidate in zip(trials, candidates, strict=True):
+                trial.set_user_attr(CANDIDATE, candidate_document(candidate))
+            asked = _Batch(trials, pool.submit(window, candidates))
+            remaining -= len(trials)
+        # With workers, the next batch is drawn while this one runs: one batch of lag, in a
+        # fixed order, so the run stays repeatable. In-process there is nothing to overlap.
+        if in_flight is not None:
+            _tell(study, in_flight, settings, after_trial)
+        in_flight = asked
+        if pool.jobs == 1 and in_flight is not None:
+            _tell(study, in_flight, settings, after_trial)
+            in_flight = None
     return study
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    trials: list[optuna.Trial]
+    results: PendingResults
+
+
+def _tell(
+    study: optuna.Study, batch: _Batch, settings: SearchSettings, after_trial: TrialCallback | None
+) -> None:
+    for trial, figures in zip(batch.trials, batch.results(), strict=True):
+        trial.set_user_attr(METRICS, figures)
+        trial.set_constraint(CONSTRAINT, settings.min_trades - figures["closed_trades"])
+        study.tell(trial, figures[settings.objective])
+        if after_trial is not None:
+            after_trial()
 
 
 def _fail_interrupted(study: optuna.Study) -> None:

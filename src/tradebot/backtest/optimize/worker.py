@@ -9,6 +9,7 @@ given `--seed` and `--jobs`.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from tradebot.backtest.optimize.evaluate import Window, WindowEvaluator
 from tradebot.backtest.optimize.space import Candidate
 from tradebot.core.models import CandleSeries
 
+PendingResults = Callable[[], list[dict[str, float]]]
 _worker_evaluator: WindowEvaluator | None = None  # one per worker process, set by its initializer
 
 
@@ -51,14 +53,16 @@ class TrialPool:
         """The in-process evaluator (out-of-sample runs and reports use it)."""
         return self._local
 
-    def evaluate(self, window: Window, candidates: list[Candidate]) -> list[dict[str, float]]:
-        """Figures of each candidate on `window`, in the order given."""
+    def submit(self, window: Window, candidates: list[Candidate]) -> PendingResults:
+        """Start evaluating the candidates on `window`; the returned call waits for their figures
+        (in the order given). In-process, the work happens when it is called."""
         if self._executor is None:
-            return [self._local.metrics(window, item.params, item.conditions) for item in candidates]
+            local, chosen = self._local, list(candidates)
+            return lambda: [local.metrics(window, item.params, item.conditions) for item in chosen]
         futures: list[Future[dict[str, float]]] = [
             self._executor.submit(_evaluate_in_worker, window, item) for item in candidates
         ]
-        return [future.result() for future in futures]
+        return lambda: [future.result() for future in futures]
 
     def close(self) -> None:
         """Stop the worker processes."""
