@@ -34,6 +34,7 @@ FEATURE_PAGES = (
     ("views/set_conditions.py", "Set Buy/Sell Conditions", "🎯", "conditions"),
     ("views/audit_viewer.py", "Audit Viewer", "🔎", "audit"),
     ("views/ai_review.py", "AI Review", "🤖", "ai"),
+    ("views/optimize.py", "Optimize", "🧪", "optimize"),
     ("views/health.py", "Health", "🩺", "health"),
     ("views/notifications.py", "Notifications", "🔔", "notifications"),
 )

@@ -25,15 +25,9 @@ POINTS_PER_FOLD = 2_000
 def render_report(outcome: OptimizeOutcome, document: dict[str, Any]) -> str:
     """The whole HTML page."""
     summary = document["summary"]
-    figures = [
-        _stitched_equity(outcome),
-        _returns_per_fold(document),
-        _parameter_stability(outcome, document),
-        _objective_history(outcome),
-    ]
     parts = [
         figure.to_html(full_html=False, include_plotlyjs=index == 0)
-        for index, figure in enumerate(item for item in figures if item is not None)
+        for index, figure in enumerate(report_figures(outcome, document))
     ]
     title = f"tradebot optimize: {summary['market']} {summary['interval']}"
     mode = "walk-forward" if summary["mode"] == "walk_forward" else "in-sample only (no out-of-sample test)"
@@ -51,6 +45,17 @@ def render_report(outcome: OptimizeOutcome, document: dict[str, Any]) -> str:
         f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
         f"<body>{header}{''.join(parts)}</body></html>\n"
     )
+
+
+def report_figures(outcome: OptimizeOutcome, document: dict[str, Any]) -> list[go.Figure]:
+    """The report's charts, in page order (a chart with nothing to show is left out)."""
+    figures = [
+        _stitched_equity(outcome),
+        _returns_per_fold(document),
+        _parameter_stability(outcome, document),
+        _objective_history(outcome),
+    ]
+    return [figure for figure in figures if figure is not None]
 
 
 def _thin(count: int) -> IntArray:

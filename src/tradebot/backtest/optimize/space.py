@@ -209,12 +209,19 @@ def load_space(path: Path | None, median_close: float, fixed: Conditions | None 
         raise SettingsError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(document, dict):
         raise SettingsError(f"{path}: expected a mapping of setting names to ranges or values")
+    return apply_overrides(space, document, median_close, str(path))
+
+
+def apply_overrides(
+    space: SearchSpace, overrides: dict[Any, Any], median_close: float, origin: str
+) -> SearchSpace:
+    """`space` with each entry of `overrides` (space-file syntax) narrowing or fixing its setting."""
     dimensions = dict(space.dimensions)
     defaults = default_space(median_close).dimensions
-    for key, entry in _flatten(document, path).items():
-        dimensions[key] = narrow(key, entry, defaults[key], path)
+    for key, entry in _flatten(overrides, origin).items():
+        dimensions[key] = narrow(key, entry, defaults[key], origin)
     narrowed = SearchSpace(dimensions)
-    check_space(narrowed, path)
+    check_space(narrowed, origin)
     return narrowed
 
 
@@ -226,7 +233,7 @@ def _fix_switches(space: SearchSpace, conditions: Conditions) -> SearchSpace:
     return SearchSpace(dimensions)
 
 
-def _flatten(document: dict[Any, Any], path: Path) -> dict[str, Any]:
+def _flatten(document: dict[Any, Any], path: str) -> dict[str, Any]:
     """`buy: {golden_cross: true}` and `buy.golden_cross: true` both name the same switch."""
     flat: dict[str, Any] = {}
     for key, entry in document.items():
@@ -241,7 +248,7 @@ def _flatten(document: dict[Any, Any], path: Path) -> dict[str, Any]:
     return flat
 
 
-def narrow(key: str, entry: Any, default: Dimension, path: Path) -> Dimension:
+def narrow(key: str, entry: Any, default: Dimension, path: str) -> Dimension:
     """A space-file entry: a value (fixed), `[low, high]` or `{low, high, log}` (a narrower range)."""
     if isinstance(default, Switch):
         if isinstance(entry, bool):
@@ -264,7 +271,7 @@ def narrow(key: str, entry: Any, default: Dimension, path: Path) -> Dimension:
     return Range(low, high, default.integer, log)
 
 
-def _range_entry(key: str, entry: Any, default: Range, path: Path) -> tuple[float, float, bool]:
+def _range_entry(key: str, entry: Any, default: Range, path: str) -> tuple[float, float, bool]:
     if isinstance(entry, list) and len(entry) == 2:
         low, high, log = entry[0], entry[1], default.log
     elif isinstance(entry, dict) and set(entry) <= {"low", "high", "log"}:
@@ -277,14 +284,14 @@ def _range_entry(key: str, entry: Any, default: Range, path: Path) -> tuple[floa
     return float(low), float(high), log and float(low) > 0
 
 
-def _check_value(key: str, value: float, default: Range, path: Path) -> None:
+def _check_value(key: str, value: float, default: Range, path: str) -> None:
     if not default.low <= value <= default.high:
         raise SettingsError(
             f"{path}: {key} = {value:g} is outside the allowed range [{default.low:g}, {default.high:g}]"
         )
 
 
-def check_space(space: SearchSpace, path: Path) -> None:
+def check_space(space: SearchSpace, path: str) -> None:
     """Refuse a space with no valid candidate: fast never below slow, or every buy switch off."""
     fast, slow = space.dimensions["fast_period"], space.dimensions["slow_period"]
     if _low(fast) >= _high(slow):
