@@ -80,7 +80,8 @@ def _stitched_equity(outcome: OptimizeOutcome) -> go.Figure | None:
         length = fold.out_of_sample.equity.shape[0]
         chosen = _thin(length)
         starts = series.start_ns[fold.fold.train_end : fold.fold.end][chosen].astype("datetime64[ns]")
-        times.extend([*starts.tolist(), None])  # None breaks the line between folds
+        labels = np.datetime_as_string(starts, unit="s").tolist()  # Plotly reads ISO text as dates (UTC)
+        times.extend([*labels, None])  # None breaks the line between folds
         keep.append(np.append(offset + chosen, -1))
         offset += length
     index = np.concatenate(keep)
