@@ -70,12 +70,7 @@ def search_window(
 ) -> optuna.Study:
     """Run (or continue) the study `study_name` until it holds `settings.trials` finished trials."""
     seed = None if settings.seed is None else settings.seed + seed_offset
-    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=pool.jobs > 1, multivariate=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        storage=storage, study_name=study_name, direction="maximize", sampler=sampler, load_if_exists=True
-    )
-    _fail_interrupted(study)
+    study = _open_study(study_name, seed, pool.jobs > 1, storage)
     warmup = space.warmup_bars(base)
     remaining = settings.trials - sum(1 for trial in study.trials if trial.state in FINISHED)
     in_flight: _Batch | None = None
@@ -96,6 +91,19 @@ def search_window(
         if pool.jobs == 1 and in_flight is not None:
             _tell(study, in_flight, settings, after_trial)
             in_flight = None
+    return study
+
+
+def _open_study(name: str, seed: int | None, parallel: bool, storage: BaseStorage | None) -> optuna.Study:
+    """The study `name` (new, or continued from `storage`), TPE-sampled, interrupted trials failed."""
+    # Multivariate TPE models the settings jointly (fast and slow periods interact); the constant
+    # liar keeps a batch of parallel trials from all landing on the same point.
+    sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=parallel, multivariate=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=storage, study_name=name, direction="maximize", sampler=sampler, load_if_exists=True
+    )
+    _fail_interrupted(study)
     return study
 
 
