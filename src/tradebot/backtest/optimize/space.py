@@ -285,10 +285,24 @@ def _range_entry(key: str, entry: Any, default: Range, path: str) -> tuple[float
 
 
 def _check_value(key: str, value: float, default: Range, path: str) -> None:
-    if not default.low <= value <= default.high:
-        raise SettingsError(
-            f"{path}: {key} = {value:g} is outside the allowed range [{default.low:g}, {default.high:g}]"
-        )
+    """Refuse a value `StrategyParams` would refuse (the model's own bounds, open ends exact)."""
+    allowed = not default.integer or value == int(value)
+    text = []
+    for rule in StrategyParams.model_fields[key].metadata:
+        for name, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            limit = getattr(rule, name, None)
+            if limit is not None:
+                allowed = allowed and _holds(value, sign, float(limit))
+                text.append(f"{sign} {float(limit):g}")
+    if not allowed:
+        kind = "a whole number " if default.integer else ""
+        bounds = " and ".join(text)
+        raise SettingsError(f"{path}: {key} = {value:g} is outside the allowed range: {kind}{bounds}")
+
+
+def _holds(value: float, sign: str, limit: float) -> bool:
+    checks = {">=": value >= limit, ">": value > limit, "<=": value <= limit, "<": value < limit}
+    return checks[sign]
 
 
 def check_space(space: SearchSpace, path: str) -> None:

@@ -41,7 +41,8 @@ INTRODUCTION = (
 )
 
 
-def _choice() -> StudyChoice:
+def _choice() -> StudyChoice | None:
+    """The form; the user's choice when they pressed Run study, else None."""
     with st.form("optimize_form"):
         columns = st.columns(3)
         trials = columns[0].number_input("Trials per fold", 5, 300, 30, step=5, key="optimize_trials")
@@ -51,10 +52,10 @@ def _choice() -> StudyChoice:
         seed = columns[1].number_input("Seed", 0, 1_000_000, 1, key="optimize_seed")
         keep = columns[2].toggle("Keep my buy/sell conditions", True, key="optimize_keep_conditions")
         submitted = st.form_submit_button("Run study", type="primary", key="optimize_run")
-    choice = StudyChoice(int(trials), int(folds), str(objective), int(min_trades), int(seed), bool(keep))
-    if submitted:
-        st.session_state[PENDING_KEY] = False
-    return choice if submitted else StudyChoice(trials=0)
+    if not submitted:
+        return None
+    st.session_state[PENDING_KEY] = False  # a new study: an old confirmation question is void
+    return StudyChoice(int(trials), int(folds), str(objective), int(min_trades), int(seed), bool(keep))
 
 
 def _run(username: str, params: StrategyParams, conditions: Conditions, choice: StudyChoice) -> None:
@@ -178,7 +179,7 @@ def _render() -> None:
     params, conditions = current
     st.caption(f"Candles: your cached {params.market} {params.interval.value} history.")
     choice = _choice()
-    if choice.trials > 0:
+    if choice is not None:
         _run(username, params, conditions, choice)
     result: StudyResult | None = st.session_state.get(RESULT_KEY)
     if result is not None:

@@ -91,7 +91,9 @@ def test_space_file_narrows_ranges_and_fixes_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("fast_period: [1, 9]\n", r"fast_period = 1 is outside the allowed range \[2, 500\]"),
+        ("fast_period: [1, 9]\n", "fast_period = 1 is outside the allowed range: a whole number >= 2 and"),
+        ("fast_period: 12.5\n", "fast_period = 12.5 is outside the allowed range: a whole number"),
+        ("stop_loss: 0\n", "stop_loss = 0 is outside the allowed range: > 0 and < 1"),
         ("stop_loss: 1.5\n", "stop_loss = 1.5 is outside"),
         ("fast_perod: [3, 9]\n", "unknown setting"),
         ("fast_period: [30, 40]\nslow_period: [10, 30]\n", "fast_period must be able to stay below"),
@@ -111,6 +113,16 @@ def test_load_space_bad_entry_raises_settings_error(tmp_path: Path, text: str, m
 
     with pytest.raises(SettingsError, match=message):
         load_space(path, PRICE)
+
+
+def test_space_file_values_are_checked_against_the_model_not_the_default_range(tmp_path: Path) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text("macd_threshold: [-500000, 500000]\nstop_loss: 0.0005\n", "utf-8")
+
+    space = load_space(path, PRICE)  # +-500,000 KRW is wider than the default +-0.2% of the price
+
+    assert space.dimensions["macd_threshold"] == Range(-500_000, 500_000, integer=False)
+    assert space.dimensions["stop_loss"] == Fixed(0.0005)
 
 
 def test_load_space_missing_file_raises_settings_error(tmp_path: Path) -> None:
