@@ -26,7 +26,6 @@ from tradebot.core.errors import SettingsError
 from tradebot.core.params import Conditions, StrategyParams
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 CONSTRAINT = "min_trades"  # min_trades minus the closed trades: feasible at 0 or less
 CANDIDATE = "candidate"
 METRICS = "metrics"
@@ -68,11 +67,12 @@ def search_window(
     storage: BaseStorage | None = None,
     after_trial: TrialCallback | None = None,
 ) -> optuna.Study:
-    """Run (or continue) the study `study_name` until it holds `settings.trials` finished trials."""
+    """Run (or continue) the study `study_name` until it holds `settings.trials` complete trials."""
     seed = None if settings.seed is None else settings.seed + seed_offset
     study = _open_study(study_name, seed, pool.jobs > 1, storage)
     warmup = space.warmup_bars(base)
-    remaining = settings.trials - sum(1 for trial in study.trials if trial.state in FINISHED)
+    # Only complete trials count: one failed by an interruption is run again.
+    remaining = settings.trials - len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     in_flight: _Batch | None = None
     while remaining > 0 or in_flight is not None:
         asked: _Batch | None = None

@@ -9,6 +9,7 @@ given `--seed` and `--jobs`.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from decimal import Decimal
@@ -23,6 +24,9 @@ _worker_evaluator: WindowEvaluator | None = None  # one per worker process, set 
 
 def _start_worker(series: CandleSeries, cash: Decimal, cache: bool) -> None:
     global _worker_evaluator  # noqa: PLW0603 -- per-process state of a pool worker, set once at start
+    # Ctrl-C reaches every process of the terminal's group: the parent alone handles it (it keeps the
+    # finished trials in the storage and shuts the pool down), so a worker does not print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_evaluator = WindowEvaluator(series, cash, cache)
 
 

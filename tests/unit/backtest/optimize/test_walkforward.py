@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 
 from tradebot.backtest.optimize.document import build_document, trial_rows
 from tradebot.backtest.optimize.space import load_space
-from tradebot.backtest.optimize.study import SearchSettings
+from tradebot.backtest.optimize.study import SearchSettings, open_storage
 from tradebot.backtest.optimize.walkforward import OptimizeRequest, run_optimize
 from tradebot.backtest.runner import BacktestRequest, run_backtest
 from tradebot.core.models import CandleSeries, Interval, datetime_to_nanos
@@ -131,6 +132,20 @@ def test_storage_resumes_a_study_instead_of_starting_over(
     resumed = run_optimize(_request(candles, space_file, trials=8, storage=storage))
 
     assert [row["trial"] for row in trial_rows(resumed)] == list(range(8))
+
+
+def test_storage_trial_left_running_by_an_interruption_is_failed_and_replaced(
+    candles: CandleSeries, space_file: Path, tmp_path: Path
+) -> None:
+    storage = tmp_path / "study.db"
+    run_optimize(_request(candles, space_file, trials=3, storage=storage))
+    (name,) = optuna.get_all_study_names(open_storage(storage))
+    study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    study.ask()  # a trial the interrupted run never told: RUNNING in the storage
+
+    rows = trial_rows(run_optimize(_request(candles, space_file, trials=5, storage=storage)))
+
+    assert [row["state"] for row in rows] == ["complete"] * 3 + ["fail"] + ["complete"] * 2
 
 
 def test_in_sample_only_run_is_labelled_as_such(candles: CandleSeries, space_file: Path) -> None:
