@@ -88,9 +88,15 @@ def replay(
     conditions: Conditions,
     cash: Decimal,
     progress: ProgressCallback | None = None,
+    frame: IndicatorFrame | None = None,
 ) -> ReplayResult:
-    """Backtest `series` with the fast path; the result equals `replay_stepwise`'s."""
-    frame = indicator_frame(series, params, conditions)
+    """Backtest `series` with the fast path; the result equals `replay_stepwise`'s.
+
+    `frame`, when given, must be `indicator_frame(series, params, conditions)` (the optimiser
+    shares one per period triple and window across its trials); None computes it here.
+    """
+    if frame is None:
+        frame = indicator_frame(series, params, conditions)
     entries = np.flatnonzero(entry_signals(frame, params, conditions))
     finder = ExitFinder(series.close, indicator_exit_signals(frame, params, conditions), params, conditions)
     executor = PaperExecutor(cash, params, conditions)

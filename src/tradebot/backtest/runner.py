@@ -48,7 +48,7 @@ def run_backtest(request: BacktestRequest, show_progress: bool = False) -> dict[
     With `show_progress`, a long run draws a progress bar on stderr if that is a terminal.
     """
     loaded = load_candles(request.data)
-    params = _params_for(loaded, request)
+    params = params_for(loaded, request)
     conditions = request.conditions
     series = loaded.series
     if len(series) <= params.warmup_bars:
@@ -80,7 +80,7 @@ def _replay(
     return replay(series, params, conditions, request.cash, bar.update)
 
 
-def _params_for(loaded: LoadedCandles, request: BacktestRequest) -> StrategyParams:
+def params_for(loaded: LoadedCandles, request: BacktestRequest) -> StrategyParams:
     """The request's params, checked against the data; defaults fitted to the data if none."""
     interval = infer_interval(loaded.series.start_ns)
     params = request.params

@@ -23,6 +23,7 @@ from tradebot.cli.engine import add_engine_command, engine_command
 from tradebot.cli.health import add_health_command, health_command
 from tradebot.cli.launch import add_launch_commands, demo_command, up_command
 from tradebot.cli.notify import add_notify_command, notify_command
+from tradebot.cli.optimize import add_optimize_command, optimize_command
 from tradebot.cli.run import add_run_command, run_command
 from tradebot.cli.simulator import add_simulator_command, run_simulator_command
 from tradebot.cli.user import add_user_command, user_command
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tradebot", description="MACD trading bot for Upbit KRW markets")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_backtest_commands(commands)
+    add_optimize_command(commands)
     add_launch_commands(commands)
     add_simulator_command(commands)
     add_run_command(commands)
@@ -65,6 +67,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "backtest": backtest_command,
     "generate-candles": generate_command,
     "demo-backtest": demo_backtest_command,
+    "optimize": optimize_command,
     "demo": demo_command,
     "up": up_command,
     "simulator": run_simulator_command,

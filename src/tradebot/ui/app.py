@@ -36,6 +36,7 @@ FEATURE_PAGES = (
     ("views/set_conditions.py", "nav.set_conditions", "🎯", "conditions"),
     ("views/audit_viewer.py", "nav.audit", "🔎", "audit"),
     ("views/ai_review.py", "nav.ai_review", "🤖", "ai"),
+    ("views/optimize.py", "nav.optimize", "🧪", "optimize"),
     ("views/health.py", "nav.health", "🩺", "health"),
     ("views/notifications.py", "nav.notifications", "🔔", "notifications"),
 )

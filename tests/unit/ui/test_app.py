@@ -26,6 +26,7 @@ LOGGED_IN_PAGES = [  # (title, icon, URL path, file or None for a function page)
     ("Set Buy/Sell Conditions", "🎯", "conditions", "views/set_conditions.py"),
     ("Audit Viewer", "🔎", "audit", "views/audit_viewer.py"),
     ("AI Review", "🤖", "ai", "views/ai_review.py"),
+    ("Optimize", "🧪", "optimize", "views/optimize.py"),
     ("Health", "🩺", "health", "views/health.py"),
     ("Notifications", "🔔", "notifications", "views/notifications.py"),
     ("Account & Mode", "🔑", "account", "views/account.py"),
