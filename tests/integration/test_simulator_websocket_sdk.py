@@ -57,7 +57,11 @@ def test_sdk_public_stream_admin_price_arrives_as_trade_ticker_and_candle(simula
         ticker = _receive_until(connection, lambda event: event.type == "ticker")
         candle = _receive_until(connection, lambda event: event.type == "candle.1m")
 
-    assert (trade.code, Decimal(trade.trade_price), trade.stream_type) == ("KRW-BTC", Decimal(91234000), "REALTIME")
+    assert (trade.code, Decimal(trade.trade_price), trade.stream_type) == (
+        "KRW-BTC",
+        Decimal(91234000),
+        "REALTIME",
+    )
     assert Decimal(ticker.trade_price) == Decimal(91234000)
     assert Decimal(candle.trade_price) == Decimal(91234000)
 
@@ -75,7 +79,11 @@ def test_sdk_private_stream_rest_order_arrives_as_my_order_events(simulator: Sim
 
     assert fill.uuid == ended.uuid == created.uuid
     assert (fill.identifier, fill.ask_bid, fill.order_type) == ("sdk-stream-buy", "BID", "price")
-    assert Decimal(fill.executed_funds) == Decimal(ended.executed_funds) == created_funds(simulator, created.uuid)
+    assert (
+        Decimal(fill.executed_funds)
+        == Decimal(ended.executed_funds)
+        == created_funds(simulator, created.uuid)
+    )
 
 
 def created_funds(simulator: Simulator, uuid: str) -> Decimal:

@@ -88,12 +88,15 @@ class StreamHub:
         with self.exchange.lock:
             now_ns = self.exchange.refresh()
             for request in subscription.types:
-                if request.is_only_realtime or connection.info.private:
+                if connection.info.private:
                     continue  # private types have no snapshot
                 for code in dict.fromkeys(request.market_codes):
                     market = self.exchange.markets.get(code)
                     if market is None:
                         continue  # Upbit sends nothing for a code it does not know
+                    self.markets.watch(market, now_ns)
+                    if request.is_only_realtime:
+                        continue
                     document = self.markets.snapshot(market, request.type, now_ns, request.depth_of(code))
                     if document is not None:
                         connection.send_document({**document, "stream_type": "SNAPSHOT"})

@@ -61,6 +61,11 @@ class MarketStreams:
             if code not in codes:
                 del self._states[code]
 
+    def watch(self, market: MarketData, now_ns: int) -> None:
+        """Start following `market` now (a new subscriber): later samples print what follows."""
+        if market.code not in self._states and market.has_candles(now_ns):
+            self._states[market.code] = self._fresh(market, now_ns)
+
     def advance(self, market: MarketData, now_ns: int) -> list[Tick]:
         """The trades printed in `market` since the last call (none on the first one)."""
         if not market.has_candles(now_ns):
