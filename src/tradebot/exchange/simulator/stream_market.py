@@ -135,7 +135,8 @@ class MarketStreams:
         elapsed = now_ns - int(market.path.start_ns[index])
         share = min(max(elapsed, 0) / market.path.interval_ns, 1.0)
         ended = index if elapsed >= market.path.interval_ns else index - 1
-        return _State(index, share, market.price(now_ns), ended)
+        # REST's trades stand at `ms x 10,000`; the latest (now's) id is taken, so start after it.
+        return _State(index, share, market.price(now_ns), ended, millis(now_ns) * SEQUENCE_PER_MILLI)
 
     def _closing_tick(self, market: MarketData, state: _State, index: int) -> Tick:
         path = market.path
