@@ -20,7 +20,7 @@ from tradebot.exchange.simulator.stream_protocol import ConnectionLink
 from tradebot.exchange.simulator.stream_subscription import Subscription
 
 MAX_QUEUED = 10_000  # a client this far behind is cut off, as a real server would
-REORDER_HOLD_SECONDS = 0.5  # a held-back message goes out alone if nothing follows it by then
+REORDER_HOLD_SECONDS = 2.0  # a held-back message goes out alone if nothing follows it by then
 _ids = itertools.count(1)
 
 

@@ -34,6 +34,7 @@ from tradebot.exchange.upbit.websocket_messages import (
     MyOrderMessage,
     StatusMessage,
     StreamMessage,
+    SubscriptionsMessage,
     TickerMessage,
     TradeMessage,
     parse_frame,
@@ -94,7 +95,7 @@ class StreamListener(Protocol):
         """Messages may have been lost; fill in from REST."""
 
     def on_connected(self, connection_number: int) -> None:
-        """Connected and subscribed (1 for the first connection, 2 after the first reconnect...)."""
+        """Connected and the subscription confirmed in effect (1 first, 2 after the first reconnect...)."""
 
 
 def websocket_url(rest_base_url: str, *, private: bool) -> str:
@@ -171,6 +172,7 @@ class UpbitStreamClient:
         self._connection: ClientConnection | None = None
         self._thread: threading.Thread | None = None
         self._connections_made = 0
+        self._confirmed = False
         self._last_message_ms: int | None = None
 
     def subscribe(self, types: Sequence[StreamType]) -> None:
@@ -226,9 +228,8 @@ class UpbitStreamClient:
         with self._lock:
             self._connection = connection
         try:
+            self._confirmed = False
             self._send_subscription(connection)
-            self._connections_made += 1
-            self._listener.on_connected(self._connections_made)
             self._read(connection)
         finally:
             with self._lock:
@@ -240,12 +241,11 @@ class UpbitStreamClient:
             types = self._types
         if not types:
             return
-        request = [
-            {"ticket": f"tradebot-{id(self)}"},
-            *(item.request() for item in types),
-            {"format": self._format},
-        ]
+        ticket = f"tradebot-{id(self)}"
+        request = [{"ticket": ticket}, *(item.request() for item in types), {"format": self._format}]
         connection.send(json.dumps(request))
+        # Requests are handled in order: the listing's answer proves the subscription is in effect.
+        connection.send(json.dumps([{"ticket": ticket}, {"method": "LIST_SUBSCRIPTIONS"}]))
 
     def _read(self, connection: ClientConnection) -> None:
         settings = self._settings
@@ -273,12 +273,21 @@ class UpbitStreamClient:
             self._report_gap("malformed", str(error))
             return
         for message in messages:
+            if isinstance(message, SubscriptionsMessage):
+                self._subscription_confirmed()
+                continue
             if isinstance(message, StatusMessage) or self._filter.is_repeat(message):
                 continue
             stamp = getattr(message, "timestamp_ms", None) or getattr(message, "trade_timestamp_ms", None)
             if isinstance(stamp, int):
                 self._last_message_ms = max(stamp, self._last_message_ms or stamp)
             self._listener.on_message(message)
+
+    def _subscription_confirmed(self) -> None:
+        if not self._confirmed:  # a later resubscription on the same connection is not a new one
+            self._confirmed = True
+            self._connections_made += 1
+            self._listener.on_connected(self._connections_made)
 
     def _report_gap(self, kind: GapKind, detail: str) -> None:
         self._listener.on_gap(StreamGap(kind, self._last_message_ms, detail))

@@ -166,6 +166,14 @@ class StatusMessage:
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionsMessage:
+    """The answer to `LIST_SUBSCRIPTIONS`: every request sent before it is in effect."""
+
+    ticket: str
+    types: tuple[str, ...]
+
+
 StreamMessage = (
     TradeMessage
     | TickerMessage
@@ -175,11 +183,12 @@ StreamMessage = (
     | MyAssetMessage
     | StreamErrorMessage
     | StatusMessage
+    | SubscriptionsMessage
 )
 
 
 def parse_frame(frame: bytes | str) -> list[StreamMessage]:
-    """The messages of one frame; unknown types (and `LIST_SUBSCRIPTIONS` answers) are skipped."""
+    """The messages of one frame; unknown types are skipped."""
     try:
         value = json.loads(frame, parse_float=Decimal, parse_int=Decimal)
     except (ValueError, UnicodeDecodeError) as error:
@@ -215,6 +224,8 @@ def _message(item: dict[str, Any]) -> StreamMessage | None:
             return StreamErrorMessage(str(item["error"]["name"]), str(item["error"].get("message", "")))
         if "status" in item:
             return StatusMessage(str(item["status"]))
+        if item.get("method", item.get("mthd")) == "LIST_SUBSCRIPTIONS":
+            return _subscriptions(item)
         kind = item.get("type")
         if not isinstance(kind, str):
             return None
@@ -224,6 +235,12 @@ def _message(item: dict[str, Any]) -> StreamMessage | None:
         return reader(item) if reader is not None else None
     except (KeyError, TypeError, ValueError, ArithmeticError) as error:
         raise MalformedFrameError(f"a {item.get('type')} message lacks a field: {error}") from None
+
+
+def _subscriptions(item: dict[str, Any]) -> SubscriptionsMessage:
+    result = item.get("result", item.get("rslt", []))
+    types = tuple(str(entry.get("type", entry.get("ty"))) for entry in result if isinstance(entry, dict))
+    return SubscriptionsMessage(str(item.get("ticket", item.get("tckt", ""))), types)
 
 
 def _decimal(value: object) -> Decimal:
