@@ -16,6 +16,7 @@ from tradebot.exchange.simulator import order_queries as queries
 from tradebot.exchange.simulator.accounts import SimAccount
 from tradebot.exchange.simulator.clock import SimulatedClock
 from tradebot.exchange.simulator.errors import ApiError, code_not_found, order_not_found, validation_error
+from tradebot.exchange.simulator.events import ExchangeObserver
 from tradebot.exchange.simulator.market import MarketData
 from tradebot.exchange.simulator.matching import MatchingEngine
 from tradebot.exchange.simulator.params import RequestParams
@@ -45,6 +46,21 @@ class SimulatedExchange:
         self.engine = MatchingEngine(fee_rate)
         self.lock = threading.RLock()
 
+    @property
+    def observer(self) -> ExchangeObserver:
+        """Who hears of prices set, orders changed and clock steps (the WebSocket streams)."""
+        return self.engine.observer
+
+    @observer.setter
+    def observer(self, observer: ExchangeObserver) -> None:
+        self.engine.observer = observer
+
+    def step_clock(self, seconds: float) -> None:
+        """Move simulated time forward by hand; resting orders the path reached fill."""
+        self.clock.advance(seconds)
+        self.refresh()
+        self.engine.observer.clock_moved()
+
     def refresh(self) -> int:
         """Fill resting orders the price path has reached; the simulated now in ns."""
         now_ns = self.clock.now_ns()
@@ -68,6 +84,7 @@ class SimulatedExchange:
             raise ValueError(f"unknown market {code}")
         now_ns = self.refresh()
         market.set_price(now_ns, price, bid, ask)
+        self.engine.observer.price_set(code)  # the trade prints before the orders it crosses fill
         for account in self.accounts.values():
             for order in list(account.orders.values()):
                 if order.is_open and order.market == code and order.ord_type == "limit":

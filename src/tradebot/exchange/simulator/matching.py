@@ -27,6 +27,7 @@ from tradebot.core.krw_rules import (
 )
 from tradebot.exchange.simulator.accounts import SimAccount
 from tradebot.exchange.simulator.errors import ApiError
+from tradebot.exchange.simulator.events import ExchangeObserver, NoObserver
 from tradebot.exchange.simulator.formatting import nanos_to_utc
 from tradebot.exchange.simulator.market import MarketData
 from tradebot.exchange.simulator.orderbook import Level
@@ -42,8 +43,11 @@ def _new_uuid() -> str:
 class MatchingEngine:
     """Creates, fills and ends orders against the markets' books and price paths."""
 
-    def __init__(self, fee_rate: Decimal = DEFAULT_FEE_RATE) -> None:
+    def __init__(
+        self, fee_rate: Decimal = DEFAULT_FEE_RATE, observer: ExchangeObserver | None = None
+    ) -> None:
         self.fee_rate = fee_rate
+        self.observer: ExchangeObserver = observer or NoObserver()  # told of every order event
         self._sequence = itertools.count(1)
 
     def open_order(self, account: SimAccount, spec: OrderSpec, market: MarketData, now_ns: int) -> SimOrder:
@@ -51,6 +55,7 @@ class MatchingEngine:
         order = self.preview(account, spec, market, now_ns)
         account.wallet.lock(order.lock_currency, order.locked)
         account.add_order(order)
+        self.observer.order_changed(account, order, None)
         return order
 
     def preview(self, account: SimAccount, spec: OrderSpec, market: MarketData, now_ns: int) -> SimOrder:
@@ -209,11 +214,12 @@ class MatchingEngine:
             _new_uuid(), order.market, order.side, fill.price, fill.volume, fill.funds, fill.fee, when
         )
         order.record(trade, spent)
+        self.observer.order_changed(account, order, trade)
 
-    @staticmethod
-    def _finish(account: SimAccount, order: SimOrder, state: str) -> None:
+    def _finish(self, account: SimAccount, order: SimOrder, state: str) -> None:
         order.state = state
         # The order keeps showing what it held at the end (Upbit's cancelled market buy shows
         # `locked` 0.952626075); the wallet gets it back.
         if order.locked > 0:
             account.wallet.unlock(order.lock_currency, order.locked)
+        self.observer.order_changed(account, order, None)

@@ -29,6 +29,7 @@ from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.faults import FaultInjector
 from tradebot.exchange.simulator.ratelimit import Throttle
 from tradebot.exchange.simulator.routes_admin import ADMIN_TOKEN_HEADER, new_admin_token
+from tradebot.exchange.simulator.stream_protocol import TrackingWebSocketProtocol
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 GRACEFUL_SHUTDOWN_SECONDS = 2
@@ -53,7 +54,9 @@ class SimulatorServer:
         self.throttle = Throttle(config.rate_limits, rate_timer)
         self.faults = FaultInjector(config.faults)
         self.admin_token = config.admin_token or new_admin_token()  # sent as X-Admin-Token to /_admin
-        self.app = build_app(self.exchange, self.throttle, self.faults, admin_token=self.admin_token)
+        self.app = build_app(
+            self.exchange, self.throttle, self.faults, admin_token=self.admin_token, rate_timer=rate_timer
+        )
         self._socket = _bind(config.host, config.port)
         self.port: int = self._socket.getsockname()[1]
         self._server = uvicorn.Server(
@@ -63,7 +66,8 @@ class SimulatorServer:
                 access_log=False,
                 lifespan="off",
                 http="h11",
-                ws="none",
+                ws=TrackingWebSocketProtocol,  # uvicorn's websockets (sans-I/O) + pings and abort
+                ws_ping_interval=None,  # Upbit's clients keep themselves alive (120 s idle close)
                 loop="asyncio",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
                 date_header=False,  # the gateway writes the simulated clock's `Date` instead
