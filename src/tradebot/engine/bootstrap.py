@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradebot.core.advisor import EntryAdvisorProtocol
@@ -31,6 +31,7 @@ from tradebot.services.paths import database_path
 from tradebot.services.records import Mode
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store, open_user_store
+from tradebot.services.storage.store import WriteGate
 from tradebot.services.user_admin import load_keys
 from tradebot.services.users import conditions_path, params_path
 
@@ -55,6 +56,8 @@ class RunRequest:
     exchange_url: str
     live_confirmed: bool = False
     guard_market: str | None = None  # a price-exit guard of the position in this market, not a loop
+    # Around every write of the loop's database (the runner's lease: a replaced thread never writes).
+    write_gate: WriteGate | None = field(default=None, compare=False)
 
 
 def build_loop(
@@ -76,6 +79,8 @@ def build_loop(
     `LiveLoop.guard()` only (no entry advisor: a guard never buys).
     """
     store = resources.enter_context(open_store(request.home, request.username))
+    if request.write_gate is not None:
+        store.gate_writes(request.write_gate)
     if store.user(request.username) is None:
         raise SettingsError(
             f"no user {request.username} in {request.home}; create it with: tradebot user add"
