@@ -19,6 +19,7 @@ from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.paper_ledger import RecordedPaperBroker
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.engine.shared_feed import Quotations
+from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.live_broker import LiveBroker
 from tradebot.exchange.upbit import (
     Credentials,
@@ -58,6 +59,8 @@ class RunRequest:
     guard_market: str | None = None  # a price-exit guard of the position in this market, not a loop
     # Around every write of the loop's database (the runner's lease: a replaced thread never writes).
     write_gate: WriteGate | None = field(default=None, compare=False)
+    # The user's account read of this cycle, shared by its loop and guards (None: each reads its own).
+    accounts: CycleAccounts | None = field(default=None, compare=False)
 
 
 def build_loop(
@@ -123,7 +126,7 @@ def _broker(
         raise SettingsError(f"no Upbit keys stored for {request.username}; run: tradebot user set-keys")
     client = UpbitExchangeClient(Credentials(keys.access_key, keys.secret_key), session)
     fee = client.get_order_chance(params.market).bid_fee
-    return LiveBroker(client, params.market, clock, fee)
+    return LiveBroker(client, params.market, clock, fee, request.accounts)
 
 
 def run_loop(

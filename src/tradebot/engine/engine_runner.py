@@ -30,6 +30,7 @@ from tradebot.engine.position_guards import PositionGuards
 from tradebot.engine.runner_lease import SupersededError
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.stall_watch import StallWatch
+from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
@@ -67,6 +68,7 @@ class UserRunner:
         self._clean_cycles = 0
         self.consecutive_errors = 0  # crashes and cycle errors since the last clean cycle
         self.watch = StallWatch(clock, settings)  # the watchdog's requests (from the manager's thread)
+        self.accounts = CycleAccounts()  # one LIVE account read per tick for the loop and its guards
         store.gate_writes(self.watch.lease.writing)  # and every loop's store (`_request`)
         self.exchange_down_since: datetime | None = None  # first of the cycles failing on the exchange
         self.exchange_alerts = ExchangeAlerts(self.alert)  # unreachable for long, LIVE key rejected
@@ -97,6 +99,7 @@ class UserRunner:
         """Apply pending commands, keep the loop in its desired state and cycle it once."""
         if self.superseded or database_gone(self):
             return
+        self.accounts.next_cycle()
         try:
             apply_pending_commands(self)
         except Exception as error:  # one user's storage problem stays this user's
@@ -165,7 +168,7 @@ class UserRunner:
         return RunRequest(
             home=self.settings.home, username=self.username, mode=self.desired.mode,
             exchange_url=self.settings.exchange_url, live_confirmed=self.desired.live_confirmed,
-            write_gate=self.watch.lease.writing,
+            write_gate=self.watch.lease.writing, accounts=self.accounts,
         )  # fmt: skip
 
     def close_loop(self) -> None:
