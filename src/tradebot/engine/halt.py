@@ -51,18 +51,22 @@ def wait_for(clock: Clock, done: threading.Event, deadline: float) -> bool:
     """Wait until `done` is set (True) or `clock.monotonic()` reaches `deadline` (False).
 
     Raises LoopHalted as soon as this thread's loop is asked to stop. On the real clock it blocks
-    on the event; an injected clock is stepped through its `sleep`, and the number of steps is
-    bounded too, so a test clock whose sleep does not move time still returns.
+    on the event. An injected clock is stepped through its `sleep`; when that does not move its
+    time (a clock whose sleep returns at once) the step is waited on the event instead, and the
+    number of steps is bounded, so every clock returns within about the limit.
     """
-    steps = max(1, math.ceil((deadline - clock.monotonic()) / POLL_SECONDS))
+    steps = max(1, math.ceil((deadline - clock.monotonic()) / POLL_SECONDS)) + 1
     for _ in range(steps):
         raise_if_halted()
-        remaining = deadline - clock.monotonic()
+        before = clock.monotonic()
+        remaining = deadline - before
         if done.is_set() or remaining <= 0:
             return done.is_set()
+        step = min(POLL_SECONDS, remaining)
         if isinstance(clock, SystemClock):
-            done.wait(min(POLL_SECONDS, remaining))
-        else:
-            clock.sleep(min(POLL_SECONDS, remaining))
-            done.wait(0.001)  # let the thread that fetches run (an injected sleep may return at once)
+            done.wait(step)
+            continue
+        clock.sleep(step)
+        # A stepped clock moved: only let the fetching thread run. One that did not: wait the step.
+        done.wait(0.001 if clock.monotonic() > before else step)
     return done.is_set()
