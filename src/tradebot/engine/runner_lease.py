@@ -45,8 +45,11 @@ class RunnerLease:
             yield
 
     def revoke(self) -> None:
-        """Refuse every later write (waits for a write in progress, within REVOKE_WAIT_SECONDS)."""
-        acquired = self._lock.acquire(timeout=REVOKE_WAIT_SECONDS)
+        """Refuse every write not yet begun, then wait for one in progress (within REVOKE_WAIT_SECONDS).
+
+        When this returns, nothing more is written: a write stuck longer than the wait (a disk that
+        hangs) is the only one that may still land, and it began before the revoke.
+        """
         self._revoked = True
-        if acquired:
+        if self._lock.acquire(timeout=REVOKE_WAIT_SECONDS):
             self._lock.release()
