@@ -58,6 +58,10 @@ BAD_MARKET_SECONDS = 300.0  # a market that failed alone is retried in batches a
 # Readers wait for another reader's request at most this long after it started: well inside a
 # 5-second cycle, so a stalled market costs its other users one short wait, not the timeout.
 FLIGHT_WAIT_SECONDS = 1.5
+# A second warm-up of a market waits this long for the first one's pages (at an engine start every
+# user of a market warms up at once, and paging in the rate limiter's background lane can take tens
+# of seconds): it is that user's start, not anyone's cycle, and fetching its own would page again.
+HISTORY_WAIT_SECONDS = 120.0
 ROUNDS = 3  # looks at the cache per read (a flight may answer fewer candles than asked, or fail)
 
 Key = tuple[str, Interval]
@@ -168,7 +172,7 @@ class SharedQuotations:
 
     def _history(self, key: Key, count: int) -> Dated[list[Candle]]:
         # One warm-up per market at a time: a second one waits (bounded) for the first's pages and
-        # shares them, or fetches its own if the first is slow; other readers never wait for it.
+        # shares them, or fetches its own if the first is stuck; other readers never wait for it.
         with self._lock:
             cached = self._candles.get(key)
             if self._serves(cached, count):
@@ -178,7 +182,8 @@ class SharedQuotations:
             leading = flight is None
             if flight is None:
                 flight = self._history_flights[key] = Flight(self._clock.monotonic())
-        if not leading and wait_for(self._clock, flight.done, flight.started + self._wait_limit):
+        history_wait = max(self._wait_limit, HISTORY_WAIT_SECONDS)
+        if not leading and wait_for(self._clock, flight.done, flight.started + history_wait):
             with self._lock:
                 cached = self._candles.get(key)
                 if self._serves(cached, count):

@@ -22,7 +22,7 @@ from tradebot.engine.market_feed import MarketFeed
 from tradebot.engine.shared_feed import MarketDataDelayedError, SharedQuotations
 from tradebot.exchange.upbit import Dated, Ticker, UpbitTemporaryError
 
-from .test_shared_feed import MINUTE, START, CountingExchange, StepClock
+from .test_shared_feed import MINUTE, START, BlockingHistory, CountingExchange, StepClock
 
 ResultT = TypeVar("ResultT")
 STALLED, OTHER = "KRW-ETH", "KRW-BTC"
@@ -216,3 +216,21 @@ def test_failed_shared_request_fails_its_waiters_without_a_request_each() -> Non
     first.join(10)
     assert [str(error) for error in errors] == ["Upbit: read timed out"]
     assert exchange.calls == 1  # the waiter shared the failed request instead of sending its own
+
+
+def test_second_warm_up_of_a_market_shares_a_slow_first_ones_pages() -> None:
+    clock = StepClock()
+    clock.seconds = 30.0
+    exchange = BlockingHistory(clock)
+    shared = SharedQuotations(exchange, clock, ticker_max_age=1.0, wait_limit=1.5)
+    first = threading.Thread(target=shared.read_candles, args=(OTHER, M1, 2001), daemon=True)
+    first.start()
+    assert exchange.paging.wait(10)
+    second = threading.Thread(target=shared.read_candles, args=(OTHER, M1, 2001), daemon=True)
+    second.start()
+    threading.Event().wait(0.05)  # the second one waits (on the step clock, past the cycle's 1.5 s)
+    exchange.release.set()
+    first.join(10)
+    second.join(10)
+    assert not second.is_alive()
+    assert [count for _, count, _ in exchange.candle_calls] == [2001]  # paged once, for both
