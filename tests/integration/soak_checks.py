@@ -33,7 +33,7 @@ from .soak_processes import read_rows
 CATEGORIES = ("crash", "duplicate", "lost_fill", "audit", "candles", "mismatch", "blocked_418", "liveness")
 MINUTE = timedelta(minutes=1)
 CRASH_LINE = re.compile(r"^\S+: loop crashed \(")
-WATCHDOG_LINE = ": closing the loop, it restarts on the next cycle"
+WATCHDOG_LINE = ": the loop is asked to stop; its thread restarts it"  # UserRunner.check_stall
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,11 @@ class Broker(Protocol):
         """Free KRW, free and locked coin volume, and the exchange's average buy price."""
         ...
 
+    def cycle_holdings(self) -> Holdings:
+        """`holdings` for the once-a-cycle reconciliation: in LIVE one account read per user and
+        cycle, shared by its loop and guards; never for sizing an order or booking a fill."""
+        ...
+
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
         """Market buy for `total_krw` (fee on top).
 

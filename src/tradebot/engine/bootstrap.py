@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradebot.core.advisor import EntryAdvisorProtocol
@@ -19,6 +19,7 @@ from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.paper_ledger import RecordedPaperBroker
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.engine.shared_feed import Quotations
+from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.live_broker import LiveBroker
 from tradebot.exchange.upbit import (
     Credentials,
@@ -31,6 +32,7 @@ from tradebot.services.paths import database_path
 from tradebot.services.records import Mode
 from tradebot.services.secrets import SecretBox
 from tradebot.services.storage import Store, open_user_store
+from tradebot.services.storage.store import WriteGate
 from tradebot.services.user_admin import load_keys
 from tradebot.services.users import conditions_path, params_path
 
@@ -55,6 +57,10 @@ class RunRequest:
     exchange_url: str
     live_confirmed: bool = False
     guard_market: str | None = None  # a price-exit guard of the position in this market, not a loop
+    # Around every write of the loop's database (the runner's lease: a replaced thread never writes).
+    write_gate: WriteGate | None = field(default=None, compare=False)
+    # The user's account read of this cycle, shared by its loop and guards (None: each reads its own).
+    accounts: CycleAccounts | None = field(default=None, compare=False)
 
 
 def build_loop(
@@ -76,6 +82,8 @@ def build_loop(
     `LiveLoop.guard()` only (no entry advisor: a guard never buys).
     """
     store = resources.enter_context(open_store(request.home, request.username))
+    if request.write_gate is not None:
+        store.gate_writes(request.write_gate)
     if store.user(request.username) is None:
         raise SettingsError(
             f"no user {request.username} in {request.home}; create it with: tradebot user add"
@@ -118,7 +126,7 @@ def _broker(
         raise SettingsError(f"no Upbit keys stored for {request.username}; run: tradebot user set-keys")
     client = UpbitExchangeClient(Credentials(keys.access_key, keys.secret_key), session)
     fee = client.get_order_chance(params.market).bid_fee
-    return LiveBroker(client, params.market, clock, fee)
+    return LiveBroker(client, params.market, clock, fee, request.accounts)
 
 
 def run_loop(

@@ -6,8 +6,11 @@ touches another user's loop. The manager looks for new users every cycle, restar
 thread that died (a bug, not a loop crash: those the runner handles itself), and on stop lets
 every runner finish its cycle and record its state.
 
-Every cycle the manager also runs the watchdog (a runner whose loop finished no cycle for
-`stall_limit` seconds has it closed and restarted) and writes `{home}/health.json`.
+Every cycle the manager also runs the watchdog and writes `{home}/health.json`. The watchdog never
+closes anything itself (a loop's SQLite connections belong to its runner's thread): it asks a loop
+that finished no cycle for `stall_limit` seconds to stop, and the runner's thread closes and
+restarts it (`stall_watch`). A runner thread still stuck `abandon_limit` seconds later is given
+up: its lease is revoked so it never writes again, and a new runner thread takes the user over.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tradebot.engine.engine_runner import UserRunner
 from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
-from tradebot.engine.telegram_poller import start_telegram_poller
+from tradebot.engine.telegram_poller import TelegramPollerThread, start_telegram_poller
 from tradebot.engine.user_notifications import notify_engine_event, start_user_notifications
 from tradebot.exchange.upbit import UpbitSession
 from tradebot.exchange.upbit.rate_limit import GroupCounts, shared_rate_limits
@@ -95,6 +98,7 @@ class EngineManager:
     threads: dict[str, threading.Thread] = field(default_factory=dict)
     runners: dict[str, UserRunner] = field(default_factory=dict)
     notifiers: dict[str, NotifierThread] = field(default_factory=dict)  # each user's outbox delivery
+    pollers: dict[str, TelegramPollerThread] = field(default_factory=dict)  # each user's chat commands
     process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
     rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
     _skipped: set[str] = field(default_factory=set)
@@ -129,8 +133,12 @@ class EngineManager:
 
     def check_health(self) -> HealthReport | None:
         """Run the watchdog over every runner and write `health.json`; never raises."""
-        for runner in list(self.runners.values()):
+        for username, runner in list(self.runners.items()):
             runner.check_stall()
+            if runner.abandon_if_stuck():  # its thread can no longer write: a new one takes over now
+                self.threads.pop(username, None)
+                self.report(f"{username}: starting a new runner thread in place of the stuck one")
+                self.supervise()
         try:
             report = self.health_report()
             write_health(self.settings.home, report)
@@ -237,15 +245,24 @@ class EngineManager:
         home, clock = self.settings.home, self.clock
 
         def may_open() -> bool:  # the side threads never open a file the runner lost (issue 19 #1)
-            return runner.database_lost is None
+            return runner.database_lost is None and not runner.superseded
 
-        self.notifiers[username] = start_user_notifications(home, username, clock, may_open)
-        commands = start_telegram_poller(home, username, clock, may_open)  # chat commands
+        self._stop_side_threads(username)  # an abandoned runner's, before this one's start
+        notifier = self.notifiers[username] = start_user_notifications(home, username, clock, may_open)
+        self.pollers[username] = start_telegram_poller(home, username, clock, may_open)  # chat commands
         notify_engine_event(home, username, f"engine {self.settings.engine_id} started", clock)
         try:
             runner.run(self.stop)
         finally:
             if may_open():
                 notify_engine_event(home, username, f"engine {self.settings.engine_id} stopped", clock)
-            self.notifiers.pop(username).stop()
-            commands.stop()
+            if self.notifiers.get(username) is notifier:  # not yet replaced by a new runner's
+                self._stop_side_threads(username)
+
+    def _stop_side_threads(self, username: str) -> None:
+        """Stop the user's delivery and chat-command threads (on the calling runner's thread)."""
+        notifier, poller = self.notifiers.pop(username, None), self.pollers.pop(username, None)
+        if notifier is not None:
+            notifier.stop()
+        if poller is not None:
+            poller.stop()

@@ -22,17 +22,22 @@ from datetime import datetime
 
 from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
+from tradebot.engine.database_loss import database_gone
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.exchange_alerts import ExchangeAlerts
+from tradebot.engine.halt import LoopHalted, halting_on
 from tradebot.engine.position_guards import PositionGuards
+from tradebot.engine.runner_lease import SupersededError
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
+from tradebot.engine.stall_watch import StallWatch
+from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
 from tradebot.services.notifications.messages import notify_alert
 from tradebot.services.records import EngineState, EngineStatus, Mode
 from tradebot.services.storage import DatabaseUnavailableError, Store
-from tradebot.services.storage.files import RESTORE_HINT, FileIdentity, journal_identities
+from tradebot.services.storage.files import FileIdentity
 
 
 class UserRunner:
@@ -62,15 +67,15 @@ class UserRunner:
         self.retry_at = 0.0
         self._clean_cycles = 0
         self.consecutive_errors = 0  # crashes and cycle errors since the last clean cycle
-        self.last_progress = clock.monotonic()  # when the loop last started or finished a cycle
-        self.stalled = False  # set by the watchdog (another thread); the next tick restarts the loop
+        self.watch = StallWatch(clock, settings)  # the watchdog's requests (from the manager's thread)
+        self.accounts = CycleAccounts()  # one LIVE account read per tick for the loop and its guards
+        store.gate_writes(self.watch.lease.writing)  # and every loop's store (`_request`)
         self.exchange_down_since: datetime | None = None  # first of the cycles failing on the exchange
         self.exchange_alerts = ExchangeAlerts(self.alert)  # unreachable for long, LIVE key rejected
         self.storage_problem: str | None = None  # why the database cannot record now (locked, disk full)
         self.storage_faults = 0  # in a row, for the retry delay
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
         self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
-        self._resources_lock = threading.Lock()
         fail_abandoned_commands(self)
 
     @property
@@ -80,24 +85,42 @@ class UserRunner:
 
     # --- one cycle ------------------------------------------------------------------------------
 
+    @property
+    def stalled(self) -> bool:
+        """The watchdog asked the loop to stop; this thread closes it and starts it again."""
+        return self.watch.stalled
+
+    @property
+    def superseded(self) -> bool:
+        """This runner's thread was abandoned (stuck) and another runner took the user over."""
+        return self.watch.lease.revoked
+
     def tick(self) -> None:
         """Apply pending commands, keep the loop in its desired state and cycle it once."""
-        if self._database_gone():
+        if self.superseded or database_gone(self):
             return
+        self.accounts.next_cycle()
         try:
             apply_pending_commands(self)
         except Exception as error:  # one user's storage problem stays this user's
             self.say(f"commands not read: {error}")
-        if self.stalled:
-            self.stalled = False
+        if self.watch.stalled:  # closed and started again here, on the thread its resources belong to
+            self.watch.restarted()
             if self.loop is not None:
                 self.start_loop()
         due = self.clock.monotonic() >= self.retry_at
         if self.desired.running and self.loop is None and self.failed_reason is None and due:
             self.start_loop()
-        if self.loop is not None:
-            self._cycle()
-        self._guard_positions()
+        try:
+            with halting_on(self.watch.halt):
+                if self.loop is not None:
+                    self._cycle()
+                self._guard_positions()
+        except LoopHalted:
+            self.say("the loop stopped between two steps as the watchdog asked; it starts again next cycle")
+            self.close_loop()
+        except SupersededError:
+            return  # abandoned while it was stuck: the new runner reads and writes from now on
         self._read_health()
 
     def _read_health(self) -> None:
@@ -114,39 +137,6 @@ class UserRunner:
             status = replace(reading.status, state="stopped", last_error=self.storage_problem)
             reading = replace(reading, status=status)
         self.reading = reading
-
-    def _database_gone(self) -> bool:
-        """True, with the user parked for good, once the database file was deleted or replaced.
-
-        SQLite would go on writing into the deleted file, and every order record would be lost
-        with it: the loop is closed and no new empty database is made in its place.
-        """
-        if self.database_lost is not None:
-            return True
-        problem = self.store.file_problem()
-        if problem is None:
-            return False
-        self.close_loop()
-        # The -wal/-shm still there belong to the lost file: never to be replayed onto another one.
-        self.lost_journal = journal_identities(self.store.path)
-        restore = RESTORE_HINT.format(username=self.username)
-        self.database_lost = self.failed_reason = (
-            f"ALERT: {problem}: trading stopped for {self.username}, nothing is written to a new "
-            f"empty database ({self._recorded_positions()}); restore it with `{restore}` (it sets "
-            "the old -wal/-shm aside and checks the file) or recreate the user, then start it again"
-        )
-        self.say(self.database_lost)
-        return True
-
-    def _recorded_positions(self) -> str:
-        try:  # the open connection still reads the deleted file
-            held = [*self.store.positions("TEST"), *self.store.positions("LIVE")]
-        except Exception:
-            return "its open positions are unknown"
-        if not held:
-            return "it recorded no open position"
-        listed = ", ".join(f"{item.mode} {item.volume} {item.market}" for item in held)
-        return f"open positions it recorded, no longer watched: {listed}"
 
     def start_loop(self) -> bool:
         """Build and start the loop in the desired mode; a failure counts as a crash."""
@@ -169,7 +159,8 @@ class UserRunner:
         except Exception as error:  # bad params, keys or a bug: this user only
             self._crashed(error)
             return False
-        self.loop, self.last_progress = loop, self.clock.monotonic()
+        self.loop = loop
+        self.watch.progress()
         self._announce("paused" if self.desired.paused else "running", f"started in {self.desired.mode}")
         return True
 
@@ -177,6 +168,7 @@ class UserRunner:
         return RunRequest(
             home=self.settings.home, username=self.username, mode=self.desired.mode,
             exchange_url=self.settings.exchange_url, live_confirmed=self.desired.live_confirmed,
+            write_gate=self.watch.lease.writing, accounts=self.accounts,
         )  # fmt: skip
 
     def close_loop(self) -> None:
@@ -186,29 +178,40 @@ class UserRunner:
         self._close_resources()
 
     def _close_resources(self) -> None:
-        with self._resources_lock:  # the watchdog may close them from the manager's thread
-            resources, self._resources = self._resources, ExitStack()
+        resources, self._resources = self._resources, ExitStack()  # only ever on the runner's thread
         try:
             resources.close()
         except Exception as error:  # closing must not stop the engine
             self.say(f"closing the loop: {error}")
 
     def check_stall(self) -> bool:
-        """Watchdog (any thread): close a loop silent for `stall_limit` s; the next tick restarts it."""
-        silent = self.clock.monotonic() - self.last_progress
-        if self.loop is None or self.stalled or silent <= self.settings.stall_limit:
+        """Watchdog (the manager's thread): ask a loop silent for `stall_limit` s to stop.
+
+        Nothing is closed here: the runner's thread closes the loop when it leaves its cycle at the
+        next step or wait, and starts it again (`tick`).
+        """
+        silent = self.watch.ask_to_stop(self.loop is not None)
+        if silent is None:
             return False
-        self.stalled = True
         self.consecutive_errors += 1
-        self.say(f"no heartbeat for {silent:.0f} s: closing the loop, it restarts on the next cycle")
-        self._close_resources()  # also ends a request the loop may be stuck in
+        self.say(f"no heartbeat for {silent:.0f} s: the loop is asked to stop; its thread restarts it")
+        return True
+
+    def abandon_if_stuck(self) -> bool:
+        """Watchdog: give up this runner when its thread is still stuck `abandon_limit` s after the
+        stop request; it never writes again, and the manager starts a new runner for the user."""
+        waited = self.watch.abandon_if_stuck()
+        if waited is None:
+            return False
+        self.say(f"still stuck {waited:.0f} s after the stop request: its thread is abandoned and writes "
+                 "nothing more; a new runner takes over")  # fmt: skip
         return True
 
     def shutdown(self, note: str = "engine stopped") -> None:
         """Close the loop and record the user as stopped (the desired state is kept)."""
         was_running = self.loop is not None
         self.close_loop()
-        if was_running:
+        if was_running and not self.superseded:  # a replaced runner leaves the status to the new one
             self.write_status("stopped", note)
         self.store.close()
 
@@ -224,11 +227,13 @@ class UserRunner:
         except DatabaseUnavailableError as error:
             self._storage_fault(error)
             return
+        except (LoopHalted, SupersededError):
+            raise  # the watchdog's doing, not a crash: `tick` handles it
         except Exception as error:  # a crash restarts this user's loop only
             self._crashed(error)
             return
         finally:
-            self.last_progress = self.clock.monotonic()
+            self.watch.progress()
         if self.exchange_down_since is not None:
             since = self.exchange_down_since.isoformat(timespec="seconds")
             self.say(f"exchange answering again after {self.consecutive_errors} failed cycles since {since}")
@@ -382,7 +387,7 @@ class UserRunner:
         """Tick every `cycle_seconds` until `stop` is set, then shut down cleanly."""
         next_tick = self.clock.monotonic()
         try:
-            while not stop.is_set() and self.database_lost is None:
+            while not stop.is_set() and self.database_lost is None and not self.superseded:
                 self.tick()
                 next_tick += self.settings.cycle_seconds
                 wait_until(self.clock, stop, next_tick)

@@ -24,6 +24,7 @@ from tradebot.core.models import Candle
 from tradebot.core.strategy import Action, Decision, IndicatorSeries, check_price_exits, decide
 from tradebot.engine import position_steps as steps
 from tradebot.engine.audit_rows import EvaluationContext, buy_evaluation, sell_evaluation
+from tradebot.engine.halt import raise_if_halted
 from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.order_intent import OrderIntent
@@ -117,7 +118,9 @@ class LiveLoop:
             self._last_error = self._desk.reconcile(self._versions) or self._last_error
         else:
             self._last_error = self._desk.waiting or self._last_error
+        raise_if_halted()  # between steps: the watchdog's stop request (engine.halt)
         quote = self._feed.quote()
+        raise_if_halted()
         if self._series.last_start is None:
             raise RuntimeError("start() must run before cycle()")
         try:
@@ -126,7 +129,10 @@ class LiveLoop:
             self._check_price_exits(quote)  # the price exits do not wait for the candles
             raise
         self._resync = True  # until every candle is recorded: a failure half way is decided again
-        decisions = [self._on_closed(candle) for candle in closed]
+        decisions = []
+        for candle in closed:
+            raise_if_halted()
+            decisions.append(self._on_closed(candle))
         self._resync = False
         tick = self._check_price_exits(quote)
         if tick:
@@ -251,7 +257,10 @@ class LiveLoop:
         self._versions = self._versions if any(self._versions) else self._record_settings(self._settings)
         if self._desk.resume_unfinished(self._versions):  # as in a cycle: never past an open order
             self._desk.reconcile(self._versions)
-        return self._check_price_exits(self._feed.quote(), every_price=True)
+        raise_if_halted()
+        quote = self._feed.quote()
+        raise_if_halted()
+        return self._check_price_exits(quote, every_price=True)
 
     def _check_price_exits(self, quote: Quote, every_price: bool = False) -> str | None:
         params = self._settings.params

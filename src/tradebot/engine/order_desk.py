@@ -186,9 +186,10 @@ class OrderDesk:
         Coins beyond the bot's position are the user's and change nothing. A wallet (free plus
         locked) short of the bot's volume on SHORTFALL_READS reads in a row means the user sold or
         withdrew the bot's coins: the position shrinks to what is there, audited as `manual`.
-        Returns that audit note, or None.
+        Returns that audit note, or None. In LIVE the account read is the user's one of this
+        cycle, shared with its other markets (`CycleAccounts`).
         """
-        holdings = self._broker.holdings()
+        holdings = self._broker.cycle_holdings()
         position = self.position()
         short = position is not None and holdings.wallet_volume < position.volume
         self._shortfall_reads = self._shortfall_reads + 1 if short else 0

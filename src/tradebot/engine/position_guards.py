@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tradebot.engine.bootstrap import RunRequest
+from tradebot.engine.halt import LoopHalted
+from tradebot.engine.runner_lease import SupersededError
 from tradebot.engine.runner_types import POSITION_UNGUARDED
 from tradebot.exchange.upbit import UpbitError
 from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, Guarding, PositionKey
@@ -130,6 +132,8 @@ class PositionGuards:
         except (UpbitError, DatabaseUnavailableError) as error:  # retried next cycle, guard kept
             guard.problem = f"price exits not checked this cycle: {error}"
             return
+        except (LoopHalted, SupersededError):
+            raise  # the watchdog stops the whole runner's cycle: not this guard's failure
         except Exception as error:  # a broken guard is rebuilt next cycle
             self._close(key)
             self._not_built[key] = f"price exits NOT checked, guard failed: {error}"

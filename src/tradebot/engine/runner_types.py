@@ -56,6 +56,7 @@ class RunnerSettings:
     healthy_cycles: int = HEALTHY_CYCLES
     storage_retry: tuple[float, ...] = STORAGE_RETRY  # delays after a storage fault (locked, disk full)
     stall_seconds: float | None = None  # None: STALL_CYCLES cycles, at least STALL_FLOOR_SECONDS
+    abandon_seconds: float | None = None  # None: the stall limit again (see `abandon_limit`)
 
     @property
     def stall_limit(self) -> float:
@@ -63,3 +64,11 @@ class RunnerSettings:
         if self.stall_seconds is not None:
             return self.stall_seconds
         return max(STALL_CYCLES * self.cycle_seconds, STALL_FLOOR_SECONDS)
+
+    @property
+    def abandon_limit(self) -> float:
+        """Seconds after the watchdog's stop request after which a runner thread still stuck in a
+        request is given up: it may no longer write, and a new runner takes the user over."""
+        if self.abandon_seconds is not None:
+            return self.abandon_seconds
+        return self.stall_limit

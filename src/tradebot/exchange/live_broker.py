@@ -11,7 +11,9 @@ from decimal import Decimal
 from tradebot.core.broker import NOT_FOUND, Holdings, OrderOutcome, OrderStatus
 from tradebot.core.clock import Clock
 from tradebot.core.krw_rules import MONEY, Fill
+from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.upbit import (
+    Account,
     Order,
     OrderRequest,
     OrderSide,
@@ -29,11 +31,19 @@ FOLLOW_SECONDS = 5.0
 class LiveBroker:
     """A `Broker` for one market of one Upbit account."""
 
-    def __init__(self, client: UpbitExchangeClient, market: str, clock: Clock, fee_rate: Decimal) -> None:
+    def __init__(
+        self,
+        client: UpbitExchangeClient,
+        market: str,
+        clock: Clock,
+        fee_rate: Decimal,
+        accounts: CycleAccounts | None = None,
+    ) -> None:
         self._client = client
         self._market = market
         self._clock = clock
         self.fee_rate = fee_rate
+        self._accounts = accounts  # the user's account read of this cycle (None: read every time)
 
     def holdings(self) -> Holdings:
         """Free KRW, free and locked coin, and Upbit's average buy price (`GET /v1/accounts`).
@@ -41,8 +51,17 @@ class LiveBroker:
         A deposited coin has an average buy price of 0: reported as None (unknown), which is fine
         because the bot's entry price comes from its own fills, never from this figure.
         """
+        return self._holdings(self._client.get_accounts())
+
+    def cycle_holdings(self) -> Holdings:
+        """`holdings` from the account read this cycle by the user's loop or another guard."""
+        if self._accounts is None:
+            return self.holdings()
+        return self._holdings(self._accounts.read(self._client.get_accounts))
+
+    def _holdings(self, accounts: list[Account]) -> Holdings:
         coin = self._market.split("-", 1)[1]
-        balances = {account.currency: account for account in self._client.get_accounts()}
+        balances = {account.currency: account for account in accounts}
         krw = balances["KRW"].balance if "KRW" in balances else Decimal(0)
         held = balances.get(coin)
         if held is None or held.balance + held.locked == 0:
@@ -65,6 +84,7 @@ class LiveBroker:
         the order desk decides when that is final (it may still show up). A failed lookup is
         UNKNOWN, never a refusal.
         """
+        self._balances_change()  # it may have filled since the cycle's account read
         try:
             order = self._client.find_order(identifier) or self._listed(identifier)
         except UpbitError as error:
@@ -86,6 +106,7 @@ class LiveBroker:
         return None if found is None else self._client.get_order(uuid=found.uuid)
 
     def _place(self, request: OrderRequest, identifier: str) -> OrderOutcome:
+        self._balances_change()  # whatever the answer, the order may have reached the exchange
         try:
             order = self._client.create_order(request)
         except UpbitOrderRejectedError as refusal:
@@ -113,6 +134,10 @@ class LiveBroker:
             except UpbitError as error:
                 return OrderOutcome(identifier, OrderStatus.UNKNOWN, uuid=order.uuid, message=str(error))
         return _outcome(order, identifier)
+
+    def _balances_change(self) -> None:
+        if self._accounts is not None:
+            self._accounts.forget()
 
 
 def _outcome(order: Order, identifier: str) -> OrderOutcome:

@@ -513,7 +513,9 @@ def test_ctl_force_needs_a_reason_and_a_trading_engine(
         assert store.recent_commands() == []  # refused, not queued
 
 
-def test_watchdog_stalled_loop_is_closed_then_restarted_on_next_tick(harness: Harness) -> None:
+def test_watchdog_stalled_loop_is_asked_to_stop_then_closed_and_restarted_by_its_next_tick(
+    harness: Harness,
+) -> None:
     runner = harness.runner()
     harness.send("start")
     runner.tick()
@@ -524,11 +526,13 @@ def test_watchdog_stalled_loop_is_closed_then_restarted_on_next_tick(harness: Ha
     harness.clock.advance(1.0)  # the loop's thread is stuck: no cycle finished for 31 s
     assert runner.check_stall()
     assert not runner.check_stall()  # flagged once
-    assert harness.factory.loops[0].closed
+    assert runner.watch.halt.is_set()  # asked, not closed: its resources belong to its own thread
+    assert not harness.factory.loops[0].closed
     assert runner.consecutive_errors == 1
     assert any("no heartbeat for 31 s" in line for line in harness.lines)
 
     runner.tick()
+    assert harness.factory.loops[0].closed
     assert len(harness.factory.loops) == 2
     assert harness.factory.loops[1].cycles == 1
     assert harness.status() == ("running", None)
@@ -599,7 +603,7 @@ def test_manager_check_health_restarts_stalled_runner_and_writes_position_alert(
 
     assert report is not None
     assert runner.stalled
-    assert harness.factory.loops[0].closed
+    assert not harness.factory.loops[0].closed  # the runner's thread closes it at its next tick
     document = read_health(harness.home)
     assert document is not None
     alice, bob = document["users"]

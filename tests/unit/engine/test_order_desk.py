@@ -44,6 +44,9 @@ class FakeBroker:
     def holdings(self) -> Holdings:
         return Holdings(self.krw, self.free, None, self.locked)
 
+    def cycle_holdings(self) -> Holdings:
+        return self.holdings()
+
     def buy(self, total_krw: Decimal, identifier: str, price: Decimal) -> OrderOutcome:
         volume = (total_krw / price).quantize(Decimal("0.00000001"))
         fee = total_krw * FEE

@@ -11,7 +11,7 @@ import pytest
 
 from tradebot.core.models import Candle, Interval
 from tradebot.engine.market_feed import MarketFeed
-from tradebot.engine.shared_feed import NEWEST_PAGE, SharedQuotations
+from tradebot.engine.shared_feed import MIN_CANDLES_CACHED, NEWEST_PAGE, SharedQuotations
 from tradebot.exchange.upbit import Dated, Ticker, UpbitNotFoundError
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -112,7 +112,7 @@ def test_shared_candles_larger_count_fetched_again() -> None:
     shared.get_candles("KRW-BTC", Interval.MINUTE1, 3)
     assert len(shared.get_candles("KRW-BTC", Interval.MINUTE1, 50)) == 50
     assert len(shared.get_candles("KRW-BTC", Interval.MINUTE1, 20)) == 20
-    assert [count for _, count, _ in exchange.candle_calls] == [3, 50]
+    assert [count for _, count, _ in exchange.candle_calls] == [MIN_CANDLES_CACHED, 50]
 
 
 def test_shared_candles_different_markets_separate_requests() -> None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from types import TracebackType
 
@@ -35,6 +35,8 @@ from tradebot.services.storage.reader import Reader
 from tradebot.services.storage.transaction import Transaction
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+# Entered around every write transaction (`Store.gate_writes`); may raise to refuse the write.
+WriteGate = Callable[[], AbstractContextManager[object]]
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -53,6 +55,15 @@ class Store(Reader):
         super().__init__(connection, str(path))
         self.path = path
         self._identity = _file_identity(path)
+        self._write_gate: WriteGate = nullcontext
+
+    def gate_writes(self, gate: WriteGate) -> None:
+        """Run every later write transaction inside `gate()`, which may refuse it by raising.
+
+        The engine's lease on a user: a runner thread it replaced (stuck in a request) can never
+        commit again, not even half way through a cycle it finishes late.
+        """
+        self._write_gate = gate
 
     @classmethod
     def open(
@@ -131,6 +142,11 @@ class Store(Reader):
         whose loss could hide an order sent to the exchange. Other writes (heartbeats, evaluations)
         may lose their last few commits on a power cut, never consistency.
         """
+        with self._write_gate(), self._write_transaction(durable) as transaction:
+            yield transaction
+
+    @contextmanager
+    def _write_transaction(self, durable: bool) -> Iterator[Transaction]:
         if durable:
             self._set_synchronous("FULL")
         try:
