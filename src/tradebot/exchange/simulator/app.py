@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from tradebot.exchange.simulator import routes_admin, routes_exchange, routes_quotation
+from tradebot.exchange.simulator import routes_admin, routes_exchange, routes_quotation, routes_safeguards
 from tradebot.exchange.simulator.errors import ApiError
 from tradebot.exchange.simulator.exchange import SimulatedExchange
 from tradebot.exchange.simulator.faults import FaultInjector
@@ -52,7 +52,12 @@ def build_app(
     `/_admin` answers only requests carrying `admin_token` (see `routes_admin`).
     """
     app = Starlette(
-        routes=[*routes_quotation.ROUTES, *routes_exchange.ROUTES, *routes_admin.ROUTES],
+        routes=[
+            *routes_quotation.ROUTES,
+            *routes_exchange.ROUTES,
+            *routes_admin.ROUTES,
+            *routes_safeguards.ROUTES,
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -56,13 +56,15 @@ def _check_admin_request(request: Request) -> None:
         raise ApiError(415, "unsupported_media_type", f"admin request bodies must be {JSON_MEDIA_TYPE}")
 
 
-def _guarded(endpoint: Endpoint) -> Endpoint:
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """`endpoint` answering only requests with the run's admin token (see `_check_admin_request`)."""
+
     @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
+    async def checked(request: Request) -> Response:
         _check_admin_request(request)
         return await endpoint(request)
 
-    return guarded
+    return checked
 
 
 class _Step(BaseModel):
@@ -95,7 +97,8 @@ def admin_error(message: str) -> ApiError:
     return ApiError(400, "invalid_admin_request", message)
 
 
-async def _body(request: Request, model: type[ModelT]) -> ModelT:
+async def admin_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The JSON body as `model`, or a 400 `invalid_admin_request` naming the first problem."""
     raw = await request.body()
     try:
         return model.model_validate(json.loads(raw or b"{}", parse_float=Decimal))
@@ -153,7 +156,7 @@ async def state(request: Request) -> Response:
 
 async def step(request: Request) -> Response:
     """`POST /_admin/clock/step {"seconds": 60}`: move simulated time forward."""
-    seconds = (await _body(request, _Step)).seconds
+    seconds = (await admin_body(request, _Step)).seconds
     exchange = exchange_of(request)
     with exchange.lock:
         exchange.clock.advance(seconds)
@@ -163,13 +166,13 @@ async def step(request: Request) -> Response:
 
 async def speed(request: Request) -> Response:
     """`POST /_admin/clock/speed {"speed": 0}`: 0 stops the clock, 1 is real time."""
-    exchange_of(request).clock.set_speed((await _body(request, _Speed)).speed)
+    exchange_of(request).clock.set_speed((await admin_body(request, _Speed)).speed)
     return UpbitJSONResponse(_clock_state(request))
 
 
 async def price(request: Request) -> Response:
     """`POST /_admin/price {"market", "price", "bid"?, "ask"?}`: set the last price (and book)."""
-    wanted = await _body(request, _Price)
+    wanted = await admin_body(request, _Price)
     exchange = exchange_of(request)
     with exchange.lock:
         try:
@@ -190,14 +193,14 @@ async def price(request: Request) -> Response:
 
 async def set_faults(request: Request) -> Response:
     """`PUT /_admin/faults`: random faults for the rest of the run (all fields optional)."""
-    settings = await _body(request, FaultSettings)
+    settings = await admin_body(request, FaultSettings)
     _faults(request).configure(settings)
     return UpbitJSONResponse(settings.model_dump())
 
 
 async def schedule_fault(request: Request) -> Response:
     """`POST /_admin/faults/next {"kind", "method"?, "path"?, "count"?}`: fault the next requests."""
-    fault = await _body(request, ScheduledFault)
+    fault = await admin_body(request, ScheduledFault)
     _faults(request).schedule(fault)
     return UpbitJSONResponse(fault.model_dump())
 
@@ -221,7 +224,7 @@ async def reset_fault_counts(request: Request) -> Response:
 
 async def set_rate_limits(request: Request) -> Response:
     """`PUT /_admin/rate-limits`: enforcement, 418 threshold and block time, 429 body format."""
-    settings = await _body(request, RateLimitSettings)
+    settings = await admin_body(request, RateLimitSettings)
     throttle = _throttle(request)
     throttle.settings = settings
     throttle.reset()
@@ -257,7 +260,7 @@ async def list_accounts(request: Request) -> Response:
 
 async def add_account(request: Request) -> Response:
     """`POST /_admin/accounts {"access_key", "secret_key", "balances"}`: open another account."""
-    wanted = await _body(request, _NewAccount)
+    wanted = await admin_body(request, _NewAccount)
     exchange = exchange_of(request)
     with exchange.lock:
         if wanted.access_key in exchange.accounts:
@@ -291,20 +294,20 @@ async def list_orders(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/_admin/state", _guarded(state), methods=["GET"]),
-    Route("/_admin/clock/step", _guarded(step), methods=["POST"]),
-    Route("/_admin/clock/speed", _guarded(speed), methods=["POST"]),
-    Route("/_admin/price", _guarded(price), methods=["POST"]),
-    Route("/_admin/faults", _guarded(set_faults), methods=["PUT"]),
-    Route("/_admin/faults", _guarded(clear_faults), methods=["DELETE"]),
-    Route("/_admin/faults/next", _guarded(schedule_fault), methods=["POST"]),
-    Route("/_admin/faults/counts", _guarded(fault_counts), methods=["GET"]),
-    Route("/_admin/faults/counts", _guarded(reset_fault_counts), methods=["DELETE"]),
-    Route("/_admin/rate-limits", _guarded(set_rate_limits), methods=["PUT"]),
-    Route("/_admin/rate-limits", _guarded(reset_rate_limits), methods=["DELETE"]),
-    Route("/_admin/accounts", _guarded(list_accounts), methods=["GET"]),
-    Route("/_admin/accounts", _guarded(add_account), methods=["POST"]),
-    Route("/_admin/orders", _guarded(list_orders), methods=["GET"]),
-    Route("/_admin/requests", _guarded(request_counts), methods=["GET"]),
-    Route("/_admin/requests", _guarded(reset_request_counts), methods=["DELETE"]),
+    Route("/_admin/state", guarded(state), methods=["GET"]),
+    Route("/_admin/clock/step", guarded(step), methods=["POST"]),
+    Route("/_admin/clock/speed", guarded(speed), methods=["POST"]),
+    Route("/_admin/price", guarded(price), methods=["POST"]),
+    Route("/_admin/faults", guarded(set_faults), methods=["PUT"]),
+    Route("/_admin/faults", guarded(clear_faults), methods=["DELETE"]),
+    Route("/_admin/faults/next", guarded(schedule_fault), methods=["POST"]),
+    Route("/_admin/faults/counts", guarded(fault_counts), methods=["GET"]),
+    Route("/_admin/faults/counts", guarded(reset_fault_counts), methods=["DELETE"]),
+    Route("/_admin/rate-limits", guarded(set_rate_limits), methods=["PUT"]),
+    Route("/_admin/rate-limits", guarded(reset_rate_limits), methods=["DELETE"]),
+    Route("/_admin/accounts", guarded(list_accounts), methods=["GET"]),
+    Route("/_admin/accounts", guarded(add_account), methods=["POST"]),
+    Route("/_admin/orders", guarded(list_orders), methods=["GET"]),
+    Route("/_admin/requests", guarded(request_counts), methods=["GET"]),
+    Route("/_admin/requests", guarded(reset_request_counts), methods=["DELETE"]),
 ]

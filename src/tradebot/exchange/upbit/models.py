@@ -30,12 +30,25 @@ class Dated(Generic[ValueT]):
 
 @dataclass(frozen=True, slots=True)
 class Market:
-    """A trading pair from `/v1/market/all`; `warning` is None unless details were asked for."""
+    """A trading pair from `/v1/market/all`; `warning` is None unless details were asked for.
+
+    `caution` holds the `market_event.caution` flags that are set (every name Upbit sends, known
+    or not: an unknown flag is still a caution), empty without details.
+    """
 
     market: str
     korean_name: str
     english_name: str
     warning: bool | None
+    caution: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One of the account's API keys from `/v1/api_keys`: its access key and when it expires."""
+
+    access_key: str
+    expire_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +139,20 @@ class OrderChance:
 
 def parse_market(fields: Fields) -> Market:
     """A `/v1/market/all` element."""
-    warning = fields.nested("market_event").boolean("warning") if fields.has("market_event") else None
+    event = fields.nested("market_event") if fields.has("market_event") else None
+    caution = event.true_flags("caution") if event is not None and event.has("caution") else frozenset()
     return Market(
         market=fields.text("market"),
         korean_name=fields.text("korean_name"),
         english_name=fields.text("english_name"),
-        warning=warning,
+        warning=None if event is None else event.boolean("warning"),
+        caution=caution,
     )
+
+
+def parse_api_key(fields: Fields) -> ApiKey:
+    """A `/v1/api_keys` element (`expire_at` with its offset)."""
+    return ApiKey(access_key=fields.text("access_key"), expire_at=fields.aware_datetime("expire_at"))
 
 
 def parse_candle(fields: Fields) -> Candle:

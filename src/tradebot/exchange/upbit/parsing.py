@@ -133,6 +133,13 @@ class Fields:
         """A required nested object."""
         return Fields(self._get(key), f"{self._what}.{key}")
 
+    def true_flags(self, key: str) -> frozenset[str]:
+        """The names set to true in a required object of booleans (`market_event.caution`)."""
+        value = self._get(key)
+        if not isinstance(value, dict) or not all(isinstance(flag, bool) for flag in value.values()):
+            raise self._fail(key, f"is not an object of booleans: {value!r}")
+        return frozenset(str(name) for name, flag in value.items() if flag)
+
     def objects(self, key: str) -> list[Fields]:
         """A required array of objects."""
         value = self._get(key)
