@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradebot.core.models import Interval
+from tradebot.core.safeguards import SafeguardSettings
 
 MARKET_PATTERN = re.compile(r"^KRW-[A-Z0-9]{1,15}$")
 
@@ -29,6 +30,9 @@ BUY_CONDITION_KEYS: tuple[str, ...] = (
 PRICE_EXIT_KEYS: tuple[str, ...] = ("stop_loss", "take_profit", "trailing_stop")
 INDICATOR_EXIT_KEYS: tuple[str, ...] = ("dead_cross", "macd_negative", "signal_negative")
 SELL_CONDITION_KEYS: tuple[str, ...] = PRICE_EXIT_KEYS + INDICATOR_EXIT_KEYS
+# Keys added after settings files were already in use: a file without them loads with the key's
+# default (off) and gains the key at its next save. Every other key must be written out.
+KEYS_ADDED_LATER: frozenset[str] = frozenset({"safeguards"})
 
 
 class PriceExitCheck(StrEnum):
@@ -56,6 +60,10 @@ class StrategyParams(BaseModel):
         "KRW-BTC", description="Upbit KRW market code, e.g. KRW-BTC (lower case is normalised)."
     )
     interval: Interval = Field(Interval.MINUTE15, description="Candle interval the strategy trades on.")
+    safeguards: SafeguardSettings = Field(
+        default_factory=SafeguardSettings,
+        description="Upbit market safeguards: which caution flags still allow new entries (none by default).",
+    )
     fast_period: int = Field(12, ge=2, le=500, description="Fast EMA length in candles.")
     slow_period: int = Field(26, ge=3, le=1000, description="Slow EMA length; must exceed the fast one.")
     signal_period: int = Field(9, ge=2, le=500, description="Signal-line EMA length in candles.")

@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tradebot.core.errors import SettingsError
-from tradebot.core.params import Conditions, StrategyParams
+from tradebot.core.params import KEYS_ADDED_LATER, Conditions, StrategyParams
 from tradebot.services.file_modes import write_file_atomically
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -116,7 +116,8 @@ def _missing_keys(data: dict[str, object], model: type[BaseModel], prefix: str =
     for name, field in model.model_fields.items():
         nested, value = field.annotation, data.get(name)
         if name not in data:
-            missing.append(prefix + name)
+            if prefix + name not in KEYS_ADDED_LATER:  # newer keys default to off (core.params)
+                missing.append(prefix + name)
         elif isinstance(nested, type) and issubclass(nested, BaseModel) and isinstance(value, dict):
             missing.extend(_missing_keys(value, nested, f"{prefix}{name}."))
     return missing

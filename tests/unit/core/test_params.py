@@ -22,8 +22,17 @@ SEED_KEYS = {
 }  # fmt: skip
 
 
-def test_params_have_exactly_the_seed_keys() -> None:
-    assert set(StrategyParams.model_fields) == SEED_KEYS
+SAFEGUARD_KEYS = {"safeguards"}
+
+
+def test_params_have_exactly_the_seed_and_safeguard_keys() -> None:
+    assert set(StrategyParams.model_fields) == SEED_KEYS | SAFEGUARD_KEYS
+
+
+def test_safeguards_default_allow_no_caution_flag_and_refuse_unknown_flags() -> None:
+    assert StrategyParams().safeguards.allowed_caution_flags == ()
+    with pytest.raises(ValidationError, match="allowed_caution_flags"):
+        StrategyParams.model_validate({"safeguards": {"allowed_caution_flags": ["WARNING"]}})
 
 
 def test_params_every_field_has_a_description_for_the_ui() -> None:

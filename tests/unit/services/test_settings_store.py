@@ -179,3 +179,12 @@ def test_save_params_file_mode_owner_only(tmp_path: Path) -> None:
     save_params(path, StrategyParams(fast_period=8))
     backup = tmp_path / "alice_latest_params.json.bak"
     assert (path.stat().st_mode & 0o777, backup.stat().st_mode & 0o777) == (0o600, 0o600)
+
+
+def test_params_file_without_safeguards_loads_with_nothing_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "alice_latest_params.json"
+    save_params(path, StrategyParams())
+    document = json.loads(path.read_text(encoding="utf-8"))
+    del document["safeguards"]  # a file written before the key existed
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert load_params(path).safeguards.allowed_caution_flags == ()
