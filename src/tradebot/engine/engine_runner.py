@@ -24,8 +24,10 @@ from tradebot.core.clock import Clock, wait_until
 from tradebot.engine.bootstrap import RunRequest
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.exchange_alerts import ExchangeAlerts
+from tradebot.engine.market_list import MarketList
 from tradebot.engine.position_guards import PositionGuards
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
+from tradebot.engine.user_safety import user_safety
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.desired_state import DesiredState, desired_state
 from tradebot.services.health_monitor import PositionKey, UserReading, read_user, reading_while_unreadable
@@ -46,6 +48,7 @@ class UserRunner:
         clock: Clock,
         settings: RunnerSettings,
         report: Report,
+        markets: MarketList | None = None,
     ) -> None:
         self.username, self.store, self._factory = username, store, factory
         self.clock, self.settings, self._report = clock, settings, report
@@ -71,6 +74,7 @@ class UserRunner:
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
         self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
         self._resources_lock = threading.Lock()
+        self.safety = user_safety(self, markets)  # Upbit's market safeguards and the LIVE key's health
         fail_abandoned_commands(self)
 
     @property
@@ -98,6 +102,7 @@ class UserRunner:
         if self.loop is not None:
             self._cycle()
         self._guard_positions()
+        self.safety.tick(self, None if self.loop is None else self.loop.market)  # never raises
         self._read_health()
 
     def _read_health(self) -> None:
@@ -217,6 +222,8 @@ class UserRunner:
         try:
             self.loop.cycle()
         except UpbitError as error:  # the loop stays up and retries: not a crash
+            if self.safety.parks(self, error):  # a LIVE key Upbit rejects for good: retrying cannot help
+                return
             self.consecutive_errors += 1
             self._exchange_trouble(error)
             self._exchange_failed(error)
@@ -281,6 +288,8 @@ class UserRunner:
         self._announce("stopped", self.storage_problem)
 
     def _crashed(self, error: Exception) -> None:
+        if self.safety.parks(self, error):
+            return
         self.close_loop()
         self.crashes += 1
         self.consecutive_errors += 1

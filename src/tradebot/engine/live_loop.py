@@ -28,6 +28,7 @@ from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.order_intent import OrderIntent
 from tradebot.engine.position_steps import NOT_SENT, PlannedExit
+from tradebot.engine.safeguard_gate import OPEN_GATE, EntryGate
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
 from tradebot.services.storage import Store, Transaction, Window
@@ -65,11 +66,13 @@ class LiveLoop:
         mode: Mode,
         engine_id: str = "local",
         advisor: EntryAdvisorProtocol | None = None,
+        gate: EntryGate = OPEN_GATE,
     ) -> None:
         self._store, self._feed, self._desk, self._clock = store, feed, desk, clock
         self.market = feed.market  # a guard's is its position's market, whatever the settings say
         self._watcher, self._mode, self._engine_id = watcher, mode, engine_id
         self._advisor = advisor
+        self._gate = gate  # Upbit's market safeguards (OPEN_GATE: none, e.g. a guard never buys)
         self._settings = watcher.load()
         self._pending: Settings | None = None
         self._versions = (0, 0)
@@ -157,6 +160,7 @@ class LiveLoop:
         def record(transaction: Transaction) -> None:
             transaction.upsert_buy_evaluation(evaluation)
             transaction.save_candles(self._feed.market, self._feed.interval, [candle])
+            self._gate.record_alert(transaction, evaluation.evaluated_at)  # a new safeguard block
 
         if check is None or note:
             with self._store.transaction() as transaction:
@@ -164,6 +168,7 @@ class LiveLoop:
             return f"{_stamp(candle.start)} {decision.action.value}: {evaluation.reason}"
         intent = self._intent("bid", candle.start, "entry")
         outcome = self._desk.place(intent, check.budget, check.fill_price, record)
+        self._gate.note_outcome(outcome)
         return f"{_stamp(candle.start)} buy {check.budget:,} KRW: {steps.outcome_text(outcome)}"
 
     def _entry_blocked(self, candle: Candle) -> str:
@@ -174,7 +179,7 @@ class LiveLoop:
             return "one trade per candle: the position closed during this candle"
         if self._is_stale(candle):
             return "not executed: the candle closed too long ago (catching up after a pause)"
-        return ""
+        return self._gate.entry_note(self._settings.params.safeguards)
 
     def _advice(self, candle: Candle, row: IndicatorRow, decision: Decision, budget: Decimal) -> str:
         """The optional entry advisor's veto as a note ("" to trade); it never raises, by contract."""
@@ -227,7 +232,9 @@ class LiveLoop:
         earlier order is unresolved (it may be this position's sale).
         """
         if not planned.dust:
-            return steps.outcome_text(self._desk.place(intent, position.volume, planned.fill_price, record))
+            outcome = self._desk.place(intent, position.volume, planned.fill_price, record)
+            self._gate.note_outcome(outcome)  # a `market_offline` refusal: trading suspended
+            return steps.outcome_text(outcome)
         why = "; ".join(part for part in (intent.note, f"exit: {intent.rule}", planned.dust) if part)
         profit = self._desk.write_off_dust(replace(intent, note=why), position, planned.fill_price, record)
         return NOT_SENT if profit is None else planned.dust
