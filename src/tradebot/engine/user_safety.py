@@ -123,6 +123,7 @@ class UserSafety:
                 reasons = () if standing is None else entry_blocks(standing, NO_STANDARD)
                 notes += [f"{market}: {describe(reason)}" for reason in reasons]
             alerts = self._position_alerts(runner, held, standings)
+            notes += alerts  # the dashboard shows the ALERTs among the notes
             notes += [self._markets.problem] if self._markets.problem else []
         if self.keys is not None and self.keys.problem:
             notes.append(self.keys.problem)

@@ -29,6 +29,7 @@ from tradebot.services.trading_control import build_request, submit_command
 from tradebot.services.user_admin import UpbitKeys, load_keys, save_keys
 from tradebot.ui.components.adopted import render_adopted_positions
 from tradebot.ui.components.metrics import format_krw, format_time, render_commands
+from tradebot.ui.components.safeguards import render_key_expiry
 from tradebot.ui.session import home, require_user, user_store
 
 EXCHANGE_URL_VARIABLE = "TRADEBOT_EXCHANGE_URL"
@@ -203,6 +204,8 @@ def main() -> None:
         with user_store(username) as store:
             render_adopted_positions(store, username)
         keys = render_keys(username)
+        if keys is not None:
+            render_key_expiry(username, datetime.now(UTC))
     except TradebotError as error:
         st.error(str(error))
         st.stop()
