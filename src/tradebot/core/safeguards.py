@@ -79,7 +79,7 @@ def entry_blocks(standing: MarketStanding, settings: SafeguardSettings) -> tuple
     if standing.event.warning:
         reasons.append(WARNING_REASON)
     allowed = set(settings.allowed_caution_flags)
-    # The documented flags in their order, then any flag Upbit adds later: unknown is not safe.
+    # The documented flags in their order, then any other flag the standing carries: not safe.
     flags = [*CAUTION_FLAGS, *sorted(set(standing.event.caution) - set(CAUTION_FLAGS))]
     reasons += [
         f"{CAUTION_REASON}{flag}" for flag in flags if flag in standing.event.caution and flag not in allowed

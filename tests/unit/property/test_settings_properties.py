@@ -25,7 +25,8 @@ from tests.unit.property.strategies import (
 )
 from tradebot.core.errors import SettingsError
 from tradebot.core.models import Interval
-from tradebot.core.params import MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
+from tradebot.core.params import KEYS_ADDED_LATER, MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
+from tradebot.core.safeguards import CAUTION_FLAGS, SafeguardSettings
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
 
 
@@ -52,6 +53,9 @@ def valid_params(draw: st.DrawFn) -> StrategyParams:
         price_exit_check=draw(st.sampled_from(PriceExitCheck)),
         warmup_bars=draw(st.integers(slow + signal, MAX_WARMUP_BARS)),
         slippage_bps=draw(st.floats(min_value=0.0, max_value=1000.0)),
+        safeguards=SafeguardSettings(
+            allowed_caution_flags=tuple(draw(st.lists(st.sampled_from(CAUTION_FLAGS), unique=True)))
+        ),
     )
 
 
@@ -119,8 +123,14 @@ def test_params_file_mutated_document_is_valid_or_refused_unchanged(
     path = tmp_path / "alice_latest_params.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     outcome = load_or_refuse(path, load_params)
-    if mutation == "delete":
-        assert str(outcome) == f"{path}: missing keys: {path_in_document[0]}"
+    deleted_key = ".".join(map(str, path_in_document))
+    if mutation == "delete" and deleted_key in KEYS_ADDED_LATER:  # loads as its default, off
+        default = StrategyParams.model_fields[deleted_key].get_default(call_default_factory=True)
+        assert outcome == params.model_copy(update={deleted_key: default})
+    elif mutation == "delete" and isinstance(path_in_document[-1], int):  # an element of a list
+        assert isinstance(outcome, StrategyParams)  # one flag fewer allowed
+    elif mutation == "delete":
+        assert str(outcome) == f"{path}: missing keys: {deleted_key}"
     elif mutation == "add":
         assert isinstance(outcome, SettingsError)
         assert str(outcome).endswith(": unknown key")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tradebot.core.models import Candle
+from tradebot.core.safeguards import CAUTION_FLAGS
 from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.parsing import Fields
 
@@ -32,8 +33,9 @@ class Dated(Generic[ValueT]):
 class Market:
     """A trading pair from `/v1/market/all`; `warning` is None unless details were asked for.
 
-    `caution` holds the `market_event.caution` flags that are set (every name Upbit sends, known
-    or not: an unknown flag is still a caution), empty without details.
+    `caution` holds the documented `market_event.caution` flags that are set (`CAUTION_FLAGS`),
+    empty without details; a member Upbit adds later is ignored like any extra field until it is
+    added there.
     """
 
     market: str
@@ -140,7 +142,8 @@ class OrderChance:
 def parse_market(fields: Fields) -> Market:
     """A `/v1/market/all` element."""
     event = fields.nested("market_event") if fields.has("market_event") else None
-    caution = event.true_flags("caution") if event is not None and event.has("caution") else frozenset()
+    has_caution = event is not None and event.has("caution")
+    caution = event.true_flags("caution", CAUTION_FLAGS) if event is not None and has_caution else frozenset()
     return Market(
         market=fields.text("market"),
         korean_name=fields.text("korean_name"),
