@@ -208,3 +208,16 @@ def test_live_runner_reads_key_expiry_warns_once_and_shows_it_in_health(desk: De
     assert datetime.fromisoformat(desk.health("alice")["key_expires_at"]) == expiry
     [warning] = [text for text in alerts(desk) if "expires in" in text]
     assert "LIVE API key expires in 9 days" in warning or "LIVE API key expires in 10 days" in warning
+
+
+def test_live_order_refused_for_suspension_blocks_later_entries_and_flags_position(desk: Desk) -> None:
+    runner = start(desk, "LIVE")
+    desk.exchange.suspend(MARKET)
+    tick_until(desk, lambda: any("safeguard:suspended" in reason for reason in safeguard_reasons(desk)))
+    with open_user_store(desk.home, "alice") as store:
+        refused = store.query("SELECT error_name FROM orders WHERE state = 'rejected'")
+    assert [row["error_name"] for row in refused] == ["market_offline"]  # one try, then the gate holds
+    assert not holding(desk, "LIVE")
+    assert runner.failed_reason is None  # a suspension parks nobody: exits would still be tried
+    notes = desk.health("alice")["safeguards"]
+    assert any("safeguard:suspended" in note for note in notes)
