@@ -99,6 +99,26 @@ class Simulator:
     def set_rate_limits(self, **settings: object) -> None:
         self._admin("PUT", "/_admin/rate-limits", settings)
 
+    def set_market_event(self, market: str, *, warning: bool = False, caution: tuple[str, ...] = ()) -> Any:
+        body = {"market": market, "warning": warning, "caution": list(caution)}
+        return self._admin("PUT", "/_admin/markets/event", body)
+
+    def suspend(self, market: str, suspended: bool = True) -> Any:
+        return self._admin("PUT", "/_admin/markets/suspension", {"market": market, "suspended": suspended})
+
+    def delist(self, market: str) -> Any:
+        return self._admin("POST", "/_admin/markets/delist", {"market": market})
+
+    def limit_key(
+        self,
+        access_key: str = ACCESS_KEY,
+        *,
+        expire_at: str | None = None,
+        allowed_ips: list[str] | None = None,
+    ) -> Any:
+        body = {"access_key": access_key, "expire_at": expire_at, "allowed_ips": allowed_ips}
+        return self._admin("PUT", "/_admin/keys", body)
+
     def orders(self, access_key: str = ACCESS_KEY) -> list[dict[str, Any]]:
         documents: list[dict[str, Any]] = self._admin("GET", f"/_admin/orders?access_key={access_key}")
         return documents

@@ -16,7 +16,8 @@ import pytest
 
 from tradebot.core.krw_rules import round_to_tick
 from tradebot.engine.bootstrap import RunRequest, build_loop
-from tradebot.engine.live_loop import ForceRefused, LiveLoop
+from tradebot.engine.live_loop import LiveLoop
+from tradebot.engine.loop_types import ForceRefused
 from tradebot.exchange.simulator.server import SimulatedTimeClock
 from tradebot.services.records import CommandRequest, Mode
 from tradebot.services.storage import Store, open_user_store

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tradebot.core.krw_rules import round_to_tick
-from tradebot.engine.live_loop import ForceRefused
+from tradebot.engine.loop_types import ForceRefused
 from tradebot.services.records import CommandRequest, Mode
 from tradebot.services.storage import Store, open_user_store
 from tradebot.services.users import params_path

@@ -39,6 +39,7 @@ def engine_command(arguments: argparse.Namespace) -> int:
     from tradebot.core.clock import SystemClock
     from tradebot.engine.engine_manager import EngineManager, engine_id, live_loop_factory
     from tradebot.engine.lock_manager import EngineLock
+    from tradebot.engine.market_list import MarketList
     from tradebot.engine.runner_types import RunnerSettings
     from tradebot.engine.shared_feed import SharedQuotations
     from tradebot.exchange.upbit import DEFAULT_BASE_URL, UpbitQuotationClient, UpbitSession
@@ -53,8 +54,9 @@ def engine_command(arguments: argparse.Namespace) -> int:
         # one HTTP session and one market-data cache for every user (the shared feed)
         max_age = min(TICKER_MAX_AGE, settings.cycle_seconds / 2)
         quotations = SharedQuotations(UpbitQuotationClient(session), clock, ticker_max_age=max_age)
-        factory = live_loop_factory(clock, session, quotations)
-        manager = EngineManager(settings, clock, factory, _print, process=psutil.Process())
+        markets = MarketList(UpbitQuotationClient(session), clock)  # read every 5 minutes for all users
+        factory = live_loop_factory(clock, session, quotations, markets)
+        manager = EngineManager(settings, clock, factory, _print, process=psutil.Process(), markets=markets)
         signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
         _print(f"engine {settings.engine_id} on {home} via {url}")
         try:

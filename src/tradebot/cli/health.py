@@ -49,7 +49,12 @@ def health_command(arguments: argparse.Namespace) -> int:
     now, max_age = datetime.now(UTC), arguments.max_age_cycles * arguments.cycle_seconds
     document = read_health(home)
     users, unreadable = _read_users(home, now, max_age, document)
+    users = [_with_engine_safety(user, document, now, max_age) for user in users]
+    flagged = [
+        f"{user.username}: {note}" for user in users for note in user.safeguards if note.startswith("ALERT")
+    ]
     problems = [*health_problems(users, document, now, max_age), *unreadable, *_lost_users(document, users)]
+    problems += flagged
     if arguments.json:
         users_data = [to_jsonable(asdict(user)) for user in users]
         print(json.dumps({"engine": document, "users": users_data, "problems": problems}, ensure_ascii=False))
@@ -102,6 +107,26 @@ def _engine_delivery(
         if state is not None:
             found[str(user["username"])] = state
     return found
+
+
+def _with_engine_safety(
+    user: UserHealth, document: dict[str, Any] | None, now: datetime, max_age: float
+) -> UserHealth:
+    """`user` with the Upbit safeguard notes and key expiry a fresh engine report holds (only it knows)."""
+    from dataclasses import replace
+
+    from tradebot.services.health_monitor import health_file_age
+
+    age = health_file_age(document, now)
+    if document is None or age is None or age > max_age:
+        return user
+    for entry in document.get("users") or []:
+        if isinstance(entry, dict) and entry.get("username") == user.username:
+            notes = [str(note) for note in entry.get("safeguards") or []]
+            expires = entry.get("key_expires_at")
+            moment = datetime.fromisoformat(expires) if isinstance(expires, str) else None
+            return replace(user, safeguards=notes, key_expires_at=moment)
+    return user
 
 
 def _engine_desired(document: dict[str, Any] | None) -> dict[str, DesiredState]:

@@ -60,6 +60,13 @@ token printed at start in the header X-Admin-Token; bodies are application/json 
   GET    /_admin/accounts          balances of every account
   POST   /_admin/accounts          {"access_key", "secret_key", "balances"}  add an account
   GET    /_admin/orders            ?access_key=...&market=...  every order with its trades
+  PUT    /_admin/markets/event     {"market": "KRW-BTC", "warning": true, "caution": ["PRICE_FLUCTUATIONS"]}
+                                    Upbit's market_event flags in /v1/market/all?is_details=true
+  PUT    /_admin/markets/suspension {"market": "KRW-BTC", "suspended": true}  orders refused (market_offline)
+  POST   /_admin/markets/delist    {"market": "KRW-BTC"}  gone from the list, quotations 404, orders cancelled
+  PUT    /_admin/keys              {"access_key", "expire_at": "2026-04-01T00:00:00+09:00",
+                                    "allowed_ips": ["10.0.0.1"]}  401 expired_access_key / no_authorization_ip
+                                    (null lifts a limit); GET /v1/api_keys shows expire_at
 """
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradebot.core.models import Interval
+from tradebot.core.safeguards import SafeguardSettings
 
 MARKET_PATTERN = re.compile(r"^KRW-[A-Z0-9]{1,15}$")
 
@@ -37,7 +38,7 @@ PROTECTION_KEYS: tuple[str, ...] = (
 )
 # Keys added after settings files were already in use: a file without them loads with the key's
 # default (off) and gains the key at its next save. Every other key must be written out.
-KEYS_ADDED_LATER: frozenset[str] = frozenset(PROTECTION_KEYS)
+KEYS_ADDED_LATER: frozenset[str] = frozenset({"safeguards", *PROTECTION_KEYS})
 
 
 class PriceExitCheck(StrEnum):
@@ -65,6 +66,10 @@ class StrategyParams(BaseModel):
         "KRW-BTC", description="Upbit KRW market code, e.g. KRW-BTC (lower case is normalised)."
     )
     interval: Interval = Field(Interval.MINUTE15, description="Candle interval the strategy trades on.")
+    safeguards: SafeguardSettings = Field(
+        default_factory=SafeguardSettings,
+        description="Upbit market safeguards: which caution flags still allow new entries (none by default).",
+    )
     fast_period: int = Field(12, ge=2, le=500, description="Fast EMA length in candles.")
     slow_period: int = Field(26, ge=3, le=1000, description="Slow EMA length; must exceed the fast one.")
     signal_period: int = Field(9, ge=2, le=500, description="Signal-line EMA length in candles.")

@@ -13,10 +13,13 @@ from tradebot.core.broker import Broker
 from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import SettingsError, TradebotError
 from tradebot.core.params import StrategyParams
-from tradebot.engine.live_loop import CycleReport, LiveLoop
+from tradebot.engine.live_loop import LiveLoop
+from tradebot.engine.loop_types import CycleReport
 from tradebot.engine.market_feed import MarketFeed
+from tradebot.engine.market_list import MarketList
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.paper_ledger import RecordedPaperBroker
+from tradebot.engine.safeguard_gate import OPEN_GATE, EntryGate, SafeguardGate
 from tradebot.engine.settings_watch import SettingsWatcher
 from tradebot.engine.shared_feed import Quotations
 from tradebot.exchange.account_reads import CycleAccounts
@@ -70,6 +73,7 @@ def build_loop(
     session: UpbitSession | None = None,
     quotations: Quotations | None = None,
     open_store: StoreOpener = open_existing_store,
+    markets: MarketList | None = None,
 ) -> LiveLoop:
     """Open everything the loop needs; `resources` closes it all when the run ends.
 
@@ -79,7 +83,8 @@ def build_loop(
     Neither is closed with the loop: their owner closes them. `open_store` opens the user's
     database (tests pass one with a short busy timeout or a size limit). A request with a
     `guard_market` builds the loop of that market's position, whatever the settings' market, for
-    `LiveLoop.guard()` only (no entry advisor: a guard never buys).
+    `LiveLoop.guard()` only (no entry advisor and no safeguard gate: a guard never buys).
+    `markets` is the engine's shared Upbit market list (by default the loop reads its own).
     """
     store = resources.enter_context(open_store(request.home, request.username))
     if request.write_gate is not None:
@@ -100,9 +105,14 @@ def build_loop(
     broker = _broker(request, store, session, params.model_copy(update={"market": market}), clock)
     desk = OrderDesk(store, broker, clock, request.username, request.mode, market, params.interval)
     advisor = None if request.guard_market else _entry_advisor(request, store, clock)  # guards never buy
+    gate: EntryGate = OPEN_GATE
+    if not request.guard_market:
+        markets = markets if markets is not None else MarketList(UpbitQuotationClient(session), clock)
+        gate = SafeguardGate(markets, market, request.username, request.mode)
     return LiveLoop(
-        store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode, advisor=advisor
-    )
+        store=store, feed=feed, desk=desk, clock=clock, watcher=watcher, mode=request.mode, advisor=advisor,
+        gate=gate,
+    )  # fmt: skip
 
 
 def _entry_advisor(request: RunRequest, store: Store, clock: Clock) -> EntryAdvisorProtocol:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from tradebot.core.clock import Clock
-from tradebot.engine.live_loop import ForceRefused
+from tradebot.engine.loop_types import ForceRefused
 from tradebot.services.desired_state import DesiredState, command_mode
 from tradebot.services.records import Command, CommandStatus, EngineState, Mode, Side
 from tradebot.services.storage import Store

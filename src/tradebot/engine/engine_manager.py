@@ -27,6 +27,7 @@ from tradebot.core.clock import Clock, wait_until
 from tradebot.core.errors import TradebotError
 from tradebot.engine.bootstrap import RunRequest, build_loop
 from tradebot.engine.engine_runner import UserRunner
+from tradebot.engine.market_list import MarketList
 from tradebot.engine.notifier import NotifierThread
 from tradebot.engine.runner_types import Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.shared_feed import Quotations
@@ -76,14 +77,25 @@ def shared_rate_counts() -> dict[str, GroupCounts]:
 
 
 def live_loop_factory(
-    clock: Clock, session: UpbitSession | None = None, quotations: Quotations | None = None
+    clock: Clock,
+    session: UpbitSession | None = None,
+    quotations: Quotations | None = None,
+    markets: MarketList | None = None,
 ) -> LoopFactory:
-    """Build real `LiveLoop`s on `clock` sharing one HTTP session and one market-data cache."""
+    """Build real `LiveLoop`s on `clock` sharing one HTTP session, one market-data cache and one
+    Upbit market list (the safeguards)."""
 
     def build(request: RunRequest, resources: ExitStack) -> Loop:
-        return build_loop(request, clock, resources, session=session, quotations=quotations)
+        return build_loop(request, clock, resources, session=session, quotations=quotations, markets=markets)
 
     return build
+
+
+def _with_safety(user: UserHealth, runner: UserRunner) -> UserHealth:
+    """The user's health with its markets' Upbit flags, its positions' ALERTs and its key's expiry."""
+    safety = runner.safety
+    alert = "; ".join(part for part in (user.alert, safety.alert) if part) or None
+    return replace(user, alert=alert, safeguards=list(safety.notes), key_expires_at=safety.key_expires_at)
 
 
 @dataclass
@@ -101,6 +113,7 @@ class EngineManager:
     pollers: dict[str, TelegramPollerThread] = field(default_factory=dict)  # each user's chat commands
     process: ProcessLike | None = None  # a psutil.Process for the health file's process figures
     rate_counters: Callable[[], dict[str, GroupCounts]] = field(default=shared_rate_counts)
+    markets: MarketList | None = None  # Upbit's market list shared by every user (the safeguards)
     _skipped: set[str] = field(default_factory=set)
     _health_failures: int = 0  # cycles in a row whose health.json could not be written
 
@@ -165,8 +178,9 @@ class EngineManager:
             errors = None if runner is None else runner.consecutive_errors
             reading = None if runner is None else runner.reading
             try:
-                if reading is not None:  # what the runner read on its own connection at its last tick
-                    users.append(self._with_delivery(assess_user(username, reading, now, stale, errors)))
+                if reading is not None and runner is not None:  # what the runner read at its last tick
+                    health = assess_user(username, reading, now, stale, errors)
+                    users.append(_with_safety(self._with_delivery(health), runner))
                     continue
                 users.append(read_user_health(self.settings.home, username, now, stale, errors))
             except Exception as error:  # one unreadable file must not hide the others
@@ -238,7 +252,9 @@ class EngineManager:
             self._skip(username, f"ALERT: {store.path} fails its check ({damage}); not started: {hint}")
             return
         self._skipped.discard(username)
-        runner = UserRunner(username, store, self.factory, self.clock, self.settings, self.report)
+        runner = UserRunner(
+            username, store, self.factory, self.clock, self.settings, self.report, self.markets
+        )
         self.runners[username] = runner
         if runner.desired.running:
             self.report(f"{username}: resuming in {runner.desired.mode}")

@@ -26,10 +26,12 @@ from tradebot.engine.database_loss import database_gone
 from tradebot.engine.engine_commands import apply_pending_commands, fail_abandoned_commands
 from tradebot.engine.exchange_alerts import ExchangeAlerts
 from tradebot.engine.halt import LoopHalted, halting_on
-from tradebot.engine.position_guards import PositionGuards
+from tradebot.engine.market_list import MarketList
+from tradebot.engine.position_guards import PositionGuards, guard_note, held_positions
 from tradebot.engine.runner_lease import SupersededError
 from tradebot.engine.runner_types import POSITION_UNGUARDED, Loop, LoopFactory, Report, RunnerSettings
 from tradebot.engine.stall_watch import StallWatch
+from tradebot.engine.user_safety import user_safety
 from tradebot.exchange.account_reads import CycleAccounts
 from tradebot.exchange.upbit import UpbitBlockedError, UpbitError, UpbitResponseError, UpbitTemporaryError
 from tradebot.services.desired_state import DesiredState, desired_state
@@ -51,6 +53,7 @@ class UserRunner:
         clock: Clock,
         settings: RunnerSettings,
         report: Report,
+        markets: MarketList | None = None,
     ) -> None:
         self.username, self.store, self._factory = username, store, factory
         self.clock, self.settings, self._report = clock, settings, report
@@ -76,6 +79,7 @@ class UserRunner:
         self.storage_faults = 0  # in a row, for the retry delay
         self.database_lost: str | None = None  # the file was deleted or replaced: parked for good
         self.lost_journal: frozenset[FileIdentity] = frozenset()  # the -wal/-shm the lost file left
+        self.safety = user_safety(self, markets)  # Upbit's market safeguards and the LIVE key's health
         fail_abandoned_commands(self)
 
     @property
@@ -116,6 +120,7 @@ class UserRunner:
                 if self.loop is not None:
                     self._cycle()
                 self._guard_positions()
+                self.safety.tick(self, None if self.loop is None else self.loop.market)  # never raises
         except LoopHalted:
             self.say("the loop stopped between two steps as the watchdog asked; it starts again next cycle")
             self.close_loop()
@@ -220,6 +225,8 @@ class UserRunner:
         try:
             self.loop.cycle()
         except UpbitError as error:  # the loop stays up and retries: not a crash
+            if self.safety.parks(self, error):  # a LIVE key Upbit rejects for good: retrying cannot help
+                return
             self.consecutive_errors += 1
             self._exchange_trouble(error)
             self._exchange_failed(error)
@@ -286,6 +293,8 @@ class UserRunner:
         self._announce("stopped", self.storage_problem)
 
     def _crashed(self, error: Exception) -> None:
+        if self.safety.parks(self, error):
+            return
         self.close_loop()
         self.crashes += 1
         self.consecutive_errors += 1
@@ -321,12 +330,7 @@ class UserRunner:
             self._announce("failed", f"{self.failed_reason} ({POSITION_UNGUARDED}: {'; '.join(problems)})")
 
     def _held(self) -> list[PositionKey]:
-        return [
-            (item.mode, item.market)
-            for mode in ("TEST", "LIVE")
-            for item in self.store.positions(mode)
-            if item.origin == "bot"
-        ]
+        return held_positions(self.store)
 
     def _guard_request(self, mode: Mode, market: str) -> RunRequest:
         """A guard of a LIVE position sends LIVE orders with the stored keys, whatever the user's mode
@@ -335,13 +339,7 @@ class UserRunner:
 
     def _guard_note(self) -> str:
         """What a parked user is told about its positions' price exits."""
-        try:
-            holding = bool(self._held())
-        except Exception:  # unknown: guards are tried anyway, and health shows whether they run
-            holding = True
-        if not holding:
-            return "no open position"
-        return "position open: its stop loss, take profit and trailing stop are still checked on every price"
+        return guard_note(self.store)
 
     # --- status and messages ------------------------------------------------------------------
 

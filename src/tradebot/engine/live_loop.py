@@ -11,24 +11,25 @@ rebuilds the indicators from it, so they are never re-seeded mid-run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tradebot.core.advisor import AdvisorContext, EntryAdvisorProtocol
 from tradebot.core.clock import Clock
-from tradebot.core.errors import TradebotError
-from tradebot.core.indicators import IndicatorRow, IndicatorState
+from tradebot.core.indicators import IndicatorRow
 from tradebot.core.krw_rules import to_decimal
 from tradebot.core.models import Candle
 from tradebot.core.strategy import Action, Decision, IndicatorSeries, check_price_exits, decide
 from tradebot.engine import position_steps as steps
 from tradebot.engine.audit_rows import EvaluationContext, buy_evaluation, sell_evaluation
 from tradebot.engine.halt import raise_if_halted
+from tradebot.engine.loop_types import CycleReport, ForceRefused
 from tradebot.engine.market_feed import MarketFeed, Quote
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.order_intent import OrderIntent
 from tradebot.engine.position_steps import NOT_SENT, PlannedExit
+from tradebot.engine.safeguard_gate import OPEN_GATE, EntryGate
 from tradebot.engine.settings_watch import Settings, SettingsWatcher
 from tradebot.services.protection_status import (
     NO_PROTECTION,
@@ -39,23 +40,8 @@ from tradebot.services.protection_status import (
 from tradebot.services.records import EngineState, EngineStatus, Mode, Position, Side
 from tradebot.services.storage import Store, Transaction, Window
 
-
-class ForceRefused(TradebotError):  # noqa: N818 - an outcome told to the user, like OrderRejected
-    """A force buy or sell that cannot be carried out; the message says why."""
-
-
 STALE_INTERVALS = 2
 ALL_CANDLES = Window(limit=2**62)  # the whole cache: the series must restart from its first candle
-
-
-@dataclass(frozen=True, slots=True)
-class CycleReport:
-    """What one cycle did, for the status line."""
-
-    closed_candles: int
-    decisions: list[str]
-    price: Decimal | None
-    state: EngineState
 
 
 class LiveLoop:
@@ -72,11 +58,13 @@ class LiveLoop:
         mode: Mode,
         engine_id: str = "local",
         advisor: EntryAdvisorProtocol | None = None,
+        gate: EntryGate = OPEN_GATE,
     ) -> None:
         self._store, self._feed, self._desk, self._clock = store, feed, desk, clock
         self.market = feed.market  # a guard's is its position's market, whatever the settings say
         self._watcher, self._mode, self._engine_id = watcher, mode, engine_id
         self._advisor = advisor
+        self._gate = gate  # Upbit's market safeguards (OPEN_GATE: none, e.g. a guard never buys)
         self._settings = watcher.load()
         self._pending: Settings | None = None
         self._versions = (0, 0)
@@ -173,6 +161,7 @@ class LiveLoop:
             transaction.upsert_buy_evaluation(evaluation)
             transaction.save_candles(self._feed.market, self._feed.interval, [candle])
             announce_started(transaction, guard, self._mode, self.market, context.evaluated_at)
+            self._gate.record_alert(transaction, evaluation.evaluated_at)  # a new safeguard block
 
         if check is None or note:
             with self._store.transaction() as transaction:
@@ -180,6 +169,7 @@ class LiveLoop:
             return f"{_stamp(candle.start)} {decision.action.value}: {evaluation.reason}"
         intent = self._intent("bid", candle.start, "entry")
         outcome = self._desk.place(intent, check.budget, check.fill_price, record)
+        self._gate.note_outcome(outcome)
         return f"{_stamp(candle.start)} buy {check.budget:,} KRW: {steps.outcome_text(outcome)}"
 
     def _entry_blocked(self, candle: Candle) -> str:
@@ -190,7 +180,7 @@ class LiveLoop:
             return "one trade per candle: the position closed during this candle"
         if self._is_stale(candle):
             return "not executed: the candle closed too long ago (catching up after a pause)"
-        return ""
+        return self._gate.entry_note(self._settings.params.safeguards)
 
     def _advice(self, candle: Candle, row: IndicatorRow, decision: Decision, budget: Decimal) -> str:
         """The optional entry advisor's veto as a note ("" to trade); it never raises, by contract."""
@@ -243,7 +233,9 @@ class LiveLoop:
         earlier order is unresolved (it may be this position's sale).
         """
         if not planned.dust:
-            return steps.outcome_text(self._desk.place(intent, position.volume, planned.fill_price, record))
+            outcome = self._desk.place(intent, position.volume, planned.fill_price, record)
+            self._gate.note_outcome(outcome)  # a `market_offline` refusal: trading suspended
+            return steps.outcome_text(outcome)
         why = "; ".join(part for part in (intent.note, f"exit: {intent.rule}", planned.dust) if part)
         profit = self._desk.write_off_dust(replace(intent, note=why), position, planned.fill_price, record)
         return NOT_SENT if profit is None else planned.dust
@@ -368,28 +360,21 @@ class LiveLoop:
         return self._desk.position()
 
     def _is_stale(self, candle: Candle) -> bool:
-        """An entry signal from a candle that closed over STALE_INTERVALS ago is not traded.
-
-        Catching up after a pause replays every missed candle in order (the position and the
-        indicators must follow them), but buying now on an old signal at today's price is not what
-        the signal meant. Exits are always executed: they protect money.
-        """
-        interval = self._feed.interval.duration
-        return self._feed.exchange_now() - (candle.start + interval) > STALE_INTERVALS * interval
+        return steps.is_stale(
+            candle, self._feed.interval.duration, self._feed.exchange_now(), STALE_INTERVALS
+        )
 
     def _forming_candle_start(self) -> datetime:
         return self._feed.interval.floor(self._feed.exchange_now())
 
     def _new_series(self) -> IndicatorSeries:
-        params = self._settings.params
-        return IndicatorSeries(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
+        return steps.new_series(self._settings.params)
 
     def _recorded_series(self) -> IndicatorSeries:
         """The indicators over the cached candles: exactly the candles whose evaluation was recorded."""
-        series = self._new_series()
-        for candle in self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES):
-            series.push(candle)
-        return series
+        return steps.series_over(
+            self._new_series(), self._store.candles(self._feed.market, self._feed.interval, ALL_CANDLES)
+        )
 
     def _heartbeat(self, quote: Quote | None, duration: timedelta) -> EngineState:
         warming = self._series.seen <= self._settings.params.warmup_bars

@@ -25,7 +25,7 @@ from tradebot.engine.runner_types import POSITION_UNGUARDED
 from tradebot.exchange.upbit import UpbitError
 from tradebot.services.health_monitor import GUARD, LOOP, NOTHING, Guarding, PositionKey
 from tradebot.services.records import Mode
-from tradebot.services.storage import DatabaseUnavailableError
+from tradebot.services.storage import DatabaseUnavailableError, Reader
 
 RequestFor = Callable[[Mode, str], RunRequest]  # (mode, market) -> what to build the guard from
 
@@ -156,3 +156,24 @@ class PositionGuards:
 
 def _name(key: PositionKey) -> str:
     return f"{key[0]} {key[1]}"
+
+
+def held_positions(store: Reader) -> list[PositionKey]:
+    """(mode, market) of every position the bot's own fills made, in both modes."""
+    return [
+        (item.mode, item.market)
+        for mode in ("TEST", "LIVE")
+        for item in store.positions(mode)
+        if item.origin == "bot"
+    ]
+
+
+def guard_note(store: Reader) -> str:
+    """What a parked user is told about its positions' price exits."""
+    try:
+        holding = bool(held_positions(store))
+    except Exception:  # unknown: guards are tried anyway, and health shows whether they run
+        holding = True
+    if not holding:
+        return "no open position"
+    return "position open: its stop loss, take profit and trailing stop are still checked on every price"

@@ -5,15 +5,19 @@ the status wording of an order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
 from tradebot.core.broker import OrderOutcome, OrderStatus
 from tradebot.core.execution import EntryCheck, check_entry, dust_note, is_dust, paper_fill_price
+from tradebot.core.indicators import IndicatorState
+from tradebot.core.models import Candle
+from tradebot.core.params import StrategyParams
 from tradebot.core.protections import ActiveProtection
-from tradebot.core.strategy import PositionView
+from tradebot.core.strategy import IndicatorSeries, PositionView
 from tradebot.engine.order_desk import OrderDesk
 from tradebot.engine.settings_watch import Settings
 from tradebot.services.records import Position
@@ -94,3 +98,25 @@ def override_note(reason: str, overridden: tuple[ActiveProtection, ...]) -> str:
 
 def record_nothing(transaction: Transaction) -> None:
     """What a force command writes with its order besides the order itself: nothing."""
+
+
+def is_stale(candle: Candle, interval: timedelta, exchange_now: datetime, limit_intervals: int) -> bool:
+    """An entry signal from a candle that closed over `limit_intervals` ago is not traded.
+
+    Catching up after a pause replays every missed candle in order (the position and the
+    indicators must follow them), but buying now on an old signal at today's price is not what
+    the signal meant. Exits are always executed: they protect money.
+    """
+    return exchange_now - (candle.start + interval) > limit_intervals * interval
+
+
+def new_series(params: StrategyParams) -> IndicatorSeries:
+    """An empty indicator series with the periods of `params`."""
+    return IndicatorSeries(IndicatorState(params.fast_period, params.slow_period, params.signal_period))
+
+
+def series_over(series: IndicatorSeries, candles: Iterable[Candle]) -> IndicatorSeries:
+    """`series` after pushing `candles` in order."""
+    for candle in candles:
+        series.push(candle)
+    return series

@@ -80,6 +80,8 @@ class UserHealth:
     undecided_positions: int = 0  # adopted from the account by an older version: not guarded, not sold
     notifications: DeliveryState | None = None  # None: no channel configured (or not read)
     protections: tuple[str, ...] = ()  # protections blocking entries now, and until when
+    safeguards: list[str] = field(default_factory=list)  # Upbit flags on its markets, read problems
+    key_expires_at: datetime | None = None  # the LIVE API key's expiry, once the engine read it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

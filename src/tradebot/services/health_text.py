@@ -28,6 +28,9 @@ def format_user(user: UserHealth) -> str:
     lines.extend(f"  protection: {text}" for text in user.protections)
     if user.notifications is not None:
         lines.append(format_delivery(user.notifications))
+    lines.extend(f"  upbit: {note}" for note in user.safeguards)
+    if user.key_expires_at is not None:
+        lines.append(f"  LIVE API key expires {user.key_expires_at.isoformat(timespec='minutes')}")
     return "\n".join(lines)
 
 

@@ -23,8 +23,11 @@ SEED_KEYS = {
 PROTECTION_KEYS = {"cooldown_bars", "max_consecutive_losses", "loss_pause_bars", "max_daily_loss"}
 
 
-def test_params_have_exactly_the_seed_and_protection_keys() -> None:
-    assert set(StrategyParams.model_fields) == SEED_KEYS | PROTECTION_KEYS
+SAFEGUARD_KEYS = {"safeguards"}
+
+
+def test_params_have_exactly_the_seed_protection_and_safeguard_keys() -> None:
+    assert set(StrategyParams.model_fields) == SEED_KEYS | PROTECTION_KEYS | SAFEGUARD_KEYS
 
 
 def test_protections_default_off() -> None:
@@ -47,6 +50,12 @@ def test_loss_streak_without_a_pause_length_refused() -> None:
         StrategyParams(max_consecutive_losses=3)
     assert StrategyParams(max_consecutive_losses=3, loss_pause_bars=10).loss_pause_bars == 10
     assert StrategyParams(loss_pause_bars=10).max_consecutive_losses == 0  # a pause alone stays off
+
+
+def test_safeguards_default_allow_no_caution_flag_and_refuse_unknown_flags() -> None:
+    assert StrategyParams().safeguards.allowed_caution_flags == ()
+    with pytest.raises(ValidationError, match="allowed_caution_flags"):
+        StrategyParams.model_validate({"safeguards": {"allowed_caution_flags": ["WARNING"]}})
 
 
 def test_params_every_field_has_a_description_for_the_ui() -> None:

@@ -105,12 +105,12 @@ def test_live_key_rejected_alerts_once_until_a_cycle_succeeds(harness: Harness) 
     harness.send("start", mode="LIVE", confirm=True)
     runner.tick()
     loop = harness.factory.loops[-1]
-    loop.cycle_error = UpbitAuthError("This is not a verified IP.", name="no_authorization_ip", status=401)
+    loop.cycle_error = UpbitAuthError("잘못된 엑세스 키입니다.", name="invalid_access_key", status=401)
     for _ in range(10):
         runner.tick()
     [rejected] = alerts(harness)
     assert rejected.startswith("alice: ALERT: LIVE API key rejected by Upbit: ")
-    assert "no_authorization_ip" in rejected or "not a verified IP" in rejected
+    assert "invalid_access_key" in rejected
     assert "exchange unreachable" not in " ".join(alerts(harness))  # a refused key is not an outage
     loop.cycle_error = None
     runner.tick()  # fixed: the next rejection is news again
@@ -127,3 +127,26 @@ def test_test_mode_auth_error_writes_no_key_alert(harness: Harness) -> None:
     harness.factory.loops[-1].cycle_error = UpbitAuthError("refused", name="jwt_verification", status=401)
     runner.tick()
     assert alerts(harness) == []
+
+
+def test_live_key_refused_for_ip_parks_user_with_plain_reason_and_one_alert(harness: Harness) -> None:
+    configure(harness)
+    runner = harness.runner()
+    store_keys(runner.store, SecretBox.for_home(harness.home), "alice", UpbitKeys("a", "s"), START)
+    harness.send("start", mode="LIVE", confirm=True)
+    runner.tick()
+    loop = harness.factory.loops[-1]
+    loop.cycle_error = UpbitAuthError("허용되지 않은 IP 주소입니다.", name="no_authorization_ip", status=401)
+    for _ in range(5):
+        runner.tick()
+        harness.clock.advance(600)
+    assert runner.loop is None  # parked: never retried
+    assert runner.failed_reason is not None
+    assert "this server's IP is not in the key's allowed list" in runner.failed_reason
+    assert len(harness.factory.loops) == 1
+    [parked] = alerts(harness)
+    assert "this server's IP is not in the key's allowed list" in parked
+    harness.send("start", mode="LIVE", confirm=True)  # keys fixed: a start un-parks
+    runner.tick()
+    assert runner.failed_reason is None
+    assert len(harness.factory.loops) == 2

@@ -71,3 +71,26 @@ def test_peek_reads_the_access_key_without_verifying() -> None:
     assert peek_access_key(signer().authorization("")) == ACCESS_KEY
     assert peek_access_key("Bearer garbage") is None
     assert peek_access_key(None) is None
+
+
+def test_key_limits_expired_key_and_address_not_allowed_refused_after_signature() -> None:
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415 - only these tests need time
+
+    from tradebot.exchange.simulator.safeguards import KeyLimits  # noqa: PLC0415
+
+    now = datetime(2026, 3, 22, tzinfo=UTC)
+    account = SimAccount.funded(ACCESS_KEY, SECRET_KEY, {})
+    account.limits = KeyLimits(expire_at=now + timedelta(days=1), allowed_ips=frozenset({"10.0.0.1"}))
+    accounts = {ACCESS_KEY: account}
+    assert authenticate(signer().authorization(""), EMPTY, accounts, client_ip="10.0.0.1", now=now) is account
+    for client_ip, moment, name in (
+        ("10.0.0.2", now, "no_authorization_ip"),
+        ("10.0.0.1", now + timedelta(days=1), "expired_access_key"),
+    ):
+        with pytest.raises(ApiError) as refused:
+            authenticate(signer().authorization(""), EMPTY, accounts, client_ip=client_ip, now=moment)
+        assert (refused.value.status, refused.value.name) == (401, name)
+    forged = Signer(Credentials(ACCESS_KEY, "x" * 40)).authorization("")
+    with pytest.raises(ApiError) as refused:
+        authenticate(forged, EMPTY, accounts, client_ip="10.0.0.2", now=now + timedelta(days=2))
+    assert refused.value.name == "jwt_verification"  # a forged token learns nothing about the key

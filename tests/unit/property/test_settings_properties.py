@@ -26,6 +26,7 @@ from tests.unit.property.strategies import (
 from tradebot.core.errors import SettingsError
 from tradebot.core.models import Interval
 from tradebot.core.params import KEYS_ADDED_LATER, MAX_WARMUP_BARS, Conditions, PriceExitCheck, StrategyParams
+from tradebot.core.safeguards import CAUTION_FLAGS, SafeguardSettings
 from tradebot.services.settings_store import load_conditions, load_params, save_conditions, save_params
 
 
@@ -57,6 +58,9 @@ def valid_params(draw: st.DrawFn) -> StrategyParams:
         max_consecutive_losses=losses,
         loss_pause_bars=draw(st.integers(1 if losses else 0, 10_000)),
         max_daily_loss=draw(st.floats(min_value=0.0, max_value=1.0)),
+        safeguards=SafeguardSettings(
+            allowed_caution_flags=tuple(draw(st.lists(st.sampled_from(CAUTION_FLAGS), unique=True)))
+        ),
     )
 
 
@@ -124,15 +128,18 @@ def test_params_file_mutated_document_is_valid_or_refused_unchanged(
     path = tmp_path / "alice_latest_params.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     outcome = load_or_refuse(path, load_params)
-    if mutation == "delete" and path_in_document[0] in KEYS_ADDED_LATER:
+    deleted_key = ".".join(map(str, path_in_document))
+    if mutation == "delete" and deleted_key in KEYS_ADDED_LATER:
         # A key added later loads as its default (off), unless that breaks a cross-field rule.
-        default = StrategyParams.model_fields[path_in_document[0]].default
+        default = StrategyParams.model_fields[deleted_key].get_default(call_default_factory=True)
         if isinstance(outcome, StrategyParams):
-            assert outcome == params.model_copy(update={path_in_document[0]: default})
+            assert outcome == params.model_copy(update={deleted_key: default})
         else:
             assert "loss_pause_bars" in str(outcome)
+    elif mutation == "delete" and isinstance(path_in_document[-1], int):  # an element of a list
+        assert isinstance(outcome, StrategyParams)  # one flag fewer allowed
     elif mutation == "delete":
-        assert str(outcome) == f"{path}: missing keys: {path_in_document[0]}"
+        assert str(outcome) == f"{path}: missing keys: {deleted_key}"
     elif mutation == "add":
         assert isinstance(outcome, SettingsError)
         assert str(outcome).endswith(": unknown key")

@@ -200,3 +200,12 @@ def test_params_file_from_before_protections_loads_them_off_and_gains_them_at_ne
     assert {key: saved[key] for key in PROTECTION_KEYS} == {
         "cooldown_bars": 3, "max_consecutive_losses": 0, "loss_pause_bars": 0, "max_daily_loss": 0.0,
     }  # fmt: skip
+
+
+def test_params_file_without_safeguards_loads_with_nothing_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "alice_latest_params.json"
+    save_params(path, StrategyParams())
+    document = json.loads(path.read_text(encoding="utf-8"))
+    del document["safeguards"]  # a file written before the key existed
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert load_params(path).safeguards.allowed_caution_flags == ()

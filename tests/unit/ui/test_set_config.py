@@ -39,7 +39,9 @@ def test_set_config_shows_every_param_with_saved_value_and_help(ui_home: Path) -
     app = page_test(PAGE).run()
     assert not app.exception
     inputs = {
-        widget.key: widget for kind in ("number_input", "selectbox", "text_input") for widget in app.get(kind)
+        widget.key: widget
+        for kind in ("number_input", "selectbox", "text_input", "multiselect")
+        for widget in app.get(kind)
     }
     assert set(inputs) == {f"config_{name}" for name in StrategyParams.model_fields}
     assert inputs["config_market"].value == "KRW-ETH"
@@ -47,6 +49,16 @@ def test_set_config_shows_every_param_with_saved_value_and_help(ui_home: Path) -
     assert inputs["config_interval"].options == ["minute1", "minute3", "minute5", "minute10", "minute15",
                                                  "minute30", "minute60", "minute240", "day"]  # fmt: skip
     assert inputs["config_fast_period"].help == StrategyParams.model_fields["fast_period"].description
+    assert inputs["config_safeguards"].value == []  # no caution flag allowed by default
+
+
+def test_set_config_allowed_caution_flag_is_saved_in_safeguards(ui_home: Path) -> None:
+    app = page_test(PAGE).run()
+    app.multiselect(key="config_safeguards").select("PRICE_FLUCTUATIONS")
+    app.button(key="config_save").click().run()
+    assert not app.exception
+    saved = load_params(params_path(ui_home, "alice"))
+    assert saved.safeguards.allowed_caution_flags == ("PRICE_FLUCTUATIONS",)
 
 
 def test_set_config_fast_not_below_slow_shows_error_under_slow_and_saves_nothing(ui_home: Path) -> None:

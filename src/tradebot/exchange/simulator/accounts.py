@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tradebot.exchange.simulator.records import SimOrder
+from tradebot.exchange.simulator.safeguards import KeyLimits
 from tradebot.exchange.simulator.wallet import Wallet
 
 # Nonces remembered per account. Far more than any session sends; bounded so a simulator left
@@ -24,6 +25,7 @@ class SimAccount:
     orders: dict[str, SimOrder] = field(default_factory=dict)
     by_identifier: dict[str, SimOrder] = field(default_factory=dict)
     used_identifiers: set[str] = field(default_factory=set)
+    limits: KeyLimits = field(default_factory=KeyLimits)  # expiry and allowed IPs (`/_admin/keys`)
     _nonces: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @classmethod

@@ -17,6 +17,7 @@ from tradebot.exchange.simulator import (
     routes_admin_streams,
     routes_exchange,
     routes_quotation,
+    routes_safeguards,
     routes_stream,
 )
 from tradebot.exchange.simulator.errors import ApiError
@@ -75,6 +76,7 @@ def build_app(
             *routes_stream.ROUTES,
             *routes_admin.ROUTES,
             *routes_admin_streams.ROUTES,
+            *routes_safeguards.ROUTES,
         ],
         exception_handlers={
             ApiError: _api_error,

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import datetime
 
 from jwt.algorithms import HMACAlgorithm
 from jwt.api_jws import PyJWS
@@ -67,9 +68,17 @@ def peek_access_key(authorization: str | None) -> str | None:
 
 
 def authenticate(
-    authorization: str | None, params: RequestParams, accounts: Mapping[str, SimAccount]
+    authorization: str | None,
+    params: RequestParams,
+    accounts: Mapping[str, SimAccount],
+    *,
+    client_ip: str | None = None,
+    now: datetime | None = None,
 ) -> SimAccount:
-    """The account the request's JWT proves, or the 401 Upbit would answer with."""
+    """The account the request's JWT proves, or the 401 Upbit would answer with.
+
+    With `now`, the key's limits are checked too: expired at `now`, or `client_ip` not allowed.
+    """
     if not authorization or not authorization.strip():
         raise auth_error("no_authorization_token", "Please check Authorization Header")
     if not authorization.startswith("Bearer "):
@@ -90,6 +99,8 @@ def authenticate(
     if not isinstance(nonce, str) or not nonce:
         raise _jwt_error()
     _check_query_hash(claims, params)
+    if now is not None:
+        account.limits.check(client_ip, now)
     if not account.use_nonce(nonce):
         raise auth_error("nonce_used", "이미 요청한 nonce값이 다시 사용되었습니다.")
     return account

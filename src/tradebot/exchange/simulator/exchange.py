@@ -21,6 +21,7 @@ from tradebot.exchange.simulator.market import MarketData
 from tradebot.exchange.simulator.matching import MatchingEngine
 from tradebot.exchange.simulator.params import RequestParams
 from tradebot.exchange.simulator.records import SimOrder, order_document
+from tradebot.exchange.simulator.safeguards import suspended_error
 from tradebot.exchange.simulator.validation import identifier_of, parse_order
 
 Document = dict[str, object]
@@ -66,8 +67,9 @@ class SimulatedExchange:
         now_ns = self.clock.now_ns()
         for account in self.accounts.values():
             for order in list(account.orders.values()):
-                if order.is_open and order.ord_type == "limit":
-                    self.engine.follow_path(account, order, self.markets[order.market], now_ns)
+                market = self.markets.get(order.market)  # None: delisted (its orders were cancelled)
+                if market is not None and order.is_open and order.ord_type == "limit":
+                    self.engine.follow_path(account, order, market, now_ns)
         return now_ns
 
     def market(self, code: str) -> MarketData:
@@ -76,6 +78,24 @@ class SimulatedExchange:
         if market is None:
             raise code_not_found()
         return market
+
+    def delist(self, code: str) -> int:
+        """Take a market off the exchange: gone from `/v1/market/all`, its quotations 404.
+
+        Its open orders are cancelled first, as Upbit does at a delisting (and a resting order
+        must not follow a price path that no longer exists). Returns how many were cancelled.
+        """
+        if code not in self.markets:
+            raise ValueError(f"unknown market {code}")
+        self.refresh()
+        cancelled = 0
+        for account in self.accounts.values():
+            for order in list(account.orders.values()):
+                if order.market == code and order.state == "wait":
+                    self.engine.cancel(account, order)
+                    cancelled += 1
+        del self.markets[code]
+        return cancelled
 
     def set_price(self, code: str, price: Decimal, bid: Decimal | None, ask: Decimal | None) -> None:
         """Set a market's last price (and optionally best bid/ask); resting orders it crosses fill."""
@@ -100,6 +120,8 @@ class SimulatedExchange:
             account.used_identifiers.add(identifier)  # burnt even if the order is refused (§3.6)
         spec = parse_order(params, self.markets)
         market = self.markets[spec.market]
+        if market.flags.suspended:
+            raise suspended_error()
         if test:
             return order_document(self.engine.preview(account, spec, market, now_ns))
         order = self.engine.open_order(account, spec, market, now_ns)

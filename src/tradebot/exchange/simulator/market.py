@@ -26,6 +26,7 @@ from tradebot.exchange.simulator.orderbook import (
     ticks_above,
 )
 from tradebot.exchange.simulator.pricepath import Forming, PricePath
+from tradebot.exchange.simulator.safeguards import MarketFlags
 from tradebot.exchange.simulator.ticker import TradeQuery, ticker_document, trade_documents
 
 # Names and a plausible starting price for markets a demo is likely to use.
@@ -84,6 +85,7 @@ class MarketData:
         self._spread_ticks = spread_ticks
         self._override: QuoteOverride | None = None
         self._price_override: PriceOverride | None = None
+        self.flags = MarketFlags()  # `market_event` and suspension, set through `/_admin/markets`
 
     @property
     def base_currency(self) -> str:
@@ -191,17 +193,7 @@ class MarketData:
         korean, english, _ = KNOWN_MARKETS.get(self.code, (self.base_currency, self.base_currency, 0.0))
         document: dict[str, object] = {"market": self.code, "korean_name": korean, "english_name": english}
         if details:
-            caution = dict.fromkeys(
-                (
-                    "PRICE_FLUCTUATIONS",
-                    "TRADING_VOLUME_SOARING",
-                    "DEPOSIT_AMOUNT_SOARING",
-                    "GLOBAL_PRICE_DIFFERENCES",
-                    "CONCENTRATION_OF_SMALL_ACCOUNTS",
-                ),
-                False,
-            )
-            document["market_event"] = {"warning": False, "caution": caution}
+            document["market_event"] = self.flags.event_document()
         return document
 
     def instrument_document(self, now_ns: int) -> dict[str, object]:

@@ -60,11 +60,11 @@ def admin_only(endpoint: Endpoint) -> Endpoint:
     """`endpoint` answering only requests with this run's admin token (and JSON bodies)."""
 
     @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
+    async def checked(request: Request) -> Response:
         _check_admin_request(request)
         return await endpoint(request)
 
-    return guarded
+    return checked
 
 
 class _Step(BaseModel):

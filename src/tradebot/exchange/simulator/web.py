@@ -50,4 +50,9 @@ async def read_params(request: Request) -> RequestParams:
 
 def authenticated(request: Request, params: RequestParams) -> SimAccount:
     """The account whose JWT signed this request (call with the exchange lock held)."""
-    return authenticate(request.headers.get("authorization"), params, exchange_of(request).accounts)
+    exchange = exchange_of(request)
+    client_ip = request.client.host if request.client is not None else None
+    return authenticate(
+        request.headers.get("authorization"), params, exchange.accounts,
+        client_ip=client_ip, now=exchange.clock.now(),
+    )  # fmt: skip

@@ -24,6 +24,7 @@ from tradebot.exchange.upbit.errors import (
 from tradebot.exchange.upbit.exchange_api import UpbitExchangeClient
 from tradebot.exchange.upbit.models import (
     Account,
+    ApiKey,
     Dated,
     Instrument,
     Market,
@@ -57,6 +58,7 @@ from tradebot.exchange.upbit.session import DEFAULT_BASE_URL, UpbitSession
 __all__ = [
     "DEFAULT_BASE_URL",
     "Account",
+    "ApiKey",
     "Clock",
     "Credentials",
     "Dated",

@@ -32,7 +32,14 @@ from tradebot.exchange.upbit.errors import (
     UpbitResponseError,
     UpbitTemporaryError,
 )
-from tradebot.exchange.upbit.models import Account, OrderChance, parse_account, parse_order_chance
+from tradebot.exchange.upbit.models import (
+    Account,
+    ApiKey,
+    OrderChance,
+    parse_account,
+    parse_api_key,
+    parse_order_chance,
+)
 from tradebot.exchange.upbit.orders import (
     Order,
     OrderRequest,
@@ -93,6 +100,11 @@ class UpbitExchangeClient:
         """Every balance of the account (`GET /v1/accounts`)."""
         document = self._read(ApiCall("GET", "/v1/accounts", "default"))
         return [parse_account(item) for item in _objects(document, "GET /v1/accounts")]
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """The account's API keys with their expiry (`GET /v1/api_keys`)."""
+        document = self._read(ApiCall("GET", "/v1/api_keys", "default"))
+        return [parse_api_key(item) for item in _objects(document, "GET /v1/api_keys")]
 
     def get_order_chance(self, market: str) -> OrderChance:
         """Fees, minimum totals and balances for `market` (`GET /v1/orders/chance`)."""

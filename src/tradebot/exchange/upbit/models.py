@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from tradebot.core.models import Candle
+from tradebot.core.safeguards import CAUTION_FLAGS
 from tradebot.exchange.upbit.errors import UpbitResponseError
 from tradebot.exchange.upbit.parsing import Fields
 
@@ -30,12 +31,26 @@ class Dated(Generic[ValueT]):
 
 @dataclass(frozen=True, slots=True)
 class Market:
-    """A trading pair from `/v1/market/all`; `warning` is None unless details were asked for."""
+    """A trading pair from `/v1/market/all`; `warning` is None unless details were asked for.
+
+    `caution` holds the documented `market_event.caution` flags that are set (`CAUTION_FLAGS`),
+    empty without details; a member Upbit adds later is ignored like any extra field until it is
+    added there.
+    """
 
     market: str
     korean_name: str
     english_name: str
     warning: bool | None
+    caution: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One of the account's API keys from `/v1/api_keys`: its access key and when it expires."""
+
+    access_key: str
+    expire_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +141,21 @@ class OrderChance:
 
 def parse_market(fields: Fields) -> Market:
     """A `/v1/market/all` element."""
-    warning = fields.nested("market_event").boolean("warning") if fields.has("market_event") else None
+    event = fields.nested("market_event") if fields.has("market_event") else None
+    has_caution = event is not None and event.has("caution")
+    caution = event.true_flags("caution", CAUTION_FLAGS) if event is not None and has_caution else frozenset()
     return Market(
         market=fields.text("market"),
         korean_name=fields.text("korean_name"),
         english_name=fields.text("english_name"),
-        warning=warning,
+        warning=None if event is None else event.boolean("warning"),
+        caution=caution,
     )
+
+
+def parse_api_key(fields: Fields) -> ApiKey:
+    """A `/v1/api_keys` element (`expire_at` with its offset)."""
+    return ApiKey(access_key=fields.text("access_key"), expire_at=fields.aware_datetime("expire_at"))
 
 
 def parse_candle(fields: Fields) -> Candle:

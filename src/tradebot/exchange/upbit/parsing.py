@@ -133,6 +133,17 @@ class Fields:
         """A required nested object."""
         return Fields(self._get(key), f"{self._what}.{key}")
 
+    def true_flags(self, key: str, names: tuple[str, ...]) -> frozenset[str]:
+        """Which of `names` are true in a required object of booleans (`market_event.caution`).
+
+        A name that is absent counts as false; other members are ignored, like any extra field.
+        """
+        value = self._get(key)
+        if not isinstance(value, dict):
+            raise self._fail(key, f"is not an object: {value!r}")
+        flags = Fields(value, f"{self._what}.{key}")
+        return frozenset(name for name in names if flags.has(name) and flags.boolean(name))
+
     def objects(self, key: str) -> list[Fields]:
         """A required array of objects."""
         value = self._get(key)

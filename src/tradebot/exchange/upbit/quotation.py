@@ -54,7 +54,7 @@ class UpbitQuotationClient:
         self.close()
 
     def list_markets(self, *, details: bool = False) -> list[Market]:
-        """Every trading pair (`/v1/market/all`); `details` adds the warning flag."""
+        """Every trading pair (`/v1/market/all`); `details` adds the warning and caution flags."""
         query = (("is_details", "true" if details else "false"),)
         return self._get_list("/v1/market/all", "market", query, parse_market)
 

@@ -30,6 +30,7 @@ from tradebot.services.user_admin import UpbitKeys, load_keys, save_keys
 from tradebot.ui.components.adopted import render_adopted_positions
 from tradebot.ui.components.language import render_language_choice
 from tradebot.ui.components.metrics import format_krw, format_time, render_commands
+from tradebot.ui.components.safeguards import render_key_expiry
 from tradebot.ui.session import home, require_user, user_store
 
 EXCHANGE_URL_VARIABLE = "TRADEBOT_EXCHANGE_URL"
@@ -205,6 +206,8 @@ def main() -> None:
         with user_store(username) as store:
             render_adopted_positions(store, username)
         keys = render_keys(username)
+        if keys is not None:
+            render_key_expiry(username, datetime.now(UTC))
     except TradebotError as error:
         st.error(str(error))
         st.stop()

@@ -34,6 +34,7 @@ from tradebot.ui.components.metrics import (
     render_profit_metrics,
 )
 from tradebot.ui.components.positions import render_positions
+from tradebot.ui.components.safeguards import render_market_safeguards
 from tradebot.ui.dashboard_data import DashboardData, EngineView, load_dashboard
 from tradebot.ui.session import home, logged_in_username, require_user, user_store
 
@@ -174,6 +175,7 @@ def live_panel(username: str, params: StrategyParams) -> None:
         st.warning(f"New entries blocked by {escape_markdown(protection)}; exits keep running.")
     render_profit_metrics(data.figures)
     render_positions(username, now)
+    render_market_safeguards(username, now)
     if data.other_markets:
         st.warning(f"Also holding {', '.join(data.other_markets)} (not the market in your settings).")
     title = f"{data.market} · {data.interval.value} (times in UTC)"

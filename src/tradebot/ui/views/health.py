@@ -160,6 +160,11 @@ def _loop_section(username: str, document: Document | None, now: datetime) -> No
     st.caption(t("health.last_fetch", moment=_stamp(entry.get("last_fetch_at")), source=source))
     if entry.get("alert"):
         st.error(str(entry["alert"]))
+    notes = entry.get("safeguards")
+    for note in notes if isinstance(notes, list) else ():  # Upbit flags on its markets, read problems
+        st.warning(f"Upbit: {note}")
+    if entry.get("key_expires_at"):
+        st.caption(f"LIVE API key expires {_stamp(entry.get('key_expires_at'))}.")
     _positions_table(entry)
     if entry.get("last_error"):
         st.warning(t("health.last_error", error=entry["last_error"]))

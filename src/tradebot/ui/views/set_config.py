@@ -22,6 +22,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from tradebot.core.errors import TradebotError
 from tradebot.core.params import StrategyParams
+from tradebot.core.safeguards import CAUTION_FLAGS, CAUTION_WORDS, SafeguardSettings
 from tradebot.services.settings_store import load_params, save_params
 from tradebot.services.users import params_path
 from tradebot.ui.session import home, require_user, user_store
@@ -37,7 +38,16 @@ Notice = tuple[Literal["success", "info", "error"], str]
 
 def _widget_value(params: StrategyParams, name: str) -> object:
     value = getattr(params, name)
+    if isinstance(value, SafeguardSettings):  # one multiselect: the caution flags allowed
+        return list(value.allowed_caution_flags)
     return value.value if isinstance(value, Enum) else value
+
+
+def _model_value(name: str, widget: object) -> object:
+    """The model's input for a widget's value (the inverse of `_widget_value`)."""
+    if FIELDS[name].annotation is SafeguardSettings:
+        return {"allowed_caution_flags": widget or []}
+    return widget
 
 
 def _seed(params: StrategyParams) -> None:
@@ -80,6 +90,11 @@ def _field_input(column: DeltaGenerator, name: str, field: FieldInfo, errors: di
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         options = [member.value for member in annotation]
         column.selectbox(name, options, key=key, help=field.description)
+    elif annotation is SafeguardSettings:
+        column.multiselect(
+            "safeguards: caution flags allowed", list(CAUTION_FLAGS), key=key, help=field.description,
+            format_func=lambda flag: f"{flag} ({CAUTION_WORDS[flag]})",
+        )  # fmt: skip
     elif get_origin(annotation) is Literal:
         column.selectbox(name, list(get_args(annotation)), key=key, help=field.description)
     elif annotation is bool:
@@ -153,7 +168,7 @@ def _when_applied(username: str, previous: StrategyParams | None, saved: Strateg
 
 def _save(username: str) -> None:
     """Form callback: validate everything, then write, record and say when it applies."""
-    values = {name: st.session_state.get(KEY_PREFIX + name) for name in FIELDS}
+    values = {name: _model_value(name, st.session_state.get(KEY_PREFIX + name)) for name in FIELDS}
     try:
         params = StrategyParams.model_validate(values)
     except ValidationError as error:
