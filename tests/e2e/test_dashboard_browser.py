@@ -96,10 +96,10 @@ def test_journey_login_watch_force_buy_tune_audit_logout(page: Page, stack: Stac
     sells: list[dict[str, str]] = []
     for _attempt in range(20):  # the engine applies the change at the next closed candle
         sells = _download_csv(page, "Sell evaluations (sell_eval)")
-        if any(row.get("params_version") == str(version) for row in sells):
+        if any(row.get("params version") == str(version) for row in sells):
             break
         page.wait_for_timeout(1_000)
-    assert any(row.get("params_version") == str(version) for row in sells), sells[-3:]
+    assert any(row.get("params version") == str(version) for row in sells), sells[-3:]
     trades = _download_csv(page, "Trades (trade_audit)")
     assert [(row["side"], row["cause"]) for row in trades] == [("buy", "force")]
     assert _download_csv(page, "Buy evaluations (buy_eval)")
